@@ -1,0 +1,348 @@
+"""The LSTM cell, built from four named gates.
+
+Step by step (row vectors, ``*`` elementwise)::
+
+    f = forget(x, h_prev)            # what to keep of the old cell state
+    i = input(x, h_prev)             # how much of the candidate to write
+    g = candidate(x, h_prev)         # the candidate values
+    c = f * c_prev + i * g           # the cell-state update
+    o = output(x, h_prev)            # what to expose
+    h = o * cell_activation(c)
+
+:meth:`LSTMCell.step` computes exactly that, gate by gate, and is the
+readable reference. :meth:`LSTMCell.forward_sequence` computes the same numbers
+for a whole sequence with the gates fused (see :mod:`lstmkit.cells.lstm_fused`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+import numpy as np
+from numpy.typing import NDArray
+
+from lstmkit import activations
+from lstmkit.activations import Activation
+from lstmkit.cells.base import check_step_input
+from lstmkit.gate import Gate, GateCache
+from lstmkit.initializers import as_rng
+from lstmkit.module import Module, check_dtype, component
+from lstmkit.state import LSTMState
+
+__all__ = ["LSTMCell", "LSTMStepCache"]
+
+Array = NDArray[Any]
+
+GATE_NAMES = ("forget", "input", "candidate", "output")
+PEEPHOLE_GATES = ("forget", "input", "output")
+
+
+def _peephole_set(value: bool | Sequence[str]) -> frozenset[str]:
+    if value is True:
+        return frozenset(PEEPHOLE_GATES)
+    if value is False or value is None:
+        return frozenset()
+    if isinstance(value, str) or not isinstance(value, Sequence | set | frozenset):
+        raise TypeError(
+            f"peephole: expected a bool or a collection of gate names, received {value!r}"
+        )
+    names = frozenset(value)
+    unknown = names - set(PEEPHOLE_GATES)
+    if unknown:
+        raise ValueError(
+            f"peephole: gates {sorted(unknown)} cannot have peepholes; expected a subset of "
+            f"{list(PEEPHOLE_GATES)}"
+        )
+    return names
+
+
+@attrs.frozen(eq=False)
+class LSTMStepCache:
+    """What :meth:`LSTMCell.step_backward` needs from :meth:`LSTMCell.step_train`."""
+
+    forget: GateCache
+    input: GateCache
+    candidate: GateCache
+    output: GateCache
+    c_prev: Array
+    c: Array
+    cell_out: Array  # cell_activation(c)
+
+
+@component
+class LSTMCell(Module):
+    """Long short-term memory cell made of four :class:`~lstmkit.Gate` objects.
+
+    Parameters
+    ----------
+    input_size : int
+        Features of each input ``x_t``.
+    hidden_size : int
+        Units of the hidden and cell states.
+    forget, input, candidate, output : Gate, optional
+        Gates to use as they are. Any gate not given is built from the options below.
+    cell_activation : str or Activation, default "tanh"
+        Applied to the cell state before the output gate: ``h = o * cell_activation(c)``.
+    gate_activation : str or Activation, default "sigmoid"
+        Activation of the forget, input and output gates (keyword only).
+    candidate_activation : str or Activation, default "tanh"
+        Activation of the candidate gate (keyword only).
+    kernel_initializer, recurrent_initializer, bias_initializer, peephole_initializer
+        Initializers of every gate's ``W``, ``U``, ``b`` and peephole ``p``; defaults
+        Glorot-uniform, orthogonal, zeros and zeros.
+    forget_bias : float, default 1.0
+        Initial forget-gate bias (Jozefowicz et al. 2015; Keras ``unit_forget_bias``).
+    peephole : bool or collection of {"forget", "input", "output"}, default False
+        Diagonal peepholes: forget and input see ``c_{t-1}``, output sees ``c_t``.
+    dtype : float32 or float64, default float64
+    rng : numpy.random.Generator or int or None
+        Randomness for the initial weights; gates are drawn in the order forget,
+        input, candidate, output.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from lstmkit import LSTMCell
+    >>> cell = LSTMCell(3, 5, gate_activation="hard_sigmoid", rng=0)
+    >>> state = cell.initial_state(batch_size=2)
+    >>> state, y = cell.step(state, np.ones((2, 3)))
+    >>> y.shape
+    (2, 5)
+    >>> cell.forget.activation = "sigmoid"   # swap one gate's activation in place
+    """
+
+    input_size: int = attrs.field()
+    hidden_size: int = attrs.field()
+    forget: Gate = attrs.field(default=None)
+    input: Gate = attrs.field(default=None)
+    candidate: Gate = attrs.field(default=None)
+    output: Gate = attrs.field(default=None)
+    cell_activation: Activation = attrs.field(default="tanh", converter=activations.get)  # type: ignore[misc]
+    gate_activation: Any = attrs.field(default="sigmoid", kw_only=True, repr=False)
+    candidate_activation: Any = attrs.field(default="tanh", kw_only=True, repr=False)
+    kernel_initializer: Any = attrs.field(default="glorot_uniform", kw_only=True, repr=False)
+    recurrent_initializer: Any = attrs.field(default="orthogonal", kw_only=True, repr=False)
+    bias_initializer: Any = attrs.field(default="zeros", kw_only=True, repr=False)
+    peephole_initializer: Any = attrs.field(default="zeros", kw_only=True, repr=False)
+    forget_bias: float = attrs.field(default=1.0, kw_only=True, repr=False)
+    peephole: Any = attrs.field(default=False, kw_only=True, repr=False)
+    dtype: np.dtype[Any] = attrs.field(default=np.float64, kw_only=True, converter=check_dtype)
+    rng: Any = attrs.field(default=None, kw_only=True, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        peep = _peephole_set(self.peephole)
+        rng = as_rng(self.rng)
+        self.rng = None
+        gate_act = activations.get(self.gate_activation, argument="gate_activation")
+        cand_act = activations.get(self.candidate_activation, argument="candidate_activation")
+        built: dict[str, Gate] = {}
+        for name in GATE_NAMES:
+            given = getattr(self, name)
+            if given is not None:
+                if not isinstance(given, Gate):
+                    raise TypeError(f"{name}: expected a Gate, received {type(given).__name__}")
+                if (given.input_size, given.hidden_size) != (self.input_size, self.hidden_size):
+                    raise ValueError(
+                        f"{name}: expected a gate of sizes (input={self.input_size}, "
+                        f"hidden={self.hidden_size}), received (input={given.input_size}, "
+                        f"hidden={given.hidden_size})"
+                    )
+                if given.dtype != self.dtype:
+                    raise TypeError(f"{name}: expected dtype {self.dtype}, received {given.dtype}")
+                if name == "candidate" and given.p is not None:
+                    raise ValueError("candidate: the candidate gate cannot have a peephole")
+                built[name] = given
+                continue
+            built[name] = Gate(
+                self.input_size,
+                self.hidden_size,
+                activation=cand_act if name == "candidate" else gate_act,
+                peephole=name in peep,
+                kernel_initializer=self.kernel_initializer,
+                recurrent_initializer=self.recurrent_initializer,
+                bias_initializer=self.bias_initializer,
+                peephole_initializer=self.peephole_initializer,
+                dtype=self.dtype,
+                rng=rng,
+            )
+            if name == "forget" and self.forget_bias != 0:
+                built[name].b.value += self.dtype.type(self.forget_bias)
+        # Assign only once every gate is valid, so a failed construction leaves nothing half-built.
+        for name, gate in built.items():
+            setattr(self, name, gate)
+
+    def reset_parameters(self, rng: np.random.Generator | int | None = None) -> None:
+        """Draw fresh weights for every gate (forget bias included), as at construction."""
+        gen = as_rng(rng)
+        for gate in self.gates.values():
+            gate.reset_parameters(gen)
+        if self.forget_bias != 0:
+            self.forget.b.value += self.dtype.type(self.forget_bias)
+
+    # -- the cell contract ----------------------------------------------------------------------
+
+    @property
+    def gates(self) -> dict[str, Gate]:
+        """The four gates by name, in the order forget, input, candidate, output."""
+        return {name: getattr(self, name) for name in GATE_NAMES}
+
+    @property
+    def output_size(self) -> int:
+        """Features of each output ``y_t`` (equal to ``hidden_size``)."""
+        return self.hidden_size
+
+    def initial_state(self, batch_size: int | None = None) -> LSTMState:
+        """Zero state; ``batch_size=None`` gives an unbatched state of shape ``(hidden,)``."""
+        shape = (self.hidden_size,) if batch_size is None else (batch_size, self.hidden_size)
+        return LSTMState(h=np.zeros(shape, self.dtype), c=np.zeros(shape, self.dtype))
+
+    def _check_state(self, state: Any, batch: int) -> LSTMState:
+        if not isinstance(state, LSTMState):
+            raise TypeError(f"state: expected an LSTMState, received {type(state).__name__}")
+        for name in ("h", "c"):
+            arr = getattr(state, name)
+            if not isinstance(arr, np.ndarray) or arr.shape != (batch, self.hidden_size):
+                got = getattr(arr, "shape", type(arr).__name__)
+                raise ValueError(
+                    f"state.{name}: expected shape ({batch}, {self.hidden_size}), received {got}"
+                )
+        return state
+
+    def step(self, state: LSTMState, x: Array) -> tuple[LSTMState, Array]:
+        """One time step.
+
+        Parameters
+        ----------
+        state : LSTMState
+            ``h`` and ``c`` of shape (batch, hidden_size).
+        x : ndarray, shape (batch, input_size)
+
+        Returns
+        -------
+        state : LSTMState
+            The new ``(h, c)``.
+        y : ndarray, shape (batch, hidden_size)
+            The output, equal to the new ``h``.
+        """
+        x = check_step_input(self, x)
+        state = self._check_state(state, x.shape[0])
+        h_prev, c_prev = state.h, state.c
+        # --8<-- [start:step]
+        f = self.forget(x, h_prev, c_prev)          # forget gate
+        i = self.input(x, h_prev, c_prev)           # input gate
+        g = self.candidate(x, h_prev)               # candidate values
+        c = f * c_prev + i * g                      # cell-state update
+        o = self.output(x, h_prev, c)               # output gate (its peephole sees the new c)
+        h = o * self.cell_activation(c)             # new hidden state
+        # --8<-- [end:step]
+        return LSTMState(h=h, c=c), h
+
+    def step_train(self, state: LSTMState, x: Array) -> tuple[LSTMState, Array, LSTMStepCache]:
+        """:meth:`step` that also returns the cache :meth:`step_backward` needs."""
+        x = check_step_input(self, x)
+        state = self._check_state(state, x.shape[0])
+        h_prev, c_prev = state.h, state.c
+        f, f_cache = self.forget.forward_train(x, h_prev, c_prev)
+        i, i_cache = self.input.forward_train(x, h_prev, c_prev)
+        g, g_cache = self.candidate.forward_train(x, h_prev)
+        c = f * c_prev + i * g
+        o, o_cache = self.output.forward_train(x, h_prev, c)
+        cell_out = self.cell_activation(c)
+        h = o * cell_out
+        cache = LSTMStepCache(f_cache, i_cache, g_cache, o_cache, c_prev=c_prev, c=c, cell_out=cell_out)
+        return LSTMState(h=h, c=c), h, cache
+
+    def step_backward(
+        self, cache: LSTMStepCache, d_state: LSTMState, d_y: Array
+    ) -> tuple[LSTMState, Array]:
+        """Back-propagate one step.
+
+        Parameters
+        ----------
+        cache : LSTMStepCache
+            From :meth:`step_train`.
+        d_state : LSTMState
+            Gradients arriving at the new ``(h, c)`` from later steps (or the final state).
+        d_y : ndarray, shape (batch, hidden_size)
+            Gradient arriving at this step's output.
+
+        Returns
+        -------
+        d_state_prev : LSTMState
+            Gradients of the previous ``(h, c)``.
+        d_x : ndarray, shape (batch, input_size)
+        """
+        if not isinstance(cache, LSTMStepCache):
+            raise TypeError(
+                f"cache: expected the LSTMStepCache from step_train, received {type(cache).__name__}"
+            )
+        if d_y.shape != cache.c.shape:
+            raise ValueError(f"d_y: expected shape {cache.c.shape}, received {d_y.shape}")
+        o, g, i, f = cache.output.y, cache.candidate.y, cache.input.y, cache.forget.y
+        # --8<-- [start:step_backward]
+        dh = d_y + d_state.h                                    # output and recurrent paths meet
+        d_o = dh * cache.cell_out
+        dc = d_state.c + dh * o * self.cell_activation.grad(cache.c, cache.cell_out)
+        dx, dh_prev, dc_peep = self.output.backward(d_o, cache.output)
+        if dc_peep is not None:
+            dc = dc + dc_peep                                   # output peephole looks at c_t
+        dc_prev = dc * f                                        # along the conveyor belt
+        for gate, d_gate, gate_cache in (
+            (self.forget, dc * cache.c_prev, cache.forget),
+            (self.input, dc * g, cache.input),
+            (self.candidate, dc * i, cache.candidate),
+        ):
+            dx_g, dh_g, dc_g = gate.backward(d_gate, gate_cache)
+            dx = dx + dx_g
+            dh_prev = dh_prev + dh_g
+            if dc_g is not None:
+                dc_prev = dc_prev + dc_g                        # forget/input peepholes see c_{t-1}
+        # --8<-- [end:step_backward]
+        return LSTMState(h=dh_prev, c=dc_prev), dx
+
+    # -- fused whole-sequence path --------------------------------------------------------------
+
+    def forward_sequence(
+        self, x: Array, state: LSTMState, batch_sizes: Array | None = None, training: bool = False
+    ) -> tuple[Array, LSTMState, Any]:
+        """Run a time-major sequence with fused gates (used by runners).
+
+        Parameters
+        ----------
+        x : ndarray, shape (time, batch, input_size)
+            Time-major and already in the cell's dtype.
+        state : LSTMState
+            Initial state, arrays of shape (batch, hidden_size).
+        batch_sizes : ndarray of int, shape (time,), optional
+            Number of active sequences at each step; sequences must be sorted by length,
+            longest first, so the active ones are a prefix. None means all are active.
+        training : bool
+            Keep the cache for :meth:`backward_sequence`.
+
+        Returns
+        -------
+        y : ndarray, shape (time, batch, hidden_size)
+            Outputs, zero past each sequence's length.
+        final : LSTMState
+            State at each sequence's last valid step.
+        cache : object or None
+        """
+        from lstmkit.cells import lstm_fused
+
+        return lstm_fused.forward(self, x, state, batch_sizes, training)
+
+    def backward_sequence(
+        self, cache: Any, dy: Array, d_final: LSTMState
+    ) -> tuple[Array, LSTMState]:
+        """Backward of :meth:`forward_sequence`: returns ``(dx, d_initial_state)``."""
+        from lstmkit.cells import lstm_fused
+
+        return lstm_fused.backward(self, cache, dy, d_final)
+
+    def describe(self) -> str:
+        return (
+            f"LSTMCell(input={self.input_size}, hidden={self.hidden_size}, "
+            f"cell_activation={self.cell_activation.name}, {self.dtype})"
+        )

@@ -1,0 +1,228 @@
+"""One gate: a learned affine map of the input and the previous hidden state, then an activation.
+
+Olah writes a gate as ``sigma(W_f . [h_{t-1}, x_t] + b_f)`` with one matrix
+over the concatenation. lstmkit splits that matrix into input weights ``W``
+(``input x hidden``) and recurrent weights ``U`` (``hidden x hidden``) and uses
+row vectors::
+
+    z = x @ W + h @ U + b   (+ c * p with a peephole)
+    y = activation(z)
+
+It is the same map (``[h, x] @ [[U], [W]] = h @ U + x @ W``), and splitting it
+is what lets a runner project the inputs of a whole sequence in one product.
+
+Examples
+--------
+>>> import numpy as np
+>>> from lstmkit import Gate
+>>> gate = Gate(3, 5, activation="sigmoid", rng=0)
+>>> gate(np.ones((2, 3)), np.zeros((2, 5))).shape
+(2, 5)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import numpy as np
+from numpy.typing import DTypeLike, NDArray
+
+from lstmkit import activations, initializers
+from lstmkit.activations import Activation
+from lstmkit.initializers import Initializer, as_rng
+from lstmkit.module import Module, Parameter, check_dtype, component
+
+__all__ = ["Gate", "GateCache"]
+
+Array = NDArray[Any]
+
+
+def _positive_int(instance: Any, attribute: attrs.Attribute[int], value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{attribute.name}: expected a positive integer, received {value!r}")
+
+
+@attrs.frozen(eq=False)
+class GateCache:
+    """What :meth:`Gate.backward` needs from a training forward pass."""
+
+    x: Array
+    h: Array
+    c: Array | None
+    z: Array | None
+    y: Array
+
+
+@component
+class Gate(Module):
+    """A gate: ``activation(x @ W + h @ U + b [+ c * p])``.
+
+    Parameters
+    ----------
+    input_size : int
+        Features of ``x``.
+    hidden_size : int
+        Units of the gate (features of ``h`` and of the output).
+    activation : str or Activation, default "sigmoid"
+        The nonlinearity, by name or object.
+    peephole : bool, default False
+        Add a diagonal peephole ``p`` so the gate also sees a cell state ``c``.
+    kernel_initializer, recurrent_initializer, bias_initializer, peephole_initializer
+        Initializers for ``W``, ``U``, ``b`` and ``p`` (names or callables).
+    dtype : float32 or float64, default float64
+    rng : numpy.random.Generator or int or None
+        Source of randomness for the initial weights.
+
+    Attributes
+    ----------
+    W : Parameter, shape (input_size, hidden_size)
+    U : Parameter, shape (hidden_size, hidden_size)
+    b : Parameter, shape (hidden_size,)
+    p : Parameter or None, shape (hidden_size,)
+        Diagonal peephole weights, present when ``peephole`` is true.
+    """
+
+    input_size: int = attrs.field(validator=_positive_int)
+    hidden_size: int = attrs.field(validator=_positive_int)
+    activation: Activation = attrs.field(
+        default="sigmoid", converter=activations.get  # type: ignore[misc]
+    )
+    peephole: bool = attrs.field(default=False, kw_only=True)
+    kernel_initializer: Initializer = attrs.field(
+        default="glorot_uniform", kw_only=True, converter=initializers.get  # type: ignore[misc]
+    )
+    recurrent_initializer: Initializer = attrs.field(
+        default="orthogonal", kw_only=True, converter=initializers.get  # type: ignore[misc]
+    )
+    bias_initializer: Initializer = attrs.field(
+        default="zeros", kw_only=True, converter=initializers.get  # type: ignore[misc]
+    )
+    peephole_initializer: Initializer = attrs.field(
+        default="zeros", kw_only=True, converter=initializers.get  # type: ignore[misc]
+    )
+    dtype: np.dtype[Any] = attrs.field(default=np.float64, kw_only=True, converter=check_dtype)
+    rng: Any = attrs.field(default=None, kw_only=True, repr=False)
+    W: Parameter = attrs.field(init=False)
+    U: Parameter = attrs.field(init=False)
+    b: Parameter = attrs.field(init=False)
+    p: Parameter | None = attrs.field(init=False, default=None)
+
+    def __attrs_post_init__(self) -> None:
+        rng = as_rng(self.rng)
+        # The generator is only needed to draw the initial weights; dropping it keeps the
+        # gate free of hidden random state.
+        self.rng = None
+        n_in, n_h, dt = self.input_size, self.hidden_size, self.dtype
+        self.W = Parameter(self._draw(self.kernel_initializer, (n_in, n_h), rng, dt, "W"))
+        self.U = Parameter(self._draw(self.recurrent_initializer, (n_h, n_h), rng, dt, "U"))
+        self.b = Parameter(self._draw(self.bias_initializer, (n_h,), rng, dt, "b"))
+        if self.peephole:
+            self.p = Parameter(self._draw(self.peephole_initializer, (n_h,), rng, dt, "p"))
+
+    def reset_parameters(self, rng: np.random.Generator | int | None = None) -> None:
+        """Draw fresh weights from the gate's initializers (gradients are zeroed)."""
+        gen = as_rng(rng)
+        n_in, n_h, dt = self.input_size, self.hidden_size, self.dtype
+        new = {
+            "W": self._draw(self.kernel_initializer, (n_in, n_h), gen, dt, "W"),
+            "U": self._draw(self.recurrent_initializer, (n_h, n_h), gen, dt, "U"),
+            "b": self._draw(self.bias_initializer, (n_h,), gen, dt, "b"),
+        }
+        if self.p is not None:
+            new["p"] = self._draw(self.peephole_initializer, (n_h,), gen, dt, "p")
+        for name, value in new.items():
+            setattr(self, name, Parameter(value))
+
+    @staticmethod
+    def _draw(
+        init: Initializer, shape: tuple[int, ...], rng: np.random.Generator, dtype: DTypeLike, name: str
+    ) -> Array:
+        value = np.asarray(init(shape, rng, dtype))
+        if value.shape != shape:
+            raise ValueError(f"{name}: initializer returned shape {value.shape}, expected {shape}")
+        return value.astype(dtype, copy=False)
+
+    # -- setting weights ------------------------------------------------------------------------
+
+    def set_weights(
+        self, W: Array | None = None, U: Array | None = None, b: Array | None = None, p: Array | None = None
+    ) -> None:
+        """Replace some of the weights, checking every shape and dtype before changing any.
+
+        Raises
+        ------
+        ValueError
+            A shape differs from the current one, or ``p`` is given to a gate without a peephole.
+        TypeError
+            A value is not an ndarray of the gate's dtype.
+        """
+        updates: dict[str, Array] = {}
+        for name, value in (("W", W), ("U", U), ("b", b), ("p", p)):
+            if value is None:
+                continue
+            param = getattr(self, name)
+            if param is None:
+                raise ValueError(f"{name}: this gate has no peephole; build it with peephole=True")
+            updates[name] = param.check(value, argument=name)
+        for name, value in updates.items():
+            getattr(self, name).value = np.array(value, copy=True)
+
+    # -- forward --------------------------------------------------------------------------------
+
+    def preactivation(self, x: Array, h: Array, c: Array | None = None) -> Array:
+        """``z = x @ W + h @ U + b``, plus ``c * p`` for a peephole gate.
+
+        Parameters
+        ----------
+        x : ndarray, shape (batch, input_size)
+        h : ndarray, shape (batch, hidden_size)
+        c : ndarray, shape (batch, hidden_size), optional
+            Cell state seen through the peephole (ignored without one).
+        """
+        # --8<-- [start:gate]
+        z = x @ self.W.value + h @ self.U.value + self.b.value
+        if self.p is not None:
+            z = z + c * self.p.value
+        # --8<-- [end:gate]
+        return z
+
+    def __call__(self, x: Array, h: Array, c: Array | None = None) -> Array:
+        """The gate's value ``activation(preactivation(x, h, c))``, shape (batch, hidden_size)."""
+        if self.p is not None and c is None:
+            raise ValueError("c: this peephole gate needs the cell state, received None")
+        return self.activation(self.preactivation(x, h, c))
+
+    def forward_train(self, x: Array, h: Array, c: Array | None = None) -> tuple[Array, GateCache]:
+        """Like calling the gate, but also return the cache :meth:`backward` needs."""
+        if self.p is not None and c is None:
+            raise ValueError("c: this peephole gate needs the cell state, received None")
+        z = self.preactivation(x, h, c)
+        y = self.activation(z)
+        keep_z = None if self.activation.derivative_from_output else z
+        return y, GateCache(x=x, h=h, c=c if self.p is not None else None, z=keep_z, y=y)
+
+    # -- backward -------------------------------------------------------------------------------
+
+    def backward(self, dy: Array, cache: GateCache) -> tuple[Array, Array, Array | None]:
+        """Back-propagate ``dy = dL/dy`` through the gate.
+
+        Accumulates into ``W.grad``, ``U.grad``, ``b.grad`` (and ``p.grad``) and returns
+        ``(dx, dh, dc)``; ``dc`` is None for a gate without a peephole.
+        """
+        dz = dy * self.activation.grad(cache.z, cache.y)
+        self.W.grad += cache.x.T @ dz
+        self.U.grad += cache.h.T @ dz
+        self.b.grad += dz.sum(axis=0)
+        dc = None
+        if self.p is not None:
+            self.p.grad += (dz * cache.c).sum(axis=0)
+            dc = dz * self.p.value
+        return dz @ self.W.value.T, dz @ self.U.value.T, dc
+
+    def describe(self) -> str:
+        peep = ", peephole" if self.p is not None else ""
+        return (
+            f"Gate({self.activation.name}, W {self.W.shape}, U {self.U.shape}, "
+            f"b {self.b.shape}{peep}, {self.dtype})"
+        )

@@ -1,0 +1,209 @@
+"""Parameters and the module base shared by every component.
+
+A :class:`Parameter` is a named array with its gradient. A :class:`Module` is
+an attrs class whose fields may hold parameters, other modules or lists of
+modules; the base walks those fields to list parameters under dotted names
+(``layers.0.cell.forget.W``), export and load flat state dicts, zero
+gradients and print a short tree with shapes and parameter counts.
+
+Examples
+--------
+>>> from lstmkit import LSTMCell
+>>> cell = LSTMCell(3, 5, rng=0)
+>>> sorted(cell.state_dict())[:3]
+['candidate.U', 'candidate.W', 'candidate.b']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any, TypeVar
+
+import attrs
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["Module", "Parameter", "component", "check_dtype"]
+
+T = TypeVar("T")
+
+_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def check_dtype(dtype: Any, *, argument: str = "dtype") -> np.dtype[Any]:
+    """Return ``np.dtype(dtype)`` if it is float32 or float64, else raise ``TypeError``."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{argument}: expected float32 or float64, received {dtype!r}") from None
+    if dt not in _FLOAT_DTYPES:
+        raise TypeError(f"{argument}: expected float32 or float64, received {dt}")
+    return dt
+
+
+@attrs.define(eq=False, repr=False)
+class Parameter:
+    """A trainable array and the gradient accumulated into it.
+
+    Parameters
+    ----------
+    value : ndarray
+        The weights. Shape and dtype are fixed for the parameter's life.
+    grad : ndarray, optional
+        Accumulated gradient, same shape and dtype; zeros by default.
+    """
+
+    value: NDArray[Any]
+    grad: NDArray[Any] = attrs.field()
+
+    @grad.default
+    def _zero_grad(self) -> NDArray[Any]:
+        return np.zeros_like(self.value)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.value.shape)
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        return self.value.dtype
+
+    @property
+    def size(self) -> int:
+        return int(self.value.size)
+
+    def check(self, array: Any, *, argument: str = "value") -> NDArray[Any]:
+        """Validate that ``array`` could replace :attr:`value` (same shape and dtype, finite)."""
+        if not isinstance(array, np.ndarray):
+            raise TypeError(f"{argument}: expected a numpy array, received {type(array).__name__}")
+        if array.shape != self.value.shape:
+            raise ValueError(
+                f"{argument}: expected shape {self.value.shape}, received {array.shape}"
+            )
+        if array.dtype != self.value.dtype:
+            raise TypeError(f"{argument}: expected dtype {self.value.dtype}, received {array.dtype}")
+        return array
+
+    def assign(self, array: Any, *, argument: str = "value") -> None:
+        """Copy ``array`` into this parameter after checking its shape and dtype."""
+        self.value = np.array(self.check(array, argument=argument), copy=True)
+
+    def __repr__(self) -> str:
+        return f"Parameter(shape={self.shape}, dtype={self.dtype})"
+
+
+def component(cls: type[T]) -> type[T]:
+    """Class decorator for modules: ``attrs.define`` with identity equality and the tree repr."""
+    return attrs.define(eq=False, repr=False)(cls)
+
+
+class Module:
+    """Base class of every component that owns parameters or sub-modules.
+
+    Subclasses are attrs classes (use :func:`component`). Fields holding a
+    :class:`Parameter`, a :class:`Module`, or a list/tuple of modules are
+    discovered automatically, in field order.
+    """
+
+    # -- structure ------------------------------------------------------------------------------
+
+    def _own_items(self) -> Iterator[tuple[str, Any]]:
+        for f in attrs.fields(type(self)):  # type: ignore[arg-type]
+            yield f.name, getattr(self, f.name)
+
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        """Direct sub-modules as ``(name, module)``; list items are named by index."""
+        for name, value in self._own_items():
+            if isinstance(value, Module):
+                yield name, value
+            elif isinstance(value, (list, tuple)):
+                for i, item in enumerate(value):
+                    if isinstance(item, Module):
+                        yield f"{name}.{i}", item
+
+    def named_parameters(self, prefix: str = "") -> dict[str, Parameter]:
+        """Every parameter under its dotted name, e.g. ``layers.0.cell.forget.W``.
+
+        A parameter reachable by two paths (a shared module) is listed once, under
+        the first path.
+        """
+        out: dict[str, Parameter] = {}
+        seen: set[int] = set()
+        self._collect(prefix, out, seen)
+        return out
+
+    def _collect(self, prefix: str, out: dict[str, Parameter], seen: set[int]) -> None:
+        for name, value in self._own_items():
+            if isinstance(value, Parameter) and id(value) not in seen:
+                seen.add(id(value))
+                out[prefix + name] = value
+        for name, child in self.named_children():
+            child._collect(f"{prefix}{name}.", out, seen)
+
+    def parameters(self) -> list[Parameter]:
+        """Every parameter, in the order of :meth:`named_parameters`."""
+        return list(self.named_parameters().values())
+
+    def num_parameters(self) -> int:
+        """Total number of scalar weights."""
+        return sum(p.size for p in self.parameters())
+
+    def zero_grad(self) -> None:
+        """Set every parameter's gradient to zero (in place)."""
+        for p in self.parameters():
+            p.grad[...] = 0
+
+    # -- state dicts ----------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, NDArray[Any]]:
+        """A flat ``{dotted name: copy of the weights}`` mapping."""
+        return {name: p.value.copy() for name, p in self.named_parameters().items()}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Load weights from a flat mapping produced by :meth:`state_dict`.
+
+        Every name, shape and dtype is checked before anything is changed: a
+        mismatch raises and leaves the module untouched.
+
+        Raises
+        ------
+        ValueError
+            Missing or unexpected names, or a shape mismatch.
+        TypeError
+            ``state`` is not a mapping, or an entry has the wrong dtype or type.
+        """
+        if not isinstance(state, Mapping):
+            raise TypeError(f"state: expected a mapping of name to array, received {type(state).__name__}")
+        params = self.named_parameters()
+        missing = sorted(set(params) - set(state))
+        unexpected = sorted(set(state) - set(params))
+        if missing or unexpected:
+            raise ValueError(
+                f"state: names do not match the module; missing {missing or 'none'}, "
+                f"unexpected {unexpected or 'none'}"
+            )
+        checked = {name: p.check(state[name], argument=f"state[{name!r}]") for name, p in params.items()}
+        for name, p in params.items():
+            p.value = np.array(checked[name], copy=True)
+
+    # -- repr -----------------------------------------------------------------------------------
+
+    def describe(self) -> str:
+        """One line describing this module alone (overridden by components)."""
+        return type(self).__name__
+
+    def summary(self) -> str:
+        """The component tree with shapes and parameter counts, never array contents."""
+        lines: list[str] = []
+        self._summary_lines("", 0, lines)
+        return "\n".join(lines)
+
+    def _summary_lines(self, name: str, depth: int, lines: list[str]) -> None:
+        label = f"{name}: " if name else ""
+        lines.append(f"{'  ' * depth}{label}{self.describe()}  [{self.num_parameters():,} params]")
+        for child_name, child in self.named_children():
+            child._summary_lines(child_name, depth + 1, lines)
+
+    def __repr__(self) -> str:
+        return self.summary()
+

@@ -1,0 +1,93 @@
+"""Argument checks shared by the runners: every error names the argument, what was expected
+and what was received, and is raised before anything is computed or changed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import numpy as np
+from numpy.typing import NDArray
+
+Array = NDArray[Any]
+
+
+def check_sequence(x: Any, input_size: int, dtype: np.dtype[Any], *, argument: str = "x") -> Array:
+    """A ``(batch, time, input_size)`` or unbatched ``(time, input_size)`` array in ``dtype``."""
+    if isinstance(x, (list, tuple)):
+        x = np.asarray(x)
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{argument}: expected a numpy array, received {type(x).__name__}")
+    if x.dtype.kind not in "fiu":
+        raise TypeError(f"{argument}: expected a real numeric array, received dtype {x.dtype}")
+    if x.ndim not in (2, 3):
+        raise ValueError(
+            f"{argument}: expected shape (batch, time, {input_size}) or (time, {input_size}), "
+            f"received {x.ndim}-d array of shape {x.shape}"
+        )
+    if x.shape[-1] != input_size:
+        raise ValueError(
+            f"{argument}: expected {input_size} features on the last axis, received shape {x.shape}"
+        )
+    return x.astype(dtype, copy=False)
+
+
+def check_lengths(lengths: Any, batch: int, time: int, *, unbatched: bool) -> Array | None:
+    """Validated integer lengths of shape ``(batch,)`` with ``0 <= lengths <= time``."""
+    if lengths is None:
+        return None
+    if unbatched:
+        raise ValueError(
+            "lengths: only meaningful for batched (batch, time, features) input; "
+            "slice an unbatched sequence instead"
+        )
+    arr = np.asarray(lengths)
+    if arr.dtype.kind not in "iu":
+        if arr.dtype.kind == "f" and arr.size and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
+            arr = arr.astype(np.intp)
+        else:
+            raise TypeError(f"lengths: expected integers, received dtype {arr.dtype}")
+    if arr.shape != (batch,):
+        raise ValueError(f"lengths: expected shape ({batch},), received {arr.shape}")
+    if arr.size and arr.min() < 0:
+        raise ValueError(f"lengths: expected values >= 0, received minimum {arr.min()}")
+    if arr.size and arr.max() > time:
+        raise ValueError(
+            f"lengths: expected values <= the time axis length {time}, received maximum {arr.max()}"
+        )
+    return arr.astype(np.intp)
+
+
+def check_state(
+    state: Any, template: Any, dtype: np.dtype[Any], *, argument: str = "initial_state"
+) -> Any:
+    """Check ``state`` against a zero ``template`` of the right type and shapes; cast to dtype."""
+    if type(state) is not type(template):
+        raise TypeError(
+            f"{argument}: expected {type(template).__name__}, received {type(state).__name__}"
+        )
+    values = {}
+    for f in attrs.fields(type(template)):
+        got = getattr(state, f.name)
+        want = getattr(template, f.name)
+        if not isinstance(got, np.ndarray):
+            raise TypeError(
+                f"{argument}.{f.name}: expected a numpy array, received {type(got).__name__}"
+            )
+        if got.dtype.kind not in "fiu":
+            raise TypeError(f"{argument}.{f.name}: expected real numbers, received dtype {got.dtype}")
+        if got.shape != want.shape:
+            raise ValueError(
+                f"{argument}.{f.name}: expected shape {want.shape}, received {got.shape}"
+            )
+        values[f.name] = got.astype(dtype, copy=False)
+    return type(template)(**values)
+
+
+def check_gradient(d: Any, shape: tuple[int, ...], dtype: np.dtype[Any], *, argument: str) -> Array:
+    """An upstream gradient of exactly ``shape``."""
+    if not isinstance(d, np.ndarray):
+        raise TypeError(f"{argument}: expected a numpy array, received {type(d).__name__}")
+    if d.shape != shape:
+        raise ValueError(f"{argument}: expected shape {shape}, received {d.shape}")
+    return d.astype(dtype, copy=False)

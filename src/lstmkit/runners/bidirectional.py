@@ -1,0 +1,222 @@
+"""``Bidirectional``: one runner forward in time, one backward, outputs merged."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import attrs
+import numpy as np
+from numpy.typing import NDArray
+
+from lstmkit.initializers import as_rng
+from lstmkit.module import Module, component
+from lstmkit.runners.recurrent import Recurrent
+
+__all__ = ["Bidirectional", "BidirectionalCache", "BidirectionalState", "MERGE_MODES"]
+
+Array = NDArray[Any]
+
+MERGE_MODES = ("concat", "sum", "mean", "mul", "none")
+
+
+@attrs.frozen(eq=False)
+class BidirectionalState:
+    """Final (or initial) states of both directions."""
+
+    forward: Any
+    backward: Any
+
+
+@attrs.define(eq=False)
+class BidirectionalCache:
+    """Training cache of :meth:`Bidirectional.forward`."""
+
+    runner: Any
+    forward_cache: Any
+    backward_cache: Any
+    y_forward: Array
+    y_backward: Array
+    used: bool = False
+
+
+def _as_recurrent(layer: Any, reverse: bool, argument: str) -> Recurrent:
+    if isinstance(layer, Recurrent):
+        if layer.reverse != reverse:
+            raise ValueError(
+                f"{argument}: expected a Recurrent with reverse={reverse}, received reverse={layer.reverse}"
+            )
+        return layer
+    if hasattr(layer, "step") and hasattr(layer, "initial_state"):
+        return Recurrent(layer, reverse=reverse)
+    raise TypeError(f"{argument}: expected a cell or a Recurrent, received {type(layer).__name__}")
+
+
+def _merge_mode(value: str) -> str:
+    if value not in MERGE_MODES:
+        raise ValueError(f"merge: expected one of {', '.join(MERGE_MODES)}, received {value!r}")
+    return value
+
+
+@component
+class Bidirectional(Module):
+    """Run a sequence in both directions and merge the outputs.
+
+    Parameters
+    ----------
+    forward_layer : cell or Recurrent
+        Runs from the first step to the last.
+    backward_layer : cell or Recurrent, optional
+        Runs from each sequence's last valid step to its first. If None, a copy of
+        ``forward_layer``'s cell with freshly drawn weights (from ``rng``) is used.
+    merge : {"concat", "sum", "mean", "mul", "none"}, default "concat"
+        How outputs are combined; ``"none"`` returns the pair ``(y_forward, y_backward)``.
+    rng : numpy.random.Generator or int or None
+        Randomness for the cloned backward cell's weights.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from lstmkit import Bidirectional, LSTMCell
+    >>> bi = Bidirectional(LSTMCell(3, 4, rng=0), rng=1)
+    >>> y, state = bi(np.ones((2, 5, 3)), lengths=[5, 3])
+    >>> y.shape
+    (2, 5, 8)
+    """
+
+    forward_layer: Recurrent = attrs.field()
+    backward_layer: Recurrent = attrs.field(default=None)
+    merge: str = attrs.field(default="concat", kw_only=True, converter=_merge_mode)
+    rng: Any = attrs.field(default=None, kw_only=True, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        fwd = _as_recurrent(self.forward_layer, False, "forward_layer")
+        if self.backward_layer is None:
+            cell = copy.deepcopy(fwd.cell)
+            if hasattr(cell, "reset_parameters"):
+                cell.reset_parameters(as_rng(self.rng))
+            bwd = Recurrent(cell, reverse=True, fused=fwd.fused)
+        else:
+            bwd = _as_recurrent(self.backward_layer, True, "backward_layer")
+        if (fwd.input_size, fwd.output_size) != (bwd.input_size, bwd.output_size):
+            raise ValueError(
+                f"backward_layer: expected sizes (input={fwd.input_size}, output={fwd.output_size}) "
+                f"like forward_layer, received (input={bwd.input_size}, output={bwd.output_size})"
+            )
+        if fwd.dtype != bwd.dtype:
+            raise TypeError(f"backward_layer: expected dtype {fwd.dtype}, received {bwd.dtype}")
+        self.forward_layer, self.backward_layer = fwd, bwd
+        self.rng = None
+
+    @property
+    def input_size(self) -> int:
+        return self.forward_layer.input_size
+
+    @property
+    def output_size(self) -> int:
+        size = self.forward_layer.output_size
+        return 2 * size if self.merge == "concat" else size
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        return self.forward_layer.dtype
+
+    def initial_state(self, batch_size: int | None = None) -> BidirectionalState:
+        return BidirectionalState(
+            self.forward_layer.initial_state(batch_size), self.backward_layer.initial_state(batch_size)
+        )
+
+    def _split_state(self, state: Any, argument: str) -> tuple[Any, Any]:
+        if state is None:
+            return None, None
+        if not isinstance(state, BidirectionalState):
+            raise TypeError(f"{argument}: expected a BidirectionalState, received {type(state).__name__}")
+        return state.forward, state.backward
+
+    def _merge(self, yf: Array, yb: Array) -> Any:
+        if self.merge == "concat":
+            return np.concatenate([yf, yb], axis=-1)
+        if self.merge == "sum":
+            return yf + yb
+        if self.merge == "mean":
+            return (yf + yb) * yf.dtype.type(0.5)
+        if self.merge == "mul":
+            return yf * yb
+        return yf, yb
+
+    def __call__(
+        self, x: Array, initial_state: Any = None, lengths: Any = None
+    ) -> tuple[Any, BidirectionalState]:
+        """Inference in both directions.
+
+        Returns
+        -------
+        y : ndarray or (ndarray, ndarray)
+            Merged outputs (``2 * hidden`` features for ``concat``), or the pair for ``"none"``.
+        final_state : BidirectionalState
+        """
+        sf, sb = self._split_state(initial_state, "initial_state")
+        yf, ff = self.forward_layer(x, sf, lengths)
+        yb, fb = self.backward_layer(x, sb, lengths)
+        return self._merge(yf, yb), BidirectionalState(ff, fb)
+
+    def forward(
+        self,
+        x: Array,
+        initial_state: Any = None,
+        lengths: Any = None,
+        *,
+        training: bool = True,
+        rng: Any = None,
+    ) -> tuple[Any, BidirectionalState, BidirectionalCache]:
+        """Training forward pass of both directions."""
+        sf, sb = self._split_state(initial_state, "initial_state")
+        yf, ff, cf = self.forward_layer.forward(x, sf, lengths, training=training, rng=rng)
+        yb, fb, cb = self.backward_layer.forward(x, sb, lengths, training=training, rng=rng)
+        cache = BidirectionalCache(self, cf, cb, yf, yb)
+        return self._merge(yf, yb), BidirectionalState(ff, fb), cache
+
+    def backward(
+        self, cache: BidirectionalCache, dy: Any = None, d_state: Any = None
+    ) -> tuple[Array, BidirectionalState]:
+        """Back-propagate both directions; the input gradient is their sum.
+
+        ``dy`` is shaped like the merged output (a pair of arrays for ``merge="none"``).
+        """
+        if not isinstance(cache, BidirectionalCache) or cache.runner is not self:
+            raise TypeError(
+                "cache: expected the BidirectionalCache returned by this runner's forward(); "
+                f"received {type(cache).__name__}"
+            )
+        if cache.used:
+            raise ValueError("cache: backward was already run on this cache; run forward again")
+        dsf, dsb = self._split_state(d_state, "d_state")
+        dyf, dyb = self._split_gradient(dy, cache)
+        dxf, dif = self.forward_layer.backward(cache.forward_cache, dyf, dsf)
+        dxb, dib = self.backward_layer.backward(cache.backward_cache, dyb, dsb)
+        cache.used = True
+        return dxf + dxb, BidirectionalState(dif, dib)
+
+    def _split_gradient(self, dy: Any, cache: BidirectionalCache) -> tuple[Any, Any]:
+        if dy is None:
+            return None, None
+        yf, yb = cache.y_forward, cache.y_backward
+        if self.merge == "none":
+            if not isinstance(dy, (tuple, list)) or len(dy) != 2:
+                raise TypeError("dy: expected a pair (dy_forward, dy_backward) for merge='none'")
+            return dy[0], dy[1]
+        want = yf.shape[:-1] + (self.output_size,)
+        if not isinstance(dy, np.ndarray) or dy.shape != want:
+            raise ValueError(f"dy: expected shape {want}, received {getattr(dy, 'shape', type(dy).__name__)}")
+        if self.merge == "concat":
+            H = yf.shape[-1]
+            return dy[..., :H], dy[..., H:]
+        if self.merge == "sum":
+            return dy, dy
+        if self.merge == "mean":
+            half = dy * dy.dtype.type(0.5)
+            return half, half
+        return dy * yb, dy * yf  # mul
+
+    def describe(self) -> str:
+        return f"Bidirectional(merge={self.merge!r}, output={self.output_size})"

@@ -1,0 +1,359 @@
+"""``Recurrent``: walk any cell over a sequence, forward and backward in time.
+
+The runner owns the time loop; the cell owns one step. Inputs are batch-first
+``(batch, time, features)`` or unbatched ``(time, features)`` as in the seed.
+Internally the runner works time-major, sorts a variable-length batch longest
+first so the active sequences at each step are a prefix (PyTorch's "packed"
+layout), and reverses each sequence within its own length when ``reverse`` is
+set. A cell that offers ``forward_sequence``/``backward_sequence`` (such as
+:class:`~lstmkit.LSTMCell`) runs fused; any other cell is stepped one time
+step at a time through the cell contract.
+
+Behaviour at the edges, by design:
+
+* past a sequence's length its outputs are zero and its state stays as it was
+  at its last valid step (a length of 0 returns the initial state);
+* a time axis of length 0 returns an empty output ``(batch, 0, output)`` and
+  the initial state unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import numpy as np
+from numpy.typing import NDArray
+
+from lstmkit.module import Module, component
+from lstmkit.runners._checks import check_gradient, check_lengths, check_sequence, check_state
+from lstmkit.state import map_state
+
+__all__ = ["Recurrent", "RecurrentCache"]
+
+Array = NDArray[Any]
+
+
+@attrs.define(eq=False)
+class _Plan:
+    """How a call's batch is laid out in time-major order."""
+
+    unbatched: bool
+    batch: int
+    time: int
+    order: Array | None  # sorted position -> original row
+    time_index: Array | None  # (T, B) source time of each processed step (reverse)
+    batch_sizes: Array | None
+    lengths: Array | None
+
+
+@attrs.define(eq=False)
+class RecurrentCache:
+    """Training cache of :meth:`Recurrent.forward`; pass it to :meth:`Recurrent.backward`."""
+
+    runner: Any
+    plan: _Plan
+    cell_cache: Any
+    fused: bool
+    final_template: Any
+    used: bool = False
+
+
+@component
+class Recurrent(Module):
+    """Run a cell over sequences.
+
+    Parameters
+    ----------
+    cell : cell
+        Any object keeping the cell contract (see :mod:`lstmkit.cells.base`).
+    reverse : bool, default False
+        Process each sequence from its last valid step to its first; outputs are
+        returned in the original time order.
+    fused : bool, default True
+        Use the cell's fused ``forward_sequence``/``backward_sequence`` when it has
+        them. ``False`` steps the cell one step at a time (same numbers, slower).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from lstmkit import LSTMCell, Recurrent
+    >>> rnn = Recurrent(LSTMCell(3, 5, rng=0))
+    >>> y, state = rnn(np.ones((2, 4, 3)), lengths=[4, 2])
+    >>> y.shape, state.h.shape
+    ((2, 4, 5), (2, 5))
+    >>> bool(np.all(y[1, 2:] == 0))
+    True
+    """
+
+    cell: Any = attrs.field()
+    reverse: bool = attrs.field(default=False, kw_only=True)
+    fused: bool = attrs.field(default=True, kw_only=True)
+
+    @cell.validator
+    def _check_cell(self, attribute: Any, value: Any) -> None:
+        missing = [m for m in ("input_size", "hidden_size", "dtype", "initial_state", "step") if not hasattr(value, m)]
+        if missing:
+            raise TypeError(
+                f"cell: expected an object keeping the cell contract, received "
+                f"{type(value).__name__} without {', '.join(missing)}"
+            )
+
+    @property
+    def input_size(self) -> int:
+        return int(self.cell.input_size)
+
+    @property
+    def output_size(self) -> int:
+        return int(getattr(self.cell, "output_size", self.cell.hidden_size))
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        return np.dtype(self.cell.dtype)
+
+    def initial_state(self, batch_size: int | None = None) -> Any:
+        """The cell's zero state (unbatched when ``batch_size`` is None)."""
+        return self.cell.initial_state(batch_size)
+
+    # -- public API -----------------------------------------------------------------------------
+
+    def __call__(
+        self, x: Array, initial_state: Any = None, lengths: Any = None
+    ) -> tuple[Array, Any]:
+        """Inference: run the sequence and keep no cache.
+
+        Parameters
+        ----------
+        x : ndarray, shape (batch, time, input_size) or (time, input_size)
+        initial_state : state, optional
+            The cell's state with arrays of shape (batch, ...) (or unbatched); zeros if None.
+        lengths : array of int, shape (batch,), optional
+            Valid steps of each sequence, ``0 <= lengths <= time``.
+
+        Returns
+        -------
+        y : ndarray, shape (batch, time, output_size) or (time, output_size)
+            Outputs, zero past each sequence's length.
+        final_state : state
+            The state at each sequence's last valid step.
+        """
+        y, final, _ = self._run(x, initial_state, lengths, training=False)
+        return y, final
+
+    def forward(
+        self,
+        x: Array,
+        initial_state: Any = None,
+        lengths: Any = None,
+        *,
+        training: bool = True,
+        rng: Any = None,
+    ) -> tuple[Array, Any, RecurrentCache]:
+        """Training forward pass: like calling the runner, plus the cache for :meth:`backward`.
+
+        ``training`` and ``rng`` are accepted for a uniform runner interface; a plain
+        ``Recurrent`` has no randomness of its own.
+        """
+        y, final, cache = self._run(x, initial_state, lengths, training=True)
+        assert cache is not None
+        return y, final, cache
+
+    def backward(
+        self, cache: RecurrentCache, dy: Array | None = None, d_state: Any = None
+    ) -> tuple[Array, Any]:
+        """Back-propagate through time.
+
+        Parameters
+        ----------
+        cache : RecurrentCache
+            From :meth:`forward` of this runner.
+        dy : ndarray, optional
+            Gradient of the loss with respect to the outputs, shaped like them; zeros if None.
+        d_state : state, optional
+            Gradient with respect to the final state; zeros if None.
+
+        Returns
+        -------
+        dx : ndarray
+            Gradient with respect to ``x``, shaped like it.
+        d_initial_state : state
+            Gradient with respect to the initial state.
+
+        Gradients of the cell's parameters are accumulated into their ``grad``.
+        """
+        if not isinstance(cache, RecurrentCache) or cache.runner is not self:
+            raise TypeError(
+                "cache: expected the RecurrentCache returned by this runner's forward(); "
+                f"received {type(cache).__name__}"
+            )
+        if cache.used:
+            raise ValueError("cache: backward was already run on this cache; run forward again")
+        plan = cache.plan
+        B, T, O = plan.batch, plan.time, self.output_size
+        dt = self.dtype
+        y_shape = (T, O) if plan.unbatched else (B, T, O)
+        dy = np.zeros(y_shape, dt) if dy is None else check_gradient(dy, y_shape, dt, argument="dy")
+        template = cache.final_template
+        if d_state is None:
+            d_final = map_state(np.zeros_like, template)
+        else:
+            if plan.unbatched:
+                d_state = _unbatched_to_batched(d_state, "d_state")
+            d_final = check_state(d_state, template, dt, argument="d_state")
+        cache.used = True
+
+        dyt = (dy[None] if plan.unbatched else dy).transpose(1, 0, 2)
+        if plan.order is not None:
+            dyt = dyt[:, plan.order]
+            d_final = map_state(lambda a: a[plan.order], d_final)
+        dyt = self._to_processing_order(dyt, plan)
+        if T == 0:
+            dxt = np.zeros((0, B, self.input_size), dt)
+            d_init = d_final
+        elif cache.fused:
+            dxt, d_init = self.cell.backward_sequence(cache.cell_cache, np.ascontiguousarray(dyt), d_final)
+        else:
+            dxt, d_init = _loop_backward(self.cell, cache.cell_cache, dyt, d_final, plan, self.input_size)
+        dxt = self._from_processing_order(dxt, plan)
+        if plan.order is not None:
+            inverse = np.argsort(plan.order)
+            dxt = dxt[:, inverse]
+            d_init = map_state(lambda a: a[inverse], d_init)
+        dx = dxt.transpose(1, 0, 2)
+        if plan.unbatched:
+            return dx[0], map_state(lambda a: a[0], d_init)
+        return dx, d_init
+
+    # -- internals ------------------------------------------------------------------------------
+
+    def _run(
+        self, x: Any, initial_state: Any, lengths: Any, *, training: bool
+    ) -> tuple[Array, Any, RecurrentCache | None]:
+        dt = self.dtype
+        x = check_sequence(x, self.input_size, dt)
+        unbatched = x.ndim == 2
+        xb = x[None] if unbatched else x
+        B, T = xb.shape[0], xb.shape[1]
+        lengths_arr = check_lengths(lengths, B, T, unbatched=unbatched)
+        template = self.cell.initial_state(B)
+        if initial_state is None:
+            state = template
+        else:
+            if unbatched:
+                initial_state = _unbatched_to_batched(initial_state, "initial_state")
+            state = check_state(initial_state, template, dt)
+        plan = self._plan(B, T, lengths_arr, unbatched)
+
+        xt = np.ascontiguousarray(xb.transpose(1, 0, 2))
+        if plan.order is not None:
+            xt = xt[:, plan.order]
+            state = map_state(lambda a: a[plan.order], state)
+        xt = np.ascontiguousarray(self._to_processing_order(xt, plan))
+
+        use_fused = self.fused and hasattr(self.cell, "forward_sequence")
+        if T == 0:
+            yt = np.zeros((0, B, self.output_size), dt)
+            final, cell_cache = map_state(np.copy, state), None
+        elif use_fused:
+            yt, final, cell_cache = self.cell.forward_sequence(xt, state, plan.batch_sizes, training)
+        else:
+            yt, final, cell_cache = _loop_forward(self.cell, xt, state, plan.batch_sizes, training, self.output_size)
+
+        yt = self._from_processing_order(yt, plan)
+        if plan.order is not None:
+            inverse = np.argsort(plan.order)
+            yt = yt[:, inverse]
+            final = map_state(lambda a: a[inverse], final)
+        y = yt.transpose(1, 0, 2)
+        if unbatched:
+            y, final = y[0], map_state(lambda a: a[0], final)
+        cache = None
+        if training:
+            cache = RecurrentCache(
+                runner=self, plan=plan, cell_cache=cell_cache, fused=use_fused, final_template=template
+            )
+        return y, final, cache
+
+    def _plan(self, B: int, T: int, lengths: Array | None, unbatched: bool) -> _Plan:
+        if lengths is None or np.all(lengths == T):
+            time_index = None
+            if self.reverse:
+                time_index = np.broadcast_to(np.arange(T - 1, -1, -1)[:, None], (T, B))
+            return _Plan(unbatched, B, T, None, time_index, None, None)
+        order = np.argsort(-lengths, kind="stable")
+        sorted_lengths = lengths[order]
+        batch_sizes = (sorted_lengths[None, :] > np.arange(T)[:, None]).sum(axis=1)
+        time_index = None
+        if self.reverse:
+            t = np.arange(T)[:, None]
+            L = sorted_lengths[None, :]
+            time_index = np.where(t < L, L - 1 - t, t)
+        return _Plan(unbatched, B, T, order, time_index, batch_sizes, sorted_lengths)
+
+    @staticmethod
+    def _to_processing_order(a: Array, plan: _Plan) -> Array:
+        # Reversal within each length is an involution, so the same gather maps both ways.
+        if plan.time_index is None:
+            return a
+        return a[plan.time_index, np.arange(plan.batch)[None, :]]
+
+    _from_processing_order = _to_processing_order
+
+    def describe(self) -> str:
+        flags = []
+        if self.reverse:
+            flags.append("reverse")
+        if not self.fused:
+            flags.append("unfused")
+        extra = f", {', '.join(flags)}" if flags else ""
+        return f"Recurrent(input={self.input_size}, output={self.output_size}{extra})"
+
+
+def _unbatched_to_batched(state: Any, argument: str) -> Any:
+    if not attrs.has(type(state)):
+        raise TypeError(f"{argument}: expected a state object, received {type(state).__name__}")
+    return map_state(lambda a: np.asarray(a)[None], state)
+
+
+def _slice_state(state: Any, n: int) -> Any:
+    return map_state(lambda a: a[:n], state)
+
+
+def _merge_state(head: Any, full: Any, n: int) -> Any:
+    return map_state(lambda new, old: np.concatenate([new, old[n:]]), head, full)
+
+
+def _loop_forward(
+    cell: Any, xt: Array, state: Any, batch_sizes: Array | None, training: bool, out_size: int
+) -> tuple[Array, Any, list[Any] | None]:
+    T, B, _ = xt.shape
+    y = np.zeros((T, B, out_size), cell.dtype)
+    caches: list[Any] = []
+    for t in range(T):
+        n = B if batch_sizes is None else int(batch_sizes[t])
+        if n == 0:
+            break
+        sub = state if n == B else _slice_state(state, n)
+        if training:
+            new, out, c = cell.step_train(sub, xt[t, :n])
+            caches.append(c)
+        else:
+            new, out = cell.step(sub, xt[t, :n])
+        y[t, :n] = out
+        state = new if n == B else _merge_state(new, state, n)
+    return y, state, caches if training else None
+
+
+def _loop_backward(
+    cell: Any, caches: list[Any], dyt: Array, d_final: Any, plan: _Plan, in_size: int
+) -> tuple[Array, Any]:
+    T, B = plan.time, plan.batch
+    dx = np.zeros((T, B, in_size), cell.dtype)
+    d_state = d_final
+    for t in range(len(caches) - 1, -1, -1):
+        n = B if plan.batch_sizes is None else int(plan.batch_sizes[t])
+        sub = d_state if n == B else _slice_state(d_state, n)
+        d_prev, d_x = cell.step_backward(caches[t], sub, dyt[t, :n])
+        dx[t, :n] = d_x
+        d_state = d_prev if n == B else _merge_state(d_prev, d_state, n)
+    return dx, d_state

@@ -1,0 +1,196 @@
+"""``Stacked``: runners applied one after another, with optional dropout between them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+import numpy as np
+from numpy.typing import NDArray
+
+from lstmkit.initializers import as_rng
+from lstmkit.module import Module, component
+from lstmkit.runners.recurrent import Recurrent
+
+__all__ = ["Stacked", "StackedCache", "as_runner"]
+
+Array = NDArray[Any]
+
+
+def as_runner(layer: Any, *, argument: str = "layer") -> Any:
+    """A runner as it is, or a bare cell wrapped in :class:`~lstmkit.Recurrent`."""
+    if all(hasattr(layer, m) for m in ("forward", "backward", "output_size", "input_size")):
+        return layer
+    if hasattr(layer, "step") and hasattr(layer, "initial_state"):
+        return Recurrent(layer)
+    raise TypeError(f"{argument}: expected a runner or a cell, received {type(layer).__name__}")
+
+
+def _layers(value: Any) -> list[Any]:
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        raise TypeError(f"layers: expected a list of runners, received {type(value).__name__}")
+    if len(value) == 0:
+        raise ValueError("layers: expected at least one layer, received an empty list")
+    return [as_runner(layer, argument=f"layers[{k}]") for k, layer in enumerate(value)]
+
+
+@attrs.define(eq=False)
+class StackedCache:
+    """Training cache of :meth:`Stacked.forward`."""
+
+    runner: Any
+    caches: list[Any]
+    masks: list[Array | None]
+    used: bool = False
+
+
+@component
+class Stacked(Module):
+    """Layers run in sequence: the outputs of one are the inputs of the next.
+
+    Parameters
+    ----------
+    layers : list of runners or cells
+        :class:`~lstmkit.Recurrent`, :class:`~lstmkit.Bidirectional` or any runner; a
+        bare cell is wrapped in ``Recurrent``. Sizes must chain.
+    dropout : float, default 0.0
+        Inverted dropout applied to the outputs of every layer but the last, in
+        training mode only (``forward(..., training=True)``).
+    rng : numpy.random.Generator or int or None
+        Source of the dropout masks.
+
+    Notes
+    -----
+    The final state is a tuple with one state per layer; ``initial_state`` takes
+    the same form (entries may be None for zeros).
+    """
+
+    layers: list[Any] = attrs.field(converter=_layers)
+    dropout: float = attrs.field(default=0.0, kw_only=True)
+    rng: np.random.Generator = attrs.field(default=None, kw_only=True, converter=as_rng, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        if not (0.0 <= float(self.dropout) < 1.0):
+            raise ValueError(f"dropout: expected a rate in [0, 1), received {self.dropout}")
+        for k in range(1, len(self.layers)):
+            prev, cur = self.layers[k - 1], self.layers[k]
+            if getattr(prev, "merge", None) == "none":
+                raise ValueError(
+                    f"layers[{k - 1}]: a Bidirectional with merge='none' returns two sequences "
+                    "and can only be the last layer"
+                )
+            if prev.output_size != cur.input_size:
+                raise ValueError(
+                    f"layers[{k}]: expected input size {prev.output_size} (the output of "
+                    f"layers[{k - 1}]), received {cur.input_size}"
+                )
+            if prev.dtype != cur.dtype:
+                raise TypeError(f"layers[{k}]: expected dtype {prev.dtype}, received {cur.dtype}")
+
+    @property
+    def input_size(self) -> int:
+        return int(self.layers[0].input_size)
+
+    @property
+    def output_size(self) -> int:
+        return int(self.layers[-1].output_size)
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        return np.dtype(self.layers[0].dtype)
+
+    @property
+    def merge(self) -> str | None:
+        return getattr(self.layers[-1], "merge", None)
+
+    def initial_state(self, batch_size: int | None = None) -> tuple[Any, ...]:
+        """One zero state per layer."""
+        return tuple(layer.initial_state(batch_size) for layer in self.layers)
+
+    def _states(self, initial_state: Any) -> list[Any]:
+        if initial_state is None:
+            return [None] * len(self.layers)
+        if not isinstance(initial_state, (tuple, list)) or len(initial_state) != len(self.layers):
+            got = len(initial_state) if isinstance(initial_state, (tuple, list)) else type(initial_state).__name__
+            raise ValueError(
+                f"initial_state: expected a tuple of {len(self.layers)} per-layer states, received {got}"
+            )
+        return list(initial_state)
+
+    def __call__(
+        self, x: Array, initial_state: Any = None, lengths: Any = None
+    ) -> tuple[Array, tuple[Any, ...]]:
+        """Inference through every layer (no dropout, no cache).
+
+        Returns
+        -------
+        y : ndarray
+            Outputs of the last layer.
+        final_state : tuple
+            One final state per layer.
+        """
+        states = self._states(initial_state)
+        finals = []
+        for layer, state in zip(self.layers, states):
+            x, final = layer(x, state, lengths)
+            finals.append(final)
+        return x, tuple(finals)
+
+    def forward(
+        self,
+        x: Array,
+        initial_state: Any = None,
+        lengths: Any = None,
+        *,
+        training: bool = True,
+        rng: Any = None,
+    ) -> tuple[Array, tuple[Any, ...], StackedCache]:
+        """Training forward pass; dropout between layers when ``training`` is true.
+
+        ``rng`` overrides the stack's own generator for this call's dropout masks.
+        """
+        states = self._states(initial_state)
+        gen = self.rng if rng is None else as_rng(rng)
+        caches, masks, finals = [], [], []
+        last = len(self.layers) - 1
+        for k, (layer, state) in enumerate(zip(self.layers, states)):
+            x, final, cache = layer.forward(x, state, lengths, training=training, rng=gen)
+            caches.append(cache)
+            finals.append(final)
+            mask = None
+            if training and self.dropout > 0 and k < last:
+                keep = 1.0 - self.dropout
+                mask = (gen.random(x.shape) < keep).astype(x.dtype) / x.dtype.type(keep)
+                x = x * mask
+            masks.append(mask)
+        return x, tuple(finals), StackedCache(runner=self, caches=caches, masks=masks)
+
+    def backward(
+        self, cache: StackedCache, dy: Any = None, d_state: Any = None
+    ) -> tuple[Array, tuple[Any, ...]]:
+        """Back-propagate through every layer, last first.
+
+        Returns ``(dx, d_initial_states)`` with one initial-state gradient per layer.
+        """
+        if not isinstance(cache, StackedCache) or cache.runner is not self:
+            raise TypeError(
+                "cache: expected the StackedCache returned by this stack's forward(); "
+                f"received {type(cache).__name__}"
+            )
+        if cache.used:
+            raise ValueError("cache: backward was already run on this cache; run forward again")
+        d_states = self._states(d_state) if d_state is not None else [None] * len(self.layers)
+        d_inits: list[Any] = [None] * len(self.layers)
+        grad = dy
+        for k in range(len(self.layers) - 1, -1, -1):
+            mask = cache.masks[k]
+            if mask is not None and grad is not None:
+                grad = grad * mask
+            grad, d_inits[k] = self.layers[k].backward(cache.caches[k], grad, d_states[k])
+        cache.used = True
+        return grad, tuple(d_inits)
+
+    def describe(self) -> str:
+        drop = f", dropout={self.dropout}" if self.dropout else ""
+        return f"Stacked({len(self.layers)} layers{drop})"
