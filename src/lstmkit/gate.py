@@ -68,6 +68,9 @@ class Gate(Module):
         The nonlinearity, by name or object.
     peephole : bool, default False
         Add a diagonal peephole ``p`` so the gate also sees a cell state ``c``.
+    recurrent_size : int, optional
+        Features of the recurrent input ``h`` (keyword only); defaults to ``hidden_size``.
+        A projection LSTM (LSTMP) feeds back a smaller projected ``h``.
     kernel_initializer, recurrent_initializer, bias_initializer, peephole_initializer
         Initializers for ``W``, ``U``, ``b`` and ``p`` (names or callables).
     dtype : float32 or float64, default float64
@@ -77,7 +80,7 @@ class Gate(Module):
     Attributes
     ----------
     W : Parameter, shape (input_size, hidden_size)
-    U : Parameter, shape (hidden_size, hidden_size)
+    U : Parameter, shape (recurrent_size, hidden_size)
     b : Parameter, shape (hidden_size,)
     p : Parameter or None, shape (hidden_size,)
         Diagonal peephole weights, present when ``peephole`` is true.
@@ -89,6 +92,10 @@ class Gate(Module):
         default="sigmoid", converter=activations.get  # type: ignore[misc]
     )
     peephole: bool = attrs.field(default=False, kw_only=True)
+    recurrent_size: int = attrs.field(
+        default=None, kw_only=True,
+        validator=attrs.validators.optional(_positive_int),  # type: ignore[arg-type]
+    )
     kernel_initializer: Initializer = attrs.field(
         default="glorot_uniform", kw_only=True, converter=initializers.get  # type: ignore[misc]
     )
@@ -113,9 +120,11 @@ class Gate(Module):
         # The generator is only needed to draw the initial weights; dropping it keeps the
         # gate free of hidden random state.
         self.rng = None
-        n_in, n_h, dt = self.input_size, self.hidden_size, self.dtype
+        if self.recurrent_size is None:
+            self.recurrent_size = self.hidden_size
+        n_in, n_h, n_r, dt = self.input_size, self.hidden_size, self.recurrent_size, self.dtype
         self.W = Parameter(self._draw(self.kernel_initializer, (n_in, n_h), rng, dt, "W"))
-        self.U = Parameter(self._draw(self.recurrent_initializer, (n_h, n_h), rng, dt, "U"))
+        self.U = Parameter(self._draw(self.recurrent_initializer, (n_r, n_h), rng, dt, "U"))
         self.b = Parameter(self._draw(self.bias_initializer, (n_h,), rng, dt, "b"))
         if self.peephole:
             self.p = Parameter(self._draw(self.peephole_initializer, (n_h,), rng, dt, "p"))
@@ -123,10 +132,10 @@ class Gate(Module):
     def reset_parameters(self, rng: np.random.Generator | int | None = None) -> None:
         """Draw fresh weights from the gate's initializers (gradients are zeroed)."""
         gen = as_rng(rng)
-        n_in, n_h, dt = self.input_size, self.hidden_size, self.dtype
+        n_in, n_h, n_r, dt = self.input_size, self.hidden_size, self.recurrent_size, self.dtype
         new = {
             "W": self._draw(self.kernel_initializer, (n_in, n_h), gen, dt, "W"),
-            "U": self._draw(self.recurrent_initializer, (n_h, n_h), gen, dt, "U"),
+            "U": self._draw(self.recurrent_initializer, (n_r, n_h), gen, dt, "U"),
             "b": self._draw(self.bias_initializer, (n_h,), gen, dt, "b"),
         }
         if self.p is not None:
@@ -176,7 +185,7 @@ class Gate(Module):
         Parameters
         ----------
         x : ndarray, shape (batch, input_size)
-        h : ndarray, shape (batch, hidden_size)
+        h : ndarray, shape (batch, recurrent_size)
         c : ndarray, shape (batch, hidden_size), optional
             Cell state seen through the peephole (ignored without one).
         """

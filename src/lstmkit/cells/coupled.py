@@ -1,0 +1,245 @@
+"""The LSTM with coupled forget and input gates (CIFG).
+
+Olah's second variant: instead of deciding separately what to forget and what
+to write, the cell writes new values exactly where it forgets old ones. The
+input gate is gone; ``1 - f`` takes its place (row vectors, ``*`` elementwise)::
+
+    f = forget(x, h_prev [, c_prev])     # what to keep of the old cell state
+    g = candidate(x, h_prev)             # the candidate values
+    c = f * c_prev + (1 - f) * g         # coupled update
+    o = output(x, h_prev [, c])          # what to expose
+    h = o * cell_activation(c)
+
+This is ONNX's LSTM with ``input_forget=1`` and Greff et al.'s (2017) "CIFG"
+variant. Optional diagonal peepholes work as in :class:`~lstmkit.LSTMCell`:
+the forget gate sees ``c_{t-1}``, the output gate sees ``c_t``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+import numpy as np
+from numpy.typing import NDArray
+
+from lstmkit import activations
+from lstmkit.activations import Activation
+from lstmkit.cells.base import check_step_input
+from lstmkit.gate import Gate, GateCache
+from lstmkit.initializers import as_rng
+from lstmkit.module import Module, check_dtype, component
+from lstmkit.state import LSTMState
+
+__all__ = ["CoupledLSTMCell", "CoupledStepCache"]
+
+Array = NDArray[Any]
+
+GATE_NAMES = ("forget", "candidate", "output")
+PEEPHOLE_GATES = ("forget", "output")
+
+
+def _peephole_set(value: Any) -> frozenset[str]:
+    if value is True:
+        return frozenset(PEEPHOLE_GATES)
+    if value is False or value is None:
+        return frozenset()
+    if isinstance(value, str) or not isinstance(value, Sequence | set | frozenset):
+        raise TypeError(f"peephole: expected a bool or a collection of gate names, received {value!r}")
+    names = frozenset(value)
+    if "input" in names:
+        raise ValueError(
+            "peephole: a coupled cell has no input gate (it uses 1 - forget), so it cannot have an "
+            f"input peephole; expected a subset of {list(PEEPHOLE_GATES)}, received {sorted(names)}"
+        )
+    unknown = names - set(PEEPHOLE_GATES)
+    if unknown:
+        raise ValueError(
+            f"peephole: gates {sorted(unknown)} cannot have peepholes; expected a subset of "
+            f"{list(PEEPHOLE_GATES)}"
+        )
+    return names
+
+
+def check_lstm_state(state: Any, batch: int, h_size: int, c_size: int) -> LSTMState:
+    """Validate an :class:`~lstmkit.LSTMState` of shapes ``(batch, h_size)``, ``(batch, c_size)``."""
+    if not isinstance(state, LSTMState):
+        raise TypeError(f"state: expected an LSTMState, received {type(state).__name__}")
+    for name, size in (("h", h_size), ("c", c_size)):
+        arr = getattr(state, name)
+        if not isinstance(arr, np.ndarray) or arr.shape != (batch, size):
+            got = getattr(arr, "shape", type(arr).__name__)
+            raise ValueError(f"state.{name}: expected shape ({batch}, {size}), received {got}")
+    return state
+
+
+@attrs.frozen(eq=False)
+class CoupledStepCache:
+    """What :meth:`CoupledLSTMCell.step_backward` needs from :meth:`CoupledLSTMCell.step_train`."""
+
+    forget: GateCache
+    candidate: GateCache
+    output: GateCache
+    c_prev: Array
+    c: Array
+    cell_out: Array
+
+
+@component
+class CoupledLSTMCell(Module):
+    """LSTM cell whose input gate is ``1 - forget`` (coupled input and forget gates).
+
+    Parameters
+    ----------
+    input_size : int
+        Features of each input ``x_t``.
+    hidden_size : int
+        Units of the hidden and cell states.
+    cell_activation : str or Activation, default "tanh"
+        ``h = o * cell_activation(c)``.
+    gate_activation : str or Activation, default "sigmoid"
+        Activation of the forget and output gates. It must map into [0, 1] for
+        ``1 - f`` to be a gate; sigmoid and hard_sigmoid do.
+    candidate_activation : str or Activation, default "tanh"
+    kernel_initializer, recurrent_initializer, bias_initializer, peephole_initializer
+        Initializers of every gate's ``W``, ``U``, ``b``, ``p``.
+    forget_bias : float, default 1.0
+        Added to the initial forget-gate bias.
+    peephole : bool or collection of {"forget", "output"}, default False
+        Diagonal peepholes: forget sees ``c_{t-1}``, output sees ``c_t``.
+    dtype : float32 or float64, default float64
+    rng : numpy.random.Generator or int or None
+        Randomness for the initial weights (gates drawn as forget, candidate, output).
+
+    Attributes
+    ----------
+    forget, candidate, output : Gate
+        ``W (input_size, hidden_size)``, ``U (hidden_size, hidden_size)``, ``b (hidden_size,)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from lstmkit import CoupledLSTMCell
+    >>> cell = CoupledLSTMCell(3, 5, rng=0)
+    >>> state, y = cell.step(cell.initial_state(2), np.ones((2, 3)))
+    >>> y.shape, sorted(cell.gates)
+    ((2, 5), ['candidate', 'forget', 'output'])
+    """
+
+    input_size: int = attrs.field()
+    hidden_size: int = attrs.field()
+    cell_activation: Activation = attrs.field(default="tanh", converter=activations.get)  # type: ignore[misc]
+    gate_activation: Any = attrs.field(default="sigmoid", kw_only=True, repr=False)
+    candidate_activation: Any = attrs.field(default="tanh", kw_only=True, repr=False)
+    kernel_initializer: Any = attrs.field(default="glorot_uniform", kw_only=True, repr=False)
+    recurrent_initializer: Any = attrs.field(default="orthogonal", kw_only=True, repr=False)
+    bias_initializer: Any = attrs.field(default="zeros", kw_only=True, repr=False)
+    peephole_initializer: Any = attrs.field(default="zeros", kw_only=True, repr=False)
+    forget_bias: float = attrs.field(default=1.0, kw_only=True, repr=False)
+    peephole: Any = attrs.field(default=False, kw_only=True, repr=False)
+    dtype: np.dtype[Any] = attrs.field(default=np.float64, kw_only=True, converter=check_dtype)
+    rng: Any = attrs.field(default=None, kw_only=True, repr=False)
+    forget: Gate = attrs.field(init=False)
+    candidate: Gate = attrs.field(init=False)
+    output: Gate = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        peep = _peephole_set(self.peephole)
+        rng = as_rng(self.rng)
+        self.rng = None
+        gate_act = activations.get(self.gate_activation, argument="gate_activation")
+        cand_act = activations.get(self.candidate_activation, argument="candidate_activation")
+        for name in GATE_NAMES:
+            gate = Gate(
+                self.input_size,
+                self.hidden_size,
+                activation=cand_act if name == "candidate" else gate_act,
+                peephole=name in peep,
+                kernel_initializer=self.kernel_initializer,
+                recurrent_initializer=self.recurrent_initializer,
+                bias_initializer=self.bias_initializer,
+                peephole_initializer=self.peephole_initializer,
+                dtype=self.dtype,
+                rng=rng,
+            )
+            setattr(self, name, gate)
+        if self.forget_bias != 0:
+            self.forget.b.value += self.dtype.type(self.forget_bias)
+
+    def reset_parameters(self, rng: np.random.Generator | int | None = None) -> None:
+        """Draw fresh weights for every gate (forget bias included), as at construction."""
+        gen = as_rng(rng)
+        for gate in self.gates.values():
+            gate.reset_parameters(gen)
+        if self.forget_bias != 0:
+            self.forget.b.value += self.dtype.type(self.forget_bias)
+
+    @property
+    def gates(self) -> dict[str, Gate]:
+        """The three gates by name: forget, candidate, output."""
+        return {name: getattr(self, name) for name in GATE_NAMES}
+
+    @property
+    def output_size(self) -> int:
+        """Features of each output ``y_t`` (equal to ``hidden_size``)."""
+        return self.hidden_size
+
+    def initial_state(self, batch_size: int | None = None) -> LSTMState:
+        """Zero state; ``batch_size=None`` gives an unbatched state of shape ``(hidden,)``."""
+        shape = (self.hidden_size,) if batch_size is None else (batch_size, self.hidden_size)
+        return LSTMState(h=np.zeros(shape, self.dtype), c=np.zeros(shape, self.dtype))
+
+    def step(self, state: LSTMState, x: Array) -> tuple[LSTMState, Array]:
+        """One time step: ``x (batch, input_size)`` -> ``(LSTMState, y (batch, hidden_size))``."""
+        new, y, _ = self.step_train(state, x)
+        return new, y
+
+    def step_train(self, state: LSTMState, x: Array) -> tuple[LSTMState, Array, CoupledStepCache]:
+        """:meth:`step` that also returns the cache :meth:`step_backward` needs."""
+        x = check_step_input(self, x)
+        state = check_lstm_state(state, x.shape[0], self.hidden_size, self.hidden_size)
+        h_prev, c_prev = state.h, state.c
+        f, f_cache = self.forget.forward_train(x, h_prev, c_prev)
+        g, g_cache = self.candidate.forward_train(x, h_prev)
+        c = f * c_prev + (1 - f) * g                  # write exactly where we forget
+        o, o_cache = self.output.forward_train(x, h_prev, c)
+        cell_out = self.cell_activation(c)
+        h = o * cell_out
+        cache = CoupledStepCache(f_cache, g_cache, o_cache, c_prev=c_prev, c=c, cell_out=cell_out)
+        return LSTMState(h=h, c=c), h, cache
+
+    def step_backward(
+        self, cache: CoupledStepCache, d_state: LSTMState, d_y: Array
+    ) -> tuple[LSTMState, Array]:
+        """Back-propagate one step; returns ``(d_state_prev, d_x)`` and accumulates gradients."""
+        if not isinstance(cache, CoupledStepCache):
+            raise TypeError(
+                f"cache: expected the CoupledStepCache from step_train, received {type(cache).__name__}"
+            )
+        if d_y.shape != cache.c.shape:
+            raise ValueError(f"d_y: expected shape {cache.c.shape}, received {d_y.shape}")
+        o, g, f = cache.output.y, cache.candidate.y, cache.forget.y
+        dh = d_y + d_state.h
+        dc = d_state.c + dh * o * self.cell_activation.grad(cache.c, cache.cell_out)
+        dx, dh_prev, dc_peep = self.output.backward(dh * cache.cell_out, cache.output)
+        if dc_peep is not None:
+            dc = dc + dc_peep
+        dc_prev = dc * f
+        # d c / d f = c_prev - g: forgetting more also writes less.
+        for gate, d_gate, gate_cache in (
+            (self.forget, dc * (cache.c_prev - g), cache.forget),
+            (self.candidate, dc * (1 - f), cache.candidate),
+        ):
+            dx_g, dh_g, dc_g = gate.backward(d_gate, gate_cache)
+            dx = dx + dx_g
+            dh_prev = dh_prev + dh_g
+            if dc_g is not None:
+                dc_prev = dc_prev + dc_g
+        return LSTMState(h=dh_prev, c=dc_prev), dx
+
+    def describe(self) -> str:
+        return (
+            f"CoupledLSTMCell(input={self.input_size}, hidden={self.hidden_size}, "
+            f"cell_activation={self.cell_activation.name}, {self.dtype})"
+        )

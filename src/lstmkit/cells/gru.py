@@ -1,0 +1,291 @@
+"""The gated recurrent unit (GRU), built from three gates.
+
+Cho et al. (2014) merge the LSTM's cell and hidden states and its forget and
+input gates. With row vectors and ``*`` elementwise::
+
+    z = update(x, h_prev)                                  # sigmoid
+    r = reset(x, h_prev)                                   # sigmoid
+    n = tanh(x @ W_n + (r * h_prev) @ U_n + b_n)           # reset_after=False (Cho et al., Olah)
+    n = tanh(x @ W_n + b_n + r * (h_prev @ U_n + b_hn))    # reset_after=True (PyTorch, Keras, cuDNN)
+    h = (1 - z) * n + z * h_prev                           # update_convention="pytorch" (default)
+    h = (1 - z) * h_prev + z * n                           # update_convention="olah"
+
+Two conventions exist for each choice:
+
+* **where the reset acts.** Before the recurrent product (Cho et al. 2014, Olah's
+  figure, ONNX ``linear_before_reset=0``) or after it (PyTorch, Keras
+  ``reset_after=True``, ONNX ``linear_before_reset=1``). After it, the reset also
+  scales a separate recurrent bias ``b_hn``, so the cell owns one more parameter,
+  :attr:`GRUCell.recurrent_bias`, which is PyTorch's ``b_hn`` exactly.
+* **what z weighs.** Olah's figure weighs ``h_prev`` by ``1 - z`` (z = how much to
+  update); Cho et al., PyTorch, Keras and ONNX weigh it by ``z`` (z = how much to
+  keep). Since ``1 - sigmoid(a) = sigmoid(-a)`` the two are the same family of
+  functions with the update gate's weights negated.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import numpy as np
+from numpy.typing import NDArray
+
+from lstmkit import activations
+from lstmkit.cells.base import check_step_input
+from lstmkit.gate import Gate, GateCache
+from lstmkit.initializers import as_rng
+from lstmkit.module import Module, Parameter, check_dtype, component
+from lstmkit.state import HiddenState
+
+__all__ = ["UPDATE_CONVENTIONS", "GRUCell", "GRUStepCache"]
+
+Array = NDArray[Any]
+
+GATE_NAMES = ("update", "reset", "candidate")
+UPDATE_CONVENTIONS = ("pytorch", "olah")
+
+
+@attrs.frozen(eq=False)
+class GRUStepCache:
+    """What :meth:`GRUCell.step_backward` needs from :meth:`GRUCell.step_train`."""
+
+    update: GateCache
+    reset: GateCache
+    candidate: GateCache | None  # reset_after=False: the gate's own cache
+    x: Array
+    h_prev: Array
+    h_gates: Array  # h_prev as the gates saw it (times the dropout mask, if any)
+    h_mask: Array | None
+    n: Array
+    n_pre: Array | None  # reset_after=True: pre-activation of n (when the activation needs it)
+    hu: Array | None  # reset_after=True: h_gates @ U_n + b_hn
+
+
+def _check_update(instance: Any, attribute: Any, value: Any) -> None:
+    if value not in UPDATE_CONVENTIONS:
+        raise ValueError(
+            f"update_convention: expected one of {list(UPDATE_CONVENTIONS)} ('pytorch': h = (1-z)*n + z*h_prev; "
+            f"'olah': h = (1-z)*h_prev + z*n), received {value!r}"
+        )
+
+
+@component
+class GRUCell(Module):
+    """Gated recurrent unit made of ``update``, ``reset`` and ``candidate`` gates.
+
+    Parameters
+    ----------
+    input_size : int
+        Features of each input ``x_t``.
+    hidden_size : int
+        Units of the hidden state.
+    reset_after : bool, default True
+        Apply the reset gate after the recurrent product, ``r * (h @ U_n + b_hn)``
+        (PyTorch, Keras default). False applies it before, ``(r * h) @ U_n`` (Cho et al.
+        2014, Olah's figure).
+    update_convention : {"pytorch", "olah"}, default "pytorch"
+        ``"pytorch"``: ``h = (1 - z) * n + z * h_prev`` (also Cho et al., Keras, ONNX).
+        ``"olah"``: ``h = (1 - z) * h_prev + z * n`` (Olah's figure).
+    gate_activation : str or Activation, default "sigmoid"
+        Activation of the update and reset gates.
+    candidate_activation : str or Activation, default "tanh"
+    kernel_initializer, recurrent_initializer, bias_initializer
+        Initializers of every gate's ``W``, ``U``, ``b`` (and of ``recurrent_bias``).
+    peephole, proj_size
+        Not supported by a GRU (it has no cell state); anything but False/None raises.
+    dtype : float32 or float64, default float64
+    rng : numpy.random.Generator or int or None
+        Randomness for the initial weights (update, reset, candidate, then ``b_hn``).
+
+    Attributes
+    ----------
+    update, reset, candidate : Gate
+        ``W (input_size, hidden_size)``, ``U (hidden_size, hidden_size)``, ``b (hidden_size,)``.
+    recurrent_bias : Parameter or None, shape (hidden_size,)
+        ``b_hn``, the candidate's recurrent bias inside the reset (``reset_after=True`` only).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from lstmkit import GRUCell
+    >>> cell = GRUCell(3, 4, rng=0)
+    >>> state, y = cell.step(cell.initial_state(2), np.ones((2, 3)))
+    >>> type(state).__name__, y.shape
+    ('HiddenState', (2, 4))
+    """
+
+    input_size: int = attrs.field()
+    hidden_size: int = attrs.field()
+    reset_after: bool = attrs.field(default=True, kw_only=True)
+    update_convention: str = attrs.field(
+        default="pytorch", kw_only=True, validator=_check_update
+    )
+    gate_activation: Any = attrs.field(default="sigmoid", kw_only=True, repr=False)
+    candidate_activation: Any = attrs.field(default="tanh", kw_only=True, repr=False)
+    kernel_initializer: Any = attrs.field(default="glorot_uniform", kw_only=True, repr=False)
+    recurrent_initializer: Any = attrs.field(default="orthogonal", kw_only=True, repr=False)
+    bias_initializer: Any = attrs.field(default="zeros", kw_only=True, repr=False)
+    peephole: Any = attrs.field(default=False, kw_only=True, repr=False)
+    proj_size: Any = attrs.field(default=None, kw_only=True, repr=False)
+    dtype: np.dtype[Any] = attrs.field(default=np.float64, kw_only=True, converter=check_dtype)
+    rng: Any = attrs.field(default=None, kw_only=True, repr=False)
+    update: Gate = attrs.field(init=False)
+    reset: Gate = attrs.field(init=False)
+    candidate: Gate = attrs.field(init=False)
+    recurrent_bias: Parameter | None = attrs.field(init=False, default=None)
+
+    #: The runners' variational dropout may pass ``h_mask`` to :meth:`step_train`: the
+    #: GRU uses ``h_prev`` outside its gates too (in the update), where it must not be dropped.
+    accepts_h_mask = True
+
+    def __attrs_post_init__(self) -> None:
+        if not isinstance(self.reset_after, (bool, np.bool_)):
+            raise TypeError(f"reset_after: expected a bool, received {self.reset_after!r}")
+        if self.peephole not in (False, None):
+            raise ValueError(
+                f"peephole: a GRU has no cell state for a peephole to look at, received {self.peephole!r}; "
+                "use LSTMCell(peephole=...) or CoupledLSTMCell(peephole=...)"
+            )
+        if self.proj_size not in (None, 0):
+            raise ValueError(
+                f"proj_size: projection (LSTMP, Sak et al. 2014) is defined for LSTM cells, not a GRU, "
+                f"received {self.proj_size!r}; use ProjectionLSTMCell"
+            )
+        rng = as_rng(self.rng)
+        self.rng = None
+        gate_act = activations.get(self.gate_activation, argument="gate_activation")
+        cand_act = activations.get(self.candidate_activation, argument="candidate_activation")
+        gates = {
+            name: Gate(
+                self.input_size,
+                self.hidden_size,
+                activation=cand_act if name == "candidate" else gate_act,
+                kernel_initializer=self.kernel_initializer,
+                recurrent_initializer=self.recurrent_initializer,
+                bias_initializer=self.bias_initializer,
+                dtype=self.dtype,
+                rng=rng,
+            )
+            for name in GATE_NAMES
+        }
+        for name, gate in gates.items():
+            setattr(self, name, gate)
+        if self.reset_after:
+            self.recurrent_bias = Parameter(self._draw_recurrent_bias(rng))
+
+    def _draw_recurrent_bias(self, rng: np.random.Generator) -> Array:
+        return Gate._draw(
+            self.candidate.bias_initializer, (self.hidden_size,), rng, self.dtype, "recurrent_bias"
+        )
+
+    def reset_parameters(self, rng: np.random.Generator | int | None = None) -> None:
+        """Draw fresh weights for every gate (and ``recurrent_bias``), as at construction."""
+        gen = as_rng(rng)
+        for gate in self.gates.values():
+            gate.reset_parameters(gen)
+        if self.recurrent_bias is not None:
+            self.recurrent_bias = Parameter(self._draw_recurrent_bias(gen))
+
+    @property
+    def gates(self) -> dict[str, Gate]:
+        """The three gates by name: update, reset, candidate."""
+        return {name: getattr(self, name) for name in GATE_NAMES}
+
+    @property
+    def output_size(self) -> int:
+        """Features of each output ``y_t`` (equal to ``hidden_size``)."""
+        return self.hidden_size
+
+    def initial_state(self, batch_size: int | None = None) -> HiddenState:
+        """Zero state; ``batch_size=None`` gives an unbatched state of shape ``(hidden,)``."""
+        shape = (self.hidden_size,) if batch_size is None else (batch_size, self.hidden_size)
+        return HiddenState(h=np.zeros(shape, self.dtype))
+
+    def _check_state(self, state: Any, batch: int) -> HiddenState:
+        if not isinstance(state, HiddenState):
+            raise TypeError(f"state: expected a HiddenState, received {type(state).__name__}")
+        if not isinstance(state.h, np.ndarray) or state.h.shape != (batch, self.hidden_size):
+            got = getattr(state.h, "shape", type(state.h).__name__)
+            raise ValueError(f"state.h: expected shape ({batch}, {self.hidden_size}), received {got}")
+        return state
+
+    def step(self, state: HiddenState, x: Array) -> tuple[HiddenState, Array]:
+        """One time step: ``x (batch, input_size)`` -> ``(HiddenState, y (batch, hidden_size))``."""
+        new, y, _ = self.step_train(state, x)
+        return new, y
+
+    def step_train(
+        self, state: HiddenState, x: Array, h_mask: Array | None = None
+    ) -> tuple[HiddenState, Array, GRUStepCache]:
+        """:meth:`step` that also returns the cache :meth:`step_backward` needs.
+
+        ``h_mask`` (batch, hidden_size), used by :class:`~lstmkit.VariationalDropout`,
+        multiplies ``h_prev`` where it enters the gates' recurrent products only.
+        """
+        x = check_step_input(self, x)
+        h = self._check_state(state, x.shape[0]).h
+        hg = h if h_mask is None else h * h_mask
+        z, z_cache = self.update.forward_train(x, hg)
+        r, r_cache = self.reset.forward_train(x, hg)
+        n_cache = n_pre = hu = None
+        if self.reset_after:
+            assert self.recurrent_bias is not None
+            cand = self.candidate
+            hu = hg @ cand.U.value + self.recurrent_bias.value
+            pre = x @ cand.W.value + cand.b.value + r * hu
+            n = cand.activation(pre)
+            n_pre = None if cand.activation.derivative_from_output else pre
+        else:
+            n, n_cache = self.candidate.forward_train(x, r * hg)
+        if self.update_convention == "pytorch":
+            h_new = (1 - z) * n + z * h
+        else:
+            h_new = (1 - z) * h + z * n
+        cache = GRUStepCache(z_cache, r_cache, n_cache, x, h, hg, h_mask, n, n_pre, hu)
+        return HiddenState(h=h_new), h_new, cache
+
+    def step_backward(
+        self, cache: GRUStepCache, d_state: HiddenState, d_y: Array
+    ) -> tuple[HiddenState, Array]:
+        """Back-propagate one step; returns ``(d_state_prev, d_x)`` and accumulates gradients."""
+        if not isinstance(cache, GRUStepCache):
+            raise TypeError(f"cache: expected the GRUStepCache from step_train, received {type(cache).__name__}")
+        if d_y.shape != cache.n.shape:
+            raise ValueError(f"d_y: expected shape {cache.n.shape}, received {d_y.shape}")
+        dh = d_y + d_state.h
+        z, r, n, h = cache.update.y, cache.reset.y, cache.n, cache.h_prev
+        if self.update_convention == "pytorch":
+            dn, dz, dh_direct = dh * (1 - z), dh * (h - n), dh * z
+        else:
+            dn, dz, dh_direct = dh * z, dh * (n - h), dh * (1 - z)
+        if self.reset_after:
+            assert self.recurrent_bias is not None and cache.hu is not None
+            cand = self.candidate
+            da = dn * cand.activation.grad(cache.n_pre, n)
+            cand.W.grad += cache.x.T @ da
+            cand.b.grad += da.sum(axis=0)
+            dx = da @ cand.W.value.T
+            dhu = da * r
+            dr = da * cache.hu
+            cand.U.grad += cache.h_gates.T @ dhu
+            self.recurrent_bias.grad += dhu.sum(axis=0)
+            dhg = dhu @ cand.U.value.T
+        else:
+            assert cache.candidate is not None
+            dx, d_rh, _ = self.candidate.backward(dn, cache.candidate)
+            dr = d_rh * cache.h_gates
+            dhg = d_rh * r
+        for gate, d_gate, gate_cache in ((self.reset, dr, cache.reset), (self.update, dz, cache.update)):
+            dx_g, dh_g, _ = gate.backward(d_gate, gate_cache)
+            dx = dx + dx_g
+            dhg = dhg + dh_g
+        if cache.h_mask is not None:
+            dhg = dhg * cache.h_mask
+        return HiddenState(h=dh_direct + dhg), dx
+
+    def describe(self) -> str:
+        return (
+            f"GRUCell(input={self.input_size}, hidden={self.hidden_size}, "
+            f"reset_after={self.reset_after}, update_convention={self.update_convention!r}, {self.dtype})"
+        )

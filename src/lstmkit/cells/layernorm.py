@@ -1,0 +1,325 @@
+"""The layer-normalized LSTM (Ba, Kiros and Hinton 2016).
+
+Layer normalization rescales a vector of ``H`` units to zero mean and unit
+variance over its units, then applies a learned gain (and bias)::
+
+    LN(a; gain, bias) = gain * (a - mean(a)) / sqrt(var(a) + epsilon) + bias
+
+Ba et al. normalize the input and recurrent contributions separately, and the
+cell state before the output nonlinearity. Here each gate ``k`` (forget, input,
+candidate, output) keeps its own ``W``, ``U`` and ``b``, and its pre-activation is::
+
+    a_k = LN(x @ W_k; gain_x[k]) + LN(h_prev @ U_k; gain_h[k]) + b_k
+    c   = f * c_prev + i * g
+    h   = o * tanh(LN(c; gain_c, bias_c))
+
+Each gate is normalized over its own ``H`` units (as in TensorFlow's
+``LayerNormBasicLSTMCell``) rather than over all ``4H`` at once, so every gate
+stays a separate, swappable piece. The paper's two LN biases and the gate bias
+add up to one bias per gate, so only ``b_k`` is kept for the gates; the
+cell-state normalization has gain and bias. A hidden size of 1 is rejected:
+normalizing a single unit always gives zero.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import numpy as np
+from numpy.typing import NDArray
+
+from lstmkit import activations
+from lstmkit.activations import Activation
+from lstmkit.cells.base import check_step_input
+from lstmkit.cells.coupled import check_lstm_state
+from lstmkit.gate import Gate
+from lstmkit.initializers import as_rng
+from lstmkit.module import Module, Parameter, check_dtype, component
+from lstmkit.state import LSTMState
+
+__all__ = ["LayerNorm", "LayerNormLSTMCell", "LayerNormStepCache"]
+
+Array = NDArray[Any]
+
+GATE_NAMES = ("forget", "input", "candidate", "output")
+
+
+@component
+class LayerNorm(Module):
+    """Layer normalization over the last axis, with a gain (and optionally a bias) per group.
+
+    Parameters
+    ----------
+    size : int
+        Units normalized together (the last axis).
+    groups : int, default 1
+        Independent normalizations, stacked on the axis before the last; ``gain`` and
+        ``bias`` have shape ``(groups, size)`` (``(size,)`` when ``groups == 1``).
+    bias : bool, default True
+        Learn a bias after the gain.
+    epsilon : float, default 1e-5
+        Added to the variance before the square root.
+    dtype : float32 or float64, default float64
+
+    Attributes
+    ----------
+    gain : Parameter, ones
+    bias : Parameter or None, zeros
+    """
+
+    size: int = attrs.field()
+    groups: int = attrs.field(default=1, kw_only=True)
+    use_bias: bool = attrs.field(default=True, kw_only=True, alias="bias")
+    epsilon: float = attrs.field(default=1e-5, kw_only=True)
+    dtype: np.dtype[Any] = attrs.field(default=np.float64, kw_only=True, converter=check_dtype)
+    gain: Parameter = attrs.field(init=False)
+    bias: Parameter | None = attrs.field(init=False, default=None)
+
+    def __attrs_post_init__(self) -> None:
+        if isinstance(self.size, bool) or not isinstance(self.size, (int, np.integer)) or self.size < 2:
+            raise ValueError(
+                f"size: layer normalization needs at least 2 units (one unit always normalizes to 0), "
+                f"received {self.size!r}"
+            )
+        if not (float(self.epsilon) > 0):
+            raise ValueError(f"epsilon: expected a positive number, received {self.epsilon!r}")
+        self.reset_parameters()
+
+    @property
+    def _shape(self) -> tuple[int, ...]:
+        return (self.size,) if self.groups == 1 else (self.groups, self.size)
+
+    def reset_parameters(self, rng: Any = None) -> None:
+        """Gain to ones and bias to zeros (``rng`` is accepted and unused)."""
+        self.gain = Parameter(np.ones(self._shape, self.dtype))
+        if self.use_bias:
+            self.bias = Parameter(np.zeros(self._shape, self.dtype))
+
+    def forward(self, a: Array) -> tuple[Array, tuple[Array, Array]]:
+        """``gain * normalized(a) + bias`` and the cache ``(normalized, 1/std)`` for :meth:`backward`."""
+        mu = a.mean(axis=-1, keepdims=True)
+        d = a - mu
+        inv_std = 1 / np.sqrt((d * d).mean(axis=-1, keepdims=True) + self.dtype.type(self.epsilon))
+        xhat = d * inv_std
+        y = xhat * self.gain.value
+        if self.bias is not None:
+            y = y + self.bias.value
+        return y, (xhat, inv_std)
+
+    def backward(self, dy: Array, cache: tuple[Array, Array]) -> Array:
+        """Gradient of the input; accumulates into ``gain.grad`` (and ``bias.grad``)."""
+        xhat, inv_std = cache
+        lead = tuple(range(dy.ndim - len(self._shape)))  # the batch axes
+        self.gain.grad += (dy * xhat).sum(axis=lead)
+        if self.bias is not None:
+            self.bias.grad += dy.sum(axis=lead)
+        dxhat = dy * self.gain.value
+        # d xhat / d a removes the mean and the component along xhat (the variance's pull).
+        return inv_std * (
+            dxhat - dxhat.mean(axis=-1, keepdims=True) - xhat * (dxhat * xhat).mean(axis=-1, keepdims=True)
+        )
+
+    def describe(self) -> str:
+        bias = ", bias" if self.bias is not None else ""
+        return f"LayerNorm(gain {self.gain.shape}{bias}, eps={self.epsilon})"
+
+
+@attrs.frozen(eq=False)
+class LayerNormStepCache:
+    """What :meth:`LayerNormLSTMCell.step_backward` needs from :meth:`LayerNormLSTMCell.step_train`."""
+
+    x: Array
+    h_prev: Array
+    c_prev: Array
+    pre: Array  # (batch, 4, hidden): gate pre-activations
+    acts: Array  # (batch, 4, hidden): gate values
+    norm_x: tuple[Array, Array]
+    norm_h: tuple[Array, Array]
+    norm_c: tuple[Array, Array]
+    c_hat: Array  # LN(c)
+    cell_out: Array  # cell_activation(c_hat)
+
+
+@component
+class LayerNormLSTMCell(Module):
+    """LSTM cell with layer normalization of every gate's inputs and of the cell state.
+
+    Parameters
+    ----------
+    input_size : int
+        Features of each input ``x_t``.
+    hidden_size : int
+        Units of the hidden and cell states; at least 2.
+    cell_activation : str or Activation, default "tanh"
+        Applied to ``LN(c)``: ``h = o * cell_activation(LN(c))``.
+    gate_activation, candidate_activation : str or Activation
+        Defaults sigmoid and tanh (keyword only).
+    kernel_initializer, recurrent_initializer, bias_initializer
+        Initializers of every gate's ``W``, ``U``, ``b``.
+    forget_bias : float, default 1.0
+    epsilon : float, default 1e-5
+        Variance floor of every normalization.
+    dtype : float32 or float64, default float64
+    rng : numpy.random.Generator or int or None
+
+    Attributes
+    ----------
+    forget, input, candidate, output : Gate
+        ``W (input_size, hidden_size)``, ``U (hidden_size, hidden_size)``, ``b (hidden_size,)``.
+    norm_x, norm_h : LayerNorm
+        Gains of shape ``(4, hidden_size)``, one row per gate in the order above; no bias.
+    norm_c : LayerNorm
+        Gain and bias of shape ``(hidden_size,)`` for the cell state.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from lstmkit import LayerNormLSTMCell
+    >>> cell = LayerNormLSTMCell(3, 4, rng=0)
+    >>> state, y = cell.step(cell.initial_state(2), np.ones((2, 3)))
+    >>> y.shape, cell.norm_x.gain.shape
+    ((2, 4), (4, 4))
+    """
+
+    input_size: int = attrs.field()
+    hidden_size: int = attrs.field()
+    cell_activation: Activation = attrs.field(default="tanh", converter=activations.get)  # type: ignore[misc]
+    gate_activation: Any = attrs.field(default="sigmoid", kw_only=True, repr=False)
+    candidate_activation: Any = attrs.field(default="tanh", kw_only=True, repr=False)
+    kernel_initializer: Any = attrs.field(default="glorot_uniform", kw_only=True, repr=False)
+    recurrent_initializer: Any = attrs.field(default="orthogonal", kw_only=True, repr=False)
+    bias_initializer: Any = attrs.field(default="zeros", kw_only=True, repr=False)
+    forget_bias: float = attrs.field(default=1.0, kw_only=True, repr=False)
+    epsilon: float = attrs.field(default=1e-5, kw_only=True, repr=False)
+    dtype: np.dtype[Any] = attrs.field(default=np.float64, kw_only=True, converter=check_dtype)
+    rng: Any = attrs.field(default=None, kw_only=True, repr=False)
+    forget: Gate = attrs.field(init=False)
+    input: Gate = attrs.field(init=False)
+    candidate: Gate = attrs.field(init=False)
+    output: Gate = attrs.field(init=False)
+    norm_x: LayerNorm = attrs.field(init=False)
+    norm_h: LayerNorm = attrs.field(init=False)
+    norm_c: LayerNorm = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        if isinstance(self.hidden_size, (int, np.integer)) and self.hidden_size == 1:
+            raise ValueError(
+                "hidden_size: a layer-normalized cell needs at least 2 units; normalizing 1 unit "
+                "always gives 0, received 1"
+            )
+        rng = as_rng(self.rng)
+        self.rng = None
+        gate_act = activations.get(self.gate_activation, argument="gate_activation")
+        cand_act = activations.get(self.candidate_activation, argument="candidate_activation")
+        gates = {
+            name: Gate(
+                self.input_size,
+                self.hidden_size,
+                activation=cand_act if name == "candidate" else gate_act,
+                kernel_initializer=self.kernel_initializer,
+                recurrent_initializer=self.recurrent_initializer,
+                bias_initializer=self.bias_initializer,
+                dtype=self.dtype,
+                rng=rng,
+            )
+            for name in GATE_NAMES
+        }
+        H, eps, dt = self.hidden_size, self.epsilon, self.dtype
+        norms = {
+            "norm_x": LayerNorm(H, groups=4, bias=False, epsilon=eps, dtype=dt),
+            "norm_h": LayerNorm(H, groups=4, bias=False, epsilon=eps, dtype=dt),
+            "norm_c": LayerNorm(H, bias=True, epsilon=eps, dtype=dt),
+        }
+        for name, value in {**gates, **norms}.items():
+            setattr(self, name, value)
+        if self.forget_bias != 0:
+            self.forget.b.value += dt.type(self.forget_bias)
+
+    def reset_parameters(self, rng: np.random.Generator | int | None = None) -> None:
+        """Fresh gate weights (forget bias included); gains to ones and biases to zeros."""
+        gen = as_rng(rng)
+        for gate in self.gates.values():
+            gate.reset_parameters(gen)
+        if self.forget_bias != 0:
+            self.forget.b.value += self.dtype.type(self.forget_bias)
+        for norm in (self.norm_x, self.norm_h, self.norm_c):
+            norm.reset_parameters()
+
+    @property
+    def gates(self) -> dict[str, Gate]:
+        """The four gates by name, in the order forget, input, candidate, output."""
+        return {name: getattr(self, name) for name in GATE_NAMES}
+
+    @property
+    def output_size(self) -> int:
+        """Features of each output ``y_t`` (equal to ``hidden_size``)."""
+        return self.hidden_size
+
+    def initial_state(self, batch_size: int | None = None) -> LSTMState:
+        """Zero state; ``batch_size=None`` gives an unbatched state of shape ``(hidden,)``."""
+        shape = (self.hidden_size,) if batch_size is None else (batch_size, self.hidden_size)
+        return LSTMState(h=np.zeros(shape, self.dtype), c=np.zeros(shape, self.dtype))
+
+    def step(self, state: LSTMState, x: Array) -> tuple[LSTMState, Array]:
+        """One time step: ``x (batch, input_size)`` -> ``(LSTMState, y (batch, hidden_size))``."""
+        new, y, _ = self.step_train(state, x)
+        return new, y
+
+    def step_train(self, state: LSTMState, x: Array) -> tuple[LSTMState, Array, LayerNormStepCache]:
+        """:meth:`step` that also returns the cache :meth:`step_backward` needs."""
+        x = check_step_input(self, x)
+        state = check_lstm_state(state, x.shape[0], self.hidden_size, self.hidden_size)
+        h_prev, c_prev = state.h, state.c
+        gates = list(self.gates.values())
+        xw = np.stack([x @ g.W.value for g in gates], axis=1)       # (batch, 4, hidden)
+        hu = np.stack([h_prev @ g.U.value for g in gates], axis=1)
+        nx, cache_x = self.norm_x.forward(xw)
+        nh, cache_h = self.norm_h.forward(hu)
+        pre = nx + nh + np.stack([g.b.value for g in gates])
+        acts = np.stack([g.activation(pre[:, k]) for k, g in enumerate(gates)], axis=1)
+        f, i, g_, o = acts[:, 0], acts[:, 1], acts[:, 2], acts[:, 3]
+        c = f * c_prev + i * g_
+        c_hat, cache_c = self.norm_c.forward(c)
+        cell_out = self.cell_activation(c_hat)
+        h = o * cell_out
+        cache = LayerNormStepCache(x, h_prev, c_prev, pre, acts, cache_x, cache_h, cache_c, c_hat, cell_out)
+        return LSTMState(h=h, c=c), h, cache
+
+    def step_backward(
+        self, cache: LayerNormStepCache, d_state: LSTMState, d_y: Array
+    ) -> tuple[LSTMState, Array]:
+        """Back-propagate one step; returns ``(d_state_prev, d_x)`` and accumulates gradients."""
+        if not isinstance(cache, LayerNormStepCache):
+            raise TypeError(
+                f"cache: expected the LayerNormStepCache from step_train, received {type(cache).__name__}"
+            )
+        if d_y.shape != cache.h_prev.shape:
+            raise ValueError(f"d_y: expected shape {cache.h_prev.shape}, received {d_y.shape}")
+        acts = cache.acts
+        f, i, g_, o = acts[:, 0], acts[:, 1], acts[:, 2], acts[:, 3]
+        dh = d_y + d_state.h
+        d_c_hat = dh * o * self.cell_activation.grad(cache.c_hat, cache.cell_out)
+        dc = d_state.c + self.norm_c.backward(d_c_hat, cache.norm_c)
+        d_acts = np.stack([dc * cache.c_prev, dc * g_, dc * i, dh * cache.cell_out], axis=1)
+        gates = list(self.gates.values())
+        d_pre = np.stack(
+            [gate.activation.grad(cache.pre[:, k], acts[:, k]) for k, gate in enumerate(gates)], axis=1
+        ) * d_acts
+        d_xw = self.norm_x.backward(d_pre, cache.norm_x)
+        d_hu = self.norm_h.backward(d_pre, cache.norm_h)
+        dx = np.zeros_like(cache.x)
+        dh_prev = np.zeros_like(cache.h_prev)
+        for k, gate in enumerate(gates):
+            gate.b.grad += d_pre[:, k].sum(axis=0)
+            gate.W.grad += cache.x.T @ d_xw[:, k]
+            gate.U.grad += cache.h_prev.T @ d_hu[:, k]
+            dx += d_xw[:, k] @ gate.W.value.T
+            dh_prev += d_hu[:, k] @ gate.U.value.T
+        return LSTMState(h=dh_prev, c=dc * f), dx
+
+    def describe(self) -> str:
+        return (
+            f"LayerNormLSTMCell(input={self.input_size}, hidden={self.hidden_size}, "
+            f"eps={self.epsilon}, {self.dtype})"
+        )
