@@ -1,0 +1,181 @@
+"""lstmkit.diagrams: every figure parses as SVG and shows what the cell object holds."""
+
+from __future__ import annotations
+
+import importlib
+import xml.etree.ElementTree as ET
+from types import SimpleNamespace
+
+import pytest
+
+from lstmkit import LSTMCell, activations, diagrams
+from lstmkit.gate import Gate
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def parse(svg: str) -> ET.Element:
+    root = ET.fromstring(svg)
+    assert root.tag == SVG + "svg"
+    return root
+
+
+def groups(root: ET.Element, part: str | None = None) -> list[ET.Element]:
+    return [
+        g
+        for g in root.iter(SVG + "g")
+        if "data-part" in g.attrib and (part is None or g.attrib["data-part"] == part)
+    ]
+
+
+def all_text(root: ET.Element) -> str:
+    return " ".join("".join(t.itertext()) for t in root.iter(SVG + "text"))
+
+
+def layer_activations(root: ET.Element) -> list[str]:
+    return [g.attrib["data-activation"] for g in root.iter(SVG + "g") if "data-activation" in g.attrib]
+
+
+def peephole_gates(root: ET.Element) -> set[str]:
+    return {
+        g.attrib["data-part"].removeprefix("peephole-")
+        for g in groups(root)
+        if "peephole" in g.attrib["class"].split()
+    }
+
+
+def fake_coupled(**kw):
+    # Stand-in with the coupled cell's shape (no input gate) for when the real class is absent.
+    cell = LSTMCell(2, 3, rng=0, **kw)
+    return SimpleNamespace(
+        forget=cell.forget, input=None, candidate=cell.candidate, output=cell.output,
+        cell_activation=cell.cell_activation,
+    )
+
+
+def fake_gru(update_activation="sigmoid"):
+    return SimpleNamespace(
+        reset=Gate(2, 3, rng=0),
+        update=Gate(2, 3, activation=update_activation, rng=1),
+        candidate=Gate(2, 3, activation="tanh", rng=2),
+    )
+
+
+@pytest.mark.parametrize("peephole", [False, True, ["forget"], ["input", "output"]])
+def test_peephole_lines_present_iff_the_gate_has_one(peephole):
+    cell = LSTMCell(2, 3, peephole=peephole, rng=0)
+    root = parse(diagrams.draw(cell))
+    expected = {name for name, gate in cell.gates.items() if gate.p is not None}
+    assert peephole_gates(root) == expected
+
+
+def test_default_lstm_has_its_four_gates_and_no_coupled_path():
+    root = parse(diagrams.draw(LSTMCell(2, 3, rng=0)))
+    for part in ("forget", "input", "candidate", "output", "cell_state", "add"):
+        assert groups(root, part), part
+    assert layer_activations(root) == ["sigmoid", "sigmoid", "tanh", "sigmoid"]
+    assert "1 - f" not in all_text(root)
+    assert not groups(root, "coupled")
+    assert not any("highlight" in g.attrib["class"].split() for g in groups(root))
+
+
+def test_swapped_activation_is_labelled_with_its_name():
+    cell = LSTMCell(2, 3, gate_activation="hard_sigmoid", rng=0)
+    cell.candidate.activation = activations.get("softsign")
+    root = parse(diagrams.draw(cell))
+    assert layer_activations(root) == ["hard_sigmoid", "hard_sigmoid", "softsign", "hard_sigmoid"]
+    text = all_text(root)
+    assert "σ_hard" in text and "softsign" in text
+
+
+def test_user_activation_name_appears():
+    swish = activations.Activation("swish", lambda z: z, lambda z: z + 0)
+    cell = LSTMCell(2, 3, cell_activation=swish, rng=0)
+    root = parse(diagrams.draw(cell))
+    ops = [g.attrib.get("data-op") for g in root.iter(SVG + "g")]
+    assert "swish" in ops
+
+
+@pytest.mark.parametrize("name", ["forget", "input", "candidate", "output", "cell_state"])
+def test_highlight_marks_exactly_that_part(name):
+    root = parse(diagrams.draw(LSTMCell(2, 3, rng=0), highlight=name))
+    for g in groups(root):
+        classes = g.attrib["class"].split()
+        if g.attrib["data-part"] == name:
+            assert "highlight" in classes
+        else:
+            assert "highlight" not in classes and "dim" in classes
+
+
+def test_update_alias_and_unknown_part():
+    cell = LSTMCell(2, 3, rng=0)
+    root = parse(diagrams.draw(cell, highlight="update"))
+    lit = {g.attrib["data-part"] for g in groups(root) if "highlight" in g.attrib["class"]}
+    assert lit == {"forget_mul", "input_mul", "add"}
+    with pytest.raises(ValueError, match="highlight"):
+        diagrams.draw(cell, highlight="reset")
+    assert "update" in diagrams.parts(cell)
+
+
+def test_coupled_cell_shows_one_minus_f_and_no_input_gate():
+    coupled_mod = _optional("lstmkit.cells.coupled")
+    cell = coupled_mod.CoupledLSTMCell(2, 3, rng=0) if coupled_mod else fake_coupled()
+    root = parse(diagrams.draw(cell, highlight="coupled"))
+    assert "1 - f" in all_text(root)
+    assert not groups(root, "input")
+    assert any("highlight" in g.attrib["class"] for g in groups(root, "coupled"))
+
+
+def test_gru_cell_is_drawn_with_its_gates():
+    gru_mod = _optional("lstmkit.cells.gru")
+    cell = gru_mod.GRUCell(2, 3, rng=0) if gru_mod else fake_gru()
+    root = parse(diagrams.draw(cell, highlight="reset"))
+    for part in ("reset", "update", "candidate", "hidden"):
+        assert groups(root, part), part
+    assert not groups(root, "cell_state") and "1 - z" in all_text(root)
+    root = parse(diagrams.draw(fake_gru("hard_sigmoid")))
+    assert "hard_sigmoid" in layer_activations(root)
+
+
+def test_not_a_cell_is_a_type_error():
+    with pytest.raises(TypeError, match="cell"):
+        diagrams.draw(object())
+
+
+def test_fixed_figures_parse():
+    figures = {
+        "rolled": diagrams.rolled_rnn(),
+        "unrolled": diagrams.unrolled_rnn(3, highlight=1),
+        "notation": diagrams.notation(),
+        "chain_rnn": diagrams.chain(),
+        "chain_lstm": diagrams.chain(LSTMCell(2, 3, rng=0)),
+        "stacked": diagrams.stacked(3, 2),
+        "bidirectional": diagrams.bidirectional(3),
+        "reversal": diagrams.reversal([4, 2]),
+    }
+    for name, svg in figures.items():
+        root = parse(svg)
+        assert groups(root), name
+    assert "x(2)" in all_text(parse(figures["unrolled"]))
+    notation_parts = {g.attrib["data-part"] for g in groups(parse(figures["notation"]))}
+    assert notation_parts == {"layer", "pointwise", "transfer", "concatenate", "copy"}
+    # Reversal within length: sequence 1 of length 2 reads x1, x0, and the padding stays last.
+    rows: dict[str, list[str]] = {}
+    for t in parse(diagrams.reversal([4, 2])).iter(SVG + "text"):
+        if t.attrib.get("class") == "small" and t.text and t.text[0] in "xp":
+            rows.setdefault(t.attrib["y"], []).append(t.text)
+    assert list(rows.values()) == [
+        ["x0", "x1", "x2", "x3"], ["x3", "x2", "x1", "x0"],
+        ["x0", "x1", "pad", "pad"], ["x1", "x0", "pad", "pad"],
+    ]
+    with pytest.raises(ValueError, match="steps"):
+        diagrams.unrolled_rnn(0)
+    with pytest.raises(ValueError, match="lengths"):
+        diagrams.reversal([])
+
+
+def _optional(module: str):
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        return None
