@@ -128,11 +128,24 @@ def test_coupled_cell_shows_one_minus_f_and_no_input_gate():
 
 def test_gru_cell_is_drawn_with_its_gates():
     gru_mod = _optional("lstmkit.cells.gru")
-    cell = gru_mod.GRUCell(2, 3, rng=0) if gru_mod else fake_gru()
-    root = parse(diagrams.draw(cell, highlight="reset"))
-    for part in ("reset", "update", "candidate", "hidden"):
-        assert groups(root, part), part
-    assert not groups(root, "cell_state") and "1 - z" in all_text(root)
+    for convention in ("pytorch", "olah"):
+        if gru_mod:
+            cell = gru_mod.GRUCell(2, 3, update_convention=convention, rng=0)
+        else:
+            cell = fake_gru()
+            cell.update_convention = convention
+        root = parse(diagrams.draw(cell, highlight="reset"))
+        for part in ("reset", "update", "candidate", "hidden"):
+            assert groups(root, part), part
+        assert not groups(root, "cell_state") and "1 - z" in all_text(root)
+        # The "1-" operation sits on the candidate's branch (pytorch) or the old state's (olah).
+        ops = [(g.attrib["data-op"], g) for g in root.iter(SVG + "g") if g.attrib.get("data-op") == "1−"]
+        (_, one_minus), = ops
+        cx = float(one_minus.find(SVG + "circle").attrib["cx"])
+        update_x = float(next(g for g in root.iter(SVG + "g") if g.attrib.get("data-activation")
+                              and g.find(SVG + "title").text.startswith("update")).find(SVG + "rect")
+                         .attrib["x"])
+        assert (cx > update_x + 100) == (convention == "pytorch")
     root = parse(diagrams.draw(fake_gru("hard_sigmoid")))
     assert "hard_sigmoid" in layer_activations(root)
 

@@ -286,9 +286,9 @@ def _lstm(cv: _Canvas, cell: Any, coupled: bool) -> None:
 def _gru(cv: _Canvas, cell: Any) -> None:
     belt, gate_y, bus = 70, 220, 290
     # The hidden state runs along the top; the update gate z decides how much of it to keep.
-    # ``update_keeps_old`` (PyTorch's convention, h = (1 - z) * g + z * h_prev) is the default;
-    # Olah's figure uses h = (1 - z) * h_prev + z * g.
-    keeps_old = bool(getattr(cell, "update_keeps_old", True))
+    # update_convention "pytorch": h = (1 - z) * n + z * h_prev (z keeps the old state);
+    # "olah", as in his figure: h = (1 - z) * h_prev + z * n.
+    keeps_old = getattr(cell, "update_convention", "pytorch") != "olah"
     cv.wire("hidden", [(15, belt), (177, belt)])
     cv.wire("hidden", [(203, belt), (527, belt)])
     cv.wire("hidden", [(553, belt), (685, belt)])
@@ -311,6 +311,9 @@ def _gru(cv: _Canvas, cell: Any) -> None:
     cv.wire("hidden", [(370, belt), (370, gate_y - 13)])
     cv.op("reset", 370, gate_y, "×")
     cv.wire("reset", [(370, gate_y + 13), (370, 300), (430, 300)], arrow=False)
+    # reset_after (PyTorch, Keras): r scales the recurrent product h @ U + b_hn, not h itself.
+    after = bool(getattr(cell, "reset_after", False))
+    cv.text("reset", 395, 265, "r*(hU+b)" if after else "r*h", cls="small")
     # Update: z (or 1 - z) scales the old state on the belt, the other factor the candidate.
     cv.wire("update", [(190, gate_y - 15), (190, 150)], arrow=False)
     cv.text("update", 202, 185, "z")
@@ -328,7 +331,7 @@ def _gru(cv: _Canvas, cell: Any) -> None:
         cv.wire("update", [(190, 150), (590, 150), (590, 180), (553, 180)])
     cv.op("update", 190, belt, "×")
     cv.wire("candidate", [(430, gate_y - 15), (430, 180), (527, 180)])
-    cv.text("candidate", 480, 198, "g")
+    cv.text("candidate", 480, 198, "n")
     cv.op("update", 540, 180, "×")
     cv.wire("update", [(540, 167), (540, belt + 13)])
     cv.op("add", 540, belt, "+")
