@@ -200,9 +200,11 @@ class CoupledLSTMCell(Module):
         x = check_step_input(self, x)
         state = check_lstm_state(state, x.shape[0], self.hidden_size, self.hidden_size)
         h_prev, c_prev = state.h, state.c
+        # --8<-- [start:coupled]
         f, f_cache = self.forget.forward_train(x, h_prev, c_prev)
         g, g_cache = self.candidate.forward_train(x, h_prev)
         c = f * c_prev + (1 - f) * g                  # write exactly where we forget
+        # --8<-- [end:coupled]
         o, o_cache = self.output.forward_train(x, h_prev, c)
         cell_out = self.cell_activation(c)
         h = o * cell_out

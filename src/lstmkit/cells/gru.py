@@ -226,6 +226,7 @@ class GRUCell(Module):
         x = check_step_input(self, x)
         h = self._check_state(state, x.shape[0]).h
         hg = h if h_mask is None else h * h_mask
+        # --8<-- [start:gru]
         z, z_cache = self.update.forward_train(x, hg)
         r, r_cache = self.reset.forward_train(x, hg)
         n_cache = n_pre = hu = None
@@ -242,6 +243,7 @@ class GRUCell(Module):
             h_new = (1 - z) * n + z * h
         else:
             h_new = (1 - z) * h + z * n
+        # --8<-- [end:gru]
         cache = GRUStepCache(z_cache, r_cache, n_cache, x, h, hg, h_mask, n, n_pre, hu)
         return HiddenState(h=h_new), h_new, cache
 

@@ -230,12 +230,20 @@ class LSTMCell(Module):
         state = self._check_state(state, x.shape[0])
         h_prev, c_prev = state.h, state.c
         # --8<-- [start:step]
+        # --8<-- [start:forget]
         f = self.forget(x, h_prev, c_prev)          # forget gate
+        # --8<-- [end:forget]
+        # --8<-- [start:input]
         i = self.input(x, h_prev, c_prev)           # input gate
         g = self.candidate(x, h_prev)               # candidate values
+        # --8<-- [end:input]
+        # --8<-- [start:update]
         c = f * c_prev + i * g                      # cell-state update
+        # --8<-- [end:update]
+        # --8<-- [start:output]
         o = self.output(x, h_prev, c)               # output gate (its peephole sees the new c)
         h = o * self.cell_activation(c)             # new hidden state
+        # --8<-- [end:output]
         # --8<-- [end:step]
         return LSTMState(h=h, c=c), h
 
