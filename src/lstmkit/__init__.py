@@ -6,9 +6,19 @@ components with exact hand-written backward passes.
 
 from lstmkit import activations, initializers
 from lstmkit.activations import Activation
-from lstmkit.cells import Cell, LSTMCell, TrainableCell
+from lstmkit.cells import (
+    Cell,
+    CoupledLSTMCell,
+    GRUCell,
+    LayerNormLSTMCell,
+    LSTMCell,
+    ProjectionLSTMCell,
+    TrainableCell,
+)
 from lstmkit.gate import Gate
+from lstmkit.io import load, load_weights, save
 from lstmkit.module import Module, Parameter
+from lstmkit.regularization import VariationalDropout, Zoneout
 from lstmkit.runners import Bidirectional, BidirectionalState, Recurrent, Stacked
 from lstmkit.state import HiddenState, LSTMState
 
@@ -19,15 +29,24 @@ __all__ = [
     "Bidirectional",
     "BidirectionalState",
     "Cell",
+    "CoupledLSTMCell",
+    "GRUCell",
     "Gate",
     "HiddenState",
     "LSTMCell",
     "LSTMState",
+    "LayerNormLSTMCell",
     "Module",
     "Parameter",
+    "ProjectionLSTMCell",
     "Recurrent",
     "Stacked",
     "TrainableCell",
+    "VariationalDropout",
+    "Zoneout",
     "activations",
     "initializers",
+    "load",
+    "load_weights",
+    "save",
 ]

@@ -1,0 +1,410 @@
+"""Component configurations: a model's architecture as plain JSON data, and back.
+
+Every component type registers two functions under a name:
+
+* ``to_config(obj) -> dict``: the settings needed to rebuild ``obj`` (sizes, activations and
+  initializers by name, flags, dtype), with sub-components described by :func:`to_config`;
+* ``from_config(config, context) -> obj``: build a fresh object from that dict, reading values
+  through the :class:`BuildContext` helpers, which check every type and range and name the
+  offending key in their errors.
+
+Weights are not part of a configuration; :func:`lstmkit.save` stores them next to it under their
+:meth:`~lstmkit.Module.state_dict` names. When a context carries the weights being loaded,
+components check their sizes against those arrays *before* allocating anything, so a corrupt
+file cannot make the loader build a huge model.
+
+A user-defined cell is saved and loaded by registering it::
+
+    from lstmkit import config
+
+    def my_to_config(cell):
+        return {"input_size": cell.input_size, "hidden_size": cell.hidden_size,
+                "dtype": cell.dtype.name}
+
+    def my_from_config(cfg, ctx):
+        ctx.check_keys(cfg, ["input_size", "hidden_size", "dtype"])
+        return MyCell(ctx.int(cfg, "input_size"), ctx.int(cfg, "hidden_size"),
+                      dtype=ctx.dtype(cfg))
+
+    config.register("MyCell", MyCell, my_to_config, my_from_config)
+
+Examples
+--------
+>>> from lstmkit import LSTMCell, Recurrent
+>>> from lstmkit.config import from_config, to_config
+>>> cfg = to_config(Recurrent(LSTMCell(3, 4, rng=0), reverse=True))
+>>> cfg["type"], cfg["reverse"], cfg["cell"]["type"]
+('Recurrent', True, 'LSTMCell')
+>>> to_config(from_config(cfg)) == cfg
+True
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import attrs
+import numpy as np
+
+from lstmkit import activations, initializers
+from lstmkit.initializers import as_rng
+
+__all__ = [
+    "BuildContext",
+    "ComponentSpec",
+    "from_config",
+    "register",
+    "register_initializer",
+    "registered",
+    "to_config",
+]
+
+ToConfig = Callable[[Any], dict[str, Any]]
+FromConfig = Callable[[dict[str, Any], "BuildContext"], Any]
+
+
+@attrs.frozen
+class ComponentSpec:
+    """A registered component type: its saved name, class and the two conversion functions."""
+
+    name: str
+    cls: type
+    to_config: ToConfig
+    from_config: FromConfig
+
+
+_BY_NAME: dict[str, ComponentSpec] = {}
+_BY_CLASS: dict[type, ComponentSpec] = {}
+_INITIALIZERS: dict[str, Any] = {}
+
+
+def register(
+    name: str, cls: type, to_config: ToConfig, from_config: FromConfig, *, overwrite: bool = False
+) -> ComponentSpec:
+    """Register a component type so that :func:`lstmkit.save` and :func:`lstmkit.load` handle it.
+
+    Parameters
+    ----------
+    name : str
+        The ``"type"`` written in saved files (usually the class name).
+    cls : type
+        The exact class (subclasses need their own registration).
+    to_config : callable
+        ``to_config(obj) -> dict`` of JSON-compatible settings, without the ``"type"`` key.
+    from_config : callable
+        ``from_config(config, context) -> obj``; ``context`` is a :class:`BuildContext`.
+    overwrite : bool, default False
+        Replace an existing registration of ``name`` or ``cls``.
+    """
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"name: expected a non-empty str, received {name!r}")
+    if not isinstance(cls, type):
+        raise TypeError(f"cls: expected a class, received {type(cls).__name__}")
+    for argument, fn in (("to_config", to_config), ("from_config", from_config)):
+        if not callable(fn):
+            raise TypeError(f"{argument}: expected a callable, received {type(fn).__name__}")
+    if not overwrite:
+        if name in _BY_NAME and _BY_NAME[name].cls is not cls:
+            raise ValueError(f"name: {name!r} is already registered; pass overwrite=True to replace it")
+        if cls in _BY_CLASS and _BY_CLASS[cls].name != name:
+            raise ValueError(
+                f"cls: {cls.__name__} is already registered as {_BY_CLASS[cls].name!r}; "
+                "pass overwrite=True to replace it"
+            )
+    spec = ComponentSpec(name, cls, to_config, from_config)
+    old = _BY_NAME.get(name)
+    if old is not None:
+        _BY_CLASS.pop(old.cls, None)
+    _BY_NAME[name] = spec
+    _BY_CLASS[cls] = spec
+    return spec
+
+
+def registered() -> list[str]:
+    """Names of every registered component type, sorted."""
+    _ensure_builtins()
+    return sorted(_BY_NAME)
+
+
+def register_initializer(name: str, initializer: Any, *, overwrite: bool = False) -> Any:
+    """Register a user-defined initializer under ``name`` so saved files can refer to it.
+
+    Built-in initializers need no registration. Returns ``initializer``.
+    """
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"name: expected a non-empty str, received {name!r}")
+    if not callable(initializer):
+        raise TypeError(f"initializer: expected a callable, received {type(initializer).__name__}")
+    if name in initializers.available():
+        raise ValueError(f"name: {name!r} is a built-in initializer")
+    if name in _INITIALIZERS and _INITIALIZERS[name] is not initializer and not overwrite:
+        raise ValueError(f"name: {name!r} is already registered; pass overwrite=True to replace it")
+    _INITIALIZERS[name] = initializer
+    return initializer
+
+
+# -- object -> config -------------------------------------------------------------------------
+
+
+def to_config(obj: Any) -> dict[str, Any]:
+    """The JSON-compatible configuration of ``obj``: ``{"type": name, **settings}``.
+
+    Raises
+    ------
+    ValueError
+        If ``obj``'s class (or a sub-component's) is not registered.
+    """
+    _ensure_builtins()
+    spec = _BY_CLASS.get(type(obj))
+    if spec is None:
+        raise ValueError(
+            f"model: cannot describe a {type(obj).__name__}; register it with "
+            f"lstmkit.config.register({type(obj).__name__!r}, {type(obj).__name__}, to_config, "
+            "from_config) first"
+        )
+    body = spec.to_config(obj)
+    if not isinstance(body, dict) or "type" in body:
+        raise TypeError(f"to_config of {spec.name}: expected a dict without a 'type' key")
+    return {"type": spec.name, **body}
+
+
+def activation_name(activation: Any) -> str:
+    """The registered name of ``activation``; raises if another object holds that name."""
+    name = activation.name
+    known = activations.get(name) if name in activations.available() else None
+    # Compare the functions, not the objects: deep copies (Bidirectional clones its cell) hold
+    # the same functions in new Activation objects.
+    if known is not None and (
+        known.function is not activation.function
+        or known.derivative is not activation.derivative
+        or known.derivative_from_output != activation.derivative_from_output
+    ):
+        raise ValueError(
+            f"activation: {name!r} is registered as a different Activation object; a saved "
+            "model would load the registered one. Register yours under its own name."
+        )
+    return str(name)
+
+
+def initializer_config(init: Any) -> dict[str, Any]:
+    """``{"name": ..., "args": {...}}`` for a built-in initializer, ``{"name": ...}`` otherwise."""
+    for name in initializers.available():
+        builtin = initializers.get(name)
+        if type(init) is type(builtin):
+            args = {key: float(value) for key, value in attrs.asdict(init).items()}
+            return {"name": initializers.name_of(init), "args": args}
+    for name, registered_init in _INITIALIZERS.items():
+        if registered_init is init:
+            return {"name": name}
+    return {"name": initializers.name_of(init)}
+
+
+# -- config -> object -------------------------------------------------------------------------
+
+
+class BuildContext:
+    """Reads a configuration safely while a model is rebuilt.
+
+    Every helper raises ``ValueError``/``TypeError`` naming the full key path (for example
+    ``model.layers[1].cell.hidden_size``). ``weights``, when given, is the flat mapping of every
+    array being loaded; :meth:`expect` checks one of them against the size a component is about
+    to allocate.
+
+    Parameters
+    ----------
+    path : str
+        Where in the configuration this component sits (for error messages).
+    prefix : str
+        The component's parameter-name prefix (``"layers.0.cell."``).
+    weights : mapping of str to ndarray, optional
+    rng : numpy.random.Generator
+        For components that keep a random generator (dropout).
+    """
+
+    def __init__(self, path: str, prefix: str, weights: Mapping[str, Any] | None, rng: Any) -> None:
+        self.path = path
+        self.prefix = prefix
+        self.weights = weights
+        self.rng = rng
+
+    def build(self, config: Any, key: str, prefix: str) -> Any:
+        """Build a sub-component from ``config`` found under ``key``, with parameter prefix ``prefix``."""
+        child = BuildContext(f"{self.path}.{key}", self.prefix + prefix, self.weights, self.rng)
+        return child.build_here(config)
+
+    def build_here(self, config: Any) -> Any:
+        _ensure_builtins()
+        if not isinstance(config, dict):
+            raise TypeError(f"{self.path}: expected a component description (object), received {_kind(config)}")
+        name = config.get("type")
+        if not isinstance(name, str):
+            raise TypeError(f"{self.path}.type: expected a component type name, received {name!r}")
+        spec = _BY_NAME.get(name)
+        if spec is None:
+            raise ValueError(
+                f"{self.path}.type: unknown component {name!r}; register it with "
+                f"lstmkit.config.register({name!r}, cls, to_config, from_config) before loading"
+            )
+        body = {k: v for k, v in config.items() if k != "type"}
+        return spec.from_config(body, self)
+
+    # -- typed reads -----------------------------------------------------------------------------
+
+    def check_keys(self, config: dict[str, Any], required: Sequence[str], optional: Sequence[str] = ()) -> None:
+        """Raise if a required key is missing or an unknown key is present."""
+        missing = [k for k in required if k not in config]
+        unknown = sorted(set(config) - set(required) - set(optional))
+        if missing or unknown:
+            raise ValueError(
+                f"{self.path}: keys do not match a {self._kind_of()}; missing {missing or 'none'}, "
+                f"unexpected {unknown or 'none'}"
+            )
+
+    def _kind_of(self) -> str:
+        return "component description"
+
+    def int(self, config: dict[str, Any], key: str, *, minimum: int = 1) -> int:
+        value = config[key]
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{self.path}.{key}: expected an integer, received {_kind(value)}")
+        if value < minimum:
+            raise ValueError(f"{self.path}.{key}: expected an integer >= {minimum}, received {value}")
+        return value
+
+    def bool(self, config: dict[str, Any], key: str) -> bool:
+        value = config[key]
+        if not isinstance(value, bool):
+            raise TypeError(f"{self.path}.{key}: expected true or false, received {_kind(value)}")
+        return value
+
+    def float(
+        self, config: dict[str, Any], key: str, *, low: float | None = None, high: float | None = None
+    ) -> float:
+        value = config[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError(f"{self.path}.{key}: expected a number, received {_kind(value)}")
+        value = float(value)
+        if not math.isfinite(value) or (low is not None and value < low) or (high is not None and value >= high):
+            bounds = "" if low is None and high is None else f" in [{low}, {high})"
+            raise ValueError(f"{self.path}.{key}: expected a finite number{bounds}, received {value}")
+        return value
+
+    def str(self, config: dict[str, Any], key: str, *, choices: Sequence[str] | None = None) -> str:
+        value = config[key]
+        if not isinstance(value, str):
+            raise TypeError(f"{self.path}.{key}: expected a string, received {_kind(value)}")
+        if choices is not None and value not in choices:
+            raise ValueError(f"{self.path}.{key}: expected one of {', '.join(choices)}, received {value!r}")
+        return value
+
+    def list(self, config: dict[str, Any], key: str) -> list[Any]:
+        value = config[key]
+        if not isinstance(value, list) or not value:
+            raise TypeError(f"{self.path}.{key}: expected a non-empty list, received {_kind(value)}")
+        return value
+
+    def dict(self, config: dict[str, Any], key: str) -> dict[str, Any]:
+        value = config[key]
+        if not isinstance(value, dict):
+            raise TypeError(f"{self.path}.{key}: expected an object, received {_kind(value)}")
+        return value
+
+    def dtype(self, config: dict[str, Any], key: str = "dtype") -> np.dtype[Any]:
+        value = self.str(config, key, choices=("float32", "float64"))
+        return np.dtype(value)
+
+    def activation(self, config: dict[str, Any], key: str) -> Any:
+        name = self.str(config, key)
+        if name not in activations.available():
+            raise ValueError(
+                f"{self.path}.{key}: the file uses the activation {name!r}, which is not registered; "
+                f"register it with lstmkit.activations.register(Activation({name!r}, ...)) before "
+                f"loading (registered: {', '.join(activations.available())})"
+            )
+        return activations.get(name)
+
+    def initializer(self, config: dict[str, Any], key: str) -> Any:
+        cfg = self.dict(config, key)
+        path = f"{self.path}.{key}"
+        name = cfg.get("name")
+        if not isinstance(name, str):
+            raise TypeError(f"{path}.name: expected an initializer name, received {_kind(name)}")
+        if name in _INITIALIZERS:
+            if set(cfg) != {"name"}:
+                raise ValueError(f"{path}: expected only a name for the registered initializer {name!r}")
+            return _INITIALIZERS[name]
+        if name not in initializers.available():
+            raise ValueError(
+                f"{path}.name: the file uses the initializer {name!r}, which is not registered; "
+                f"register it with lstmkit.config.register_initializer({name!r}, init) before loading"
+            )
+        cls = type(initializers.get(name))
+        args = cfg.get("args")
+        fields = [f.name for f in attrs.fields(cls)]
+        if set(cfg) != {"name", "args"} or not isinstance(args, dict) or sorted(args) != sorted(fields):
+            raise ValueError(f"{path}: expected {{'name': {name!r}, 'args': {{{', '.join(fields)}}}}}, received {cfg!r}")
+        values = {}
+        for field in fields:
+            values[field] = BuildContext(f"{path}.args", "", None, None).float(args, field)
+        return cls(**values)
+
+    # -- weights ---------------------------------------------------------------------------------
+
+    def expect(self, name: str, shape: tuple[int, ...], dtype: np.dtype[Any]) -> None:
+        """Check the loaded array ``prefix + name`` has ``shape`` and ``dtype`` (no-op without weights)."""
+        if self.weights is None:
+            return
+        full = self.prefix + name
+        array = self.weights.get(full)
+        if array is None:
+            raise ValueError(f"{self.path}: the file has no array {full!r}, which this component needs")
+        if tuple(array.shape) != tuple(shape):
+            raise ValueError(
+                f"{self.path}: array {full!r} has shape {tuple(array.shape)}, but the description "
+                f"implies {tuple(shape)}"
+            )
+        if array.dtype != dtype:
+            raise TypeError(
+                f"{self.path}: array {full!r} has dtype {array.dtype}, but the description says {dtype}"
+            )
+
+
+def from_config(
+    config: Mapping[str, Any], weights: Mapping[str, Any] | None = None, *, rng: Any = None
+) -> Any:
+    """Build a fresh component from :func:`to_config` output (weights freshly initialised).
+
+    Parameters
+    ----------
+    config : dict
+        A configuration with a ``"type"`` key.
+    weights : mapping of str to ndarray, optional
+        Arrays about to be loaded; components check their shapes before allocating.
+    rng : numpy.random.Generator or int or None
+        Randomness for the fresh weights and for generators the components keep (dropout).
+    """
+    gen = as_rng(rng)
+    if not isinstance(config, Mapping):
+        raise TypeError(f"config: expected a mapping, received {type(config).__name__}")
+    return BuildContext("model", "", weights, gen).build_here(dict(config))
+
+
+def _kind(value: Any) -> str:
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{type(value).__name__} {text}"
+
+
+_BUILTINS_LOADED = False
+
+
+def _ensure_builtins() -> None:
+    # The built-in registrations live in lstmkit._builtin_configs, imported on first use so
+    # this module stays free of the component modules (and of import cycles).
+    global _BUILTINS_LOADED
+    if not _BUILTINS_LOADED:
+        _BUILTINS_LOADED = True
+        from lstmkit import _builtin_configs  # noqa: F401

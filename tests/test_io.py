@@ -1,0 +1,433 @@
+"""Save and load: exact round trips for every component and option, and clear errors for bad files.
+
+The oracle for a round trip is the original model itself: the loaded model must have the same
+type, the same configuration, bit-identical parameters (values and dtype) and bit-identical
+outputs on the same input.
+"""
+
+import json
+import os
+from functools import partial
+
+import numpy as np
+import pytest
+
+import lstmkit
+from lstmkit import Bidirectional, LSTMCell, Recurrent, Stacked, activations, config, initializers
+from lstmkit.config import to_config
+from lstmkit.io import CONFIG_KEY, FORMAT_VERSION
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+def assert_same_model(a, b):
+    assert type(a) is type(b)
+    assert to_config(a) == to_config(b)
+    sa, sb = a.state_dict(), b.state_dict()
+    assert list(sa) == list(sb)
+    for name in sa:
+        assert sa[name].dtype == sb[name].dtype, name
+        np.testing.assert_array_equal(sa[name], sb[name], err_msg=name)
+
+
+def outputs(model, dtype):
+    rng = np.random.default_rng(5)
+    if hasattr(model, "step"):
+        x = rng.standard_normal((2, model.input_size)).astype(dtype)
+        state, y = model.step(model.initial_state(2), x)
+        return [y, *vars_of(state)]
+    x = rng.standard_normal((3, 4, model.input_size)).astype(dtype)
+    y, _ = model(x, lengths=[4, 2, 3])
+    return list(y) if isinstance(y, tuple) else [y]
+
+
+def vars_of(state):
+    return [state.h, state.c] if hasattr(state, "c") else [state.h]
+
+
+def rewrite(path, edit_header=None, edit_arrays=None):
+    """Rewrite a saved file as a valid archive with an edited description and/or arrays."""
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    header = json.loads(arrays.pop(CONFIG_KEY).tobytes().decode())
+    if edit_header is not None:
+        edit_header(header)
+    if edit_arrays is not None:
+        edit_arrays(arrays)
+    text = json.dumps(header)
+    with open(path, "wb") as fh:
+        np.savez(fh, **{CONFIG_KEY: np.frombuffer(text.encode(), np.uint8)}, **arrays)
+
+
+# -- round trips --------------------------------------------------------------------------------
+
+
+def bidirectional(dt, merge):
+    return Bidirectional(LSTMCell(3, 4, dtype=dt, rng=0), merge=merge, rng=1)
+
+
+def builders():
+    def swapped(dt):
+        cell = LSTMCell(3, 4, gate_activation="hard_sigmoid", candidate_activation="softsign",
+                        cell_activation="elu", dtype=dt, rng=0)
+        cell.forget.activation = "sigmoid"  # one gate swapped in place
+        return cell
+
+    return {
+        "cell": lambda dt: LSTMCell(3, 4, dtype=dt, rng=0),
+        "cell_peephole": lambda dt: LSTMCell(3, 4, peephole=True, dtype=dt, rng=0),
+        "cell_peephole_subset": lambda dt: LSTMCell(3, 4, peephole=["forget", "output"], dtype=dt, rng=0),
+        "cell_swapped": swapped,
+        "cell_initializers": lambda dt: LSTMCell(
+            3, 4, kernel_initializer=initializers.Normal(0.1, 0.3), bias_initializer=initializers.Constant(0.25),
+            recurrent_initializer="he_uniform", forget_bias=2.5, dtype=dt, rng=0),
+        "gate": lambda dt: lstmkit.Gate(3, 4, activation="relu", peephole=True, dtype=dt, rng=0),
+        "recurrent_reverse_unfused": lambda dt: Recurrent(LSTMCell(3, 4, dtype=dt, rng=0), reverse=True, fused=False),
+        "stacked_dropout": lambda dt: Stacked([LSTMCell(3, 4, dtype=dt, rng=0), LSTMCell(4, 2, dtype=dt, rng=1)],
+                                              dropout=0.3, rng=0),
+        **{f"bidirectional_{merge}": partial(bidirectional, merge=merge)
+           for merge in ("concat", "sum", "mean", "mul", "none")},
+        "nested": lambda dt: Stacked([
+            Bidirectional(LSTMCell(3, 4, peephole=True, dtype=dt, rng=0), rng=1),
+            Recurrent(LSTMCell(8, 2, gate_activation="hard_sigmoid", dtype=dt, rng=2), reverse=True),
+        ]),
+    }
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", list(builders()))
+def test_round_trip_is_exact(tmp_path, name, dtype):
+    model = builders()[name](dtype)
+    # Train-like perturbation so the saved weights are not just the initial draw.
+    for p in model.parameters():
+        p.value += np.random.default_rng(9).standard_normal(p.shape).astype(dtype) * 0.1
+    path = tmp_path / "model.npz"
+    lstmkit.save(model, path)
+    loaded = lstmkit.load(path)
+    assert_same_model(model, loaded)
+    if isinstance(model, lstmkit.Gate):
+        x, h = np.ones((2, 3), dtype), np.full((2, 4), 0.5, dtype)
+        c = np.full((2, 4), -0.3, dtype)
+        np.testing.assert_array_equal(model(x, h, c), loaded(x, h, c))
+        return
+    for a, b in zip(outputs(model, dtype), outputs(loaded, dtype)):
+        assert a.dtype == dtype
+        np.testing.assert_array_equal(a, b)
+
+
+def test_loaded_model_trains_the_same(tmp_path):
+    model = Stacked([Bidirectional(LSTMCell(3, 4, rng=0), rng=1), LSTMCell(8, 2, rng=2)], dropout=0.5)
+    lstmkit.save(model, tmp_path / "m.npz")
+    loaded = lstmkit.load(tmp_path / "m.npz")
+    x = np.random.default_rng(0).standard_normal((2, 5, 3))
+    grads = []
+    for m in (model, loaded):
+        y, _, cache = m.forward(x, lengths=[5, 3], rng=7)
+        m.backward(cache, np.ones_like(y))
+        grads.append({k: p.grad for k, p in m.named_parameters().items()})
+    for k in grads[0]:
+        # Not bit-equal: an initializer may leave a weight Fortran-ordered while loaded weights
+        # are C-ordered, and BLAS may sum in another order for another memory layout.
+        np.testing.assert_allclose(grads[0][k], grads[1][k], rtol=1e-12, atol=1e-15, err_msg=k)
+
+
+def test_file_is_plain_npz_without_pickles(tmp_path):
+    lstmkit.save(LSTMCell(2, 3, rng=0), tmp_path / "c.npz")
+    with np.load(tmp_path / "c.npz", allow_pickle=False) as data:
+        assert "forget.W" in data.files and data[CONFIG_KEY].dtype == np.uint8
+        header = json.loads(data[CONFIG_KEY].tobytes().decode())
+    assert header["format_version"] == FORMAT_VERSION
+    assert header["model"]["type"] == "LSTMCell"
+    assert header["parameters"]["forget.W"] == {"shape": [2, 3], "dtype": "float64"}
+
+
+def test_save_overwrites_atomically_and_leaves_no_temp_files(tmp_path, monkeypatch):
+    path = tmp_path / "m.npz"
+    lstmkit.save(LSTMCell(2, 3, rng=0), path)
+    before = path.read_bytes()
+
+    def broken_savez(fh, **arrays):
+        fh.write(b"PK partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np, "savez", broken_savez)
+    with pytest.raises(OSError, match="disk full"):
+        lstmkit.save(LSTMCell(2, 3, rng=1), path)
+    monkeypatch.undo()
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ["m.npz"]
+    lstmkit.save(LSTMCell(2, 3, rng=1), path)
+    assert_same_model(lstmkit.load(path), LSTMCell(2, 3, rng=1))
+
+
+# -- user-defined components ------------------------------------------------------------------------
+
+
+def test_custom_activation_is_saved_by_name_and_must_be_registered_to_load(tmp_path):
+    cube = activations.Activation("cube_io_test", lambda z: z ** 3, lambda z: 3 * z ** 2)
+    cell = LSTMCell(2, 3, candidate_activation=cube, rng=0)
+    lstmkit.save(cell, tmp_path / "c.npz")
+    with pytest.raises(ValueError, match=r"cube_io_test.*lstmkit\.activations\.register"):
+        lstmkit.load(tmp_path / "c.npz")
+    activations.register(cube)
+    loaded = lstmkit.load(tmp_path / "c.npz")
+    assert loaded.candidate.activation is cube
+    assert_same_model(cell, loaded)
+
+
+def test_custom_initializer_is_saved_by_name(tmp_path):
+    def halves(shape, rng, dtype):
+        return np.full(shape, 0.5, dtype)
+
+    cell = LSTMCell(2, 3, bias_initializer=halves, rng=0)
+    lstmkit.save(cell, tmp_path / "c.npz")
+    with pytest.raises(ValueError, match=r"'halves'.*register_initializer"):
+        lstmkit.load(tmp_path / "c.npz")
+    config.register_initializer("halves", halves)
+    assert lstmkit.load(tmp_path / "c.npz").forget.bias_initializer is halves
+
+
+@lstmkit.module.component
+class ScaledRNNCell(lstmkit.Module):
+    """A user cell: h = tanh(scale * (x @ W + h @ U))."""
+
+    input_size: int
+    hidden_size: int
+    scale: float = 1.0
+    dtype: np.dtype = np.dtype(np.float64)
+    W: lstmkit.Parameter = None
+    U: lstmkit.Parameter = None
+
+    def __attrs_post_init__(self):
+        rng = np.random.default_rng(0)
+        self.W = lstmkit.Parameter(rng.standard_normal((self.input_size, self.hidden_size)))
+        self.U = lstmkit.Parameter(rng.standard_normal((self.hidden_size, self.hidden_size)) * 0.3)
+
+    def initial_state(self, batch_size=None):
+        shape = (self.hidden_size,) if batch_size is None else (batch_size, self.hidden_size)
+        return lstmkit.HiddenState(np.zeros(shape))
+
+    def step(self, state, x):
+        h = np.tanh(self.scale * (x @ self.W.value + state.h @ self.U.value))
+        return lstmkit.HiddenState(h), h
+
+
+def _scaled_to_config(cell):
+    return {"input_size": cell.input_size, "hidden_size": cell.hidden_size, "scale": cell.scale}
+
+
+def _scaled_from_config(cfg, ctx):
+    ctx.check_keys(cfg, ["input_size", "hidden_size", "scale"])
+    return ScaledRNNCell(ctx.int(cfg, "input_size"), ctx.int(cfg, "hidden_size"), ctx.float(cfg, "scale"))
+
+
+def test_user_cell_round_trips_once_registered(tmp_path):
+    model = Recurrent(ScaledRNNCell(2, 3, scale=0.7))
+    model.cell.W.value += 1.0
+    with pytest.raises(ValueError, match=r"lstmkit\.config\.register\('ScaledRNNCell'"):
+        lstmkit.save(model, tmp_path / "m.npz")
+    config.register("ScaledRNNCell", ScaledRNNCell, _scaled_to_config, _scaled_from_config)
+    lstmkit.save(model, tmp_path / "m.npz")
+    loaded = lstmkit.load(tmp_path / "m.npz")
+    assert_same_model(model, loaded)
+    x = np.random.default_rng(0).standard_normal((2, 4, 2))
+    np.testing.assert_array_equal(model(x)[0], loaded(x)[0])
+
+
+# -- bad input -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def saved(tmp_path):
+    model = Stacked([LSTMCell(3, 4, rng=0), LSTMCell(4, 2, peephole=True, rng=1)])
+    path = tmp_path / "m.npz"
+    lstmkit.save(model, path)
+    return model, path
+
+
+def test_newer_format_version_is_refused(saved):
+    _, path = saved
+    rewrite(path, lambda h: h.update(format_version=FORMAT_VERSION + 1))
+    with pytest.raises(ValueError, match="newer than this lstmkit reads"):
+        lstmkit.load(path)
+
+
+def test_missing_and_extra_arrays_are_named(saved):
+    _, path = saved
+    rewrite(path, edit_arrays=lambda a: a.pop("layers.1.cell.output.p"))
+    with pytest.raises(ValueError, match=r"missing \['layers.1.cell.output.p'\]"):
+        lstmkit.load(path)
+    rewrite(path, edit_header=lambda h: h["parameters"].pop("layers.1.cell.output.p"))
+    with pytest.raises(ValueError, match="needs"):
+        lstmkit.load(path)
+
+
+def test_extra_array_is_named(saved):
+    _, path = saved
+    rewrite(path, edit_arrays=lambda a: a.update(stray=np.zeros(3)))
+    with pytest.raises(ValueError, match=r"extra \['stray'\]"):
+        lstmkit.load(path)
+
+
+def test_shape_disagreeing_with_description(saved):
+    _, path = saved
+
+    def widen(h):
+        h["model"]["layers"][0]["cell"]["hidden_size"] = 5
+        for gate in h["model"]["layers"][0]["cell"]["gates"].values():
+            gate["hidden_size"] = 5
+
+    rewrite(path, widen)
+    with pytest.raises(ValueError, match=r"shape \(3, 4\), but the description implies \(3, 5\)"):
+        lstmkit.load(path)
+
+
+def test_huge_size_in_description_is_refused_before_allocating(saved):
+    _, path = saved
+
+    def huge(h):
+        cell = h["model"]["layers"][0]["cell"]
+        for gate in cell["gates"].values():
+            gate["hidden_size"] = 10**9
+    rewrite(path, huge)
+    with pytest.raises(ValueError, match="shape"):
+        lstmkit.load(path)
+
+
+def test_array_shape_disagreeing_with_manifest(saved):
+    _, path = saved
+    rewrite(path, edit_arrays=lambda a: a.update({"layers.0.cell.forget.b": np.zeros(5)}))
+    with pytest.raises(ValueError, match=r"'layers.0.cell.forget.b' has shape \(5,\)"):
+        lstmkit.load(path)
+
+
+def test_wrong_dtype_array(saved):
+    _, path = saved
+    rewrite(path, edit_arrays=lambda a: a.update({"layers.0.cell.forget.b": np.zeros(4, np.float32)}))
+    with pytest.raises(TypeError, match="dtype float32"):
+        lstmkit.load(path)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_weights(saved, bad):
+    _, path = saved
+
+    def poison(a):
+        a["layers.0.cell.input.U"][1, 2] = bad
+
+    rewrite(path, edit_arrays=poison)
+    with pytest.raises(ValueError, match=r"'layers.0.cell.input.U' has 1 non-finite"):
+        lstmkit.load(path)
+
+
+def test_unregistered_activation_name(saved):
+    _, path = saved
+    rewrite(path, lambda h: h["model"]["layers"][0]["cell"]["gates"]["input"].update(activation="gelu_x"))
+    with pytest.raises(ValueError, match=r"'gelu_x'.*register it with lstmkit\.activations\.register"):
+        lstmkit.load(path)
+
+
+def test_unknown_component_type(saved):
+    _, path = saved
+    rewrite(path, lambda h: h["model"]["layers"][1].update(type="Mystery"))
+    with pytest.raises(ValueError, match=r"unknown component 'Mystery'.*lstmkit\.config\.register"):
+        lstmkit.load(path)
+
+
+@pytest.mark.parametrize(
+    "edit, error",
+    [
+        (lambda h: h["model"].update(dropout="0.1"), TypeError),
+        (lambda h: h["model"].update(dropout=1.5), ValueError),
+        (lambda h: h["model"]["layers"][0].update(reverse=1), TypeError),
+        (lambda h: h["model"]["layers"][0]["cell"].update(dtype="float16"), ValueError),
+        (lambda h: h["model"]["layers"][0]["cell"].update(extra=1), ValueError),
+        (lambda h: h["model"]["layers"][0].pop("fused"), ValueError),
+        (lambda h: h["model"].update(layers=[]), TypeError),
+        (lambda h: h.update(model=[1, 2]), TypeError),
+        (lambda h: h.pop("parameters"), ValueError),
+        (lambda h: h["model"]["layers"][0]["cell"]["gates"]["forget"].update(
+            kernel_initializer={"name": "normal", "args": {"mean": 0.0}}), ValueError),
+    ],
+)
+def test_bad_description_values(saved, edit, error):
+    _, path = saved
+    rewrite(path, edit)
+    with pytest.raises(error):
+        lstmkit.load(path)
+
+
+def test_truncated_and_garbage_files(saved, tmp_path):
+    _, path = saved
+    data = path.read_bytes()
+    for cut in (0, 10, len(data) // 2, len(data) - 1):
+        bad = tmp_path / f"cut{cut}.npz"
+        bad.write_bytes(data[:cut])
+        with pytest.raises(ValueError, match="truncated or corrupt"):
+            lstmkit.load(bad)
+    (tmp_path / "text.npz").write_text("hello")
+    with pytest.raises(ValueError, match="not a readable lstmkit file"):
+        lstmkit.load(tmp_path / "text.npz")
+
+
+def test_plain_npz_is_not_an_lstmkit_file(tmp_path):
+    np.savez(tmp_path / "plain.npz", a=np.zeros(3))
+    with pytest.raises(ValueError, match="not an lstmkit file"):
+        lstmkit.load(tmp_path / "plain.npz")
+
+
+def test_paths(tmp_path):
+    cell = LSTMCell(2, 3, rng=0)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        lstmkit.save(cell, tmp_path / "missing" / "m.npz")
+    with pytest.raises(ValueError, match="folder"):
+        lstmkit.save(cell, tmp_path)
+    with pytest.raises(TypeError, match="path"):
+        lstmkit.save(cell, 3)
+    with pytest.raises(FileNotFoundError, match="no file"):
+        lstmkit.load(tmp_path / "nothing.npz")
+
+
+def test_save_refuses_what_it_cannot_represent(tmp_path):
+    cell = LSTMCell(2, 3, rng=0)
+    shared = Bidirectional(Recurrent(cell), Recurrent(cell, reverse=True))
+    with pytest.raises(ValueError, match="same object"):
+        lstmkit.save(shared, tmp_path / "m.npz")
+    bad = LSTMCell(2, 3, rng=0)
+    bad.input.b.value[0] = np.nan
+    with pytest.raises(ValueError, match="non-finite"):
+        lstmkit.save(bad, tmp_path / "m.npz")
+    assert not os.listdir(tmp_path)
+
+
+# -- load_weights ----------------------------------------------------------------------------------
+
+
+def test_load_weights_into_existing_model(saved):
+    model, path = saved
+    other = Stacked([LSTMCell(3, 4, rng=5), LSTMCell(4, 2, peephole=True, rng=6)])
+    lstmkit.load_weights(other, path)
+    assert_same_model(model, other)
+
+
+def test_load_weights_is_all_or_nothing(saved):
+    _, path = saved
+    target = Stacked([LSTMCell(3, 4, rng=5), LSTMCell(4, 2, rng=6)])  # no peephole
+    before = target.state_dict()
+    with pytest.raises(ValueError, match="differs"):
+        lstmkit.load_weights(target, path)
+    with pytest.raises(ValueError, match=r"not in the model \['layers.1.cell.forget.p'"):
+        lstmkit.load_weights(target, path, check_config=False)
+    after = target.state_dict()
+    for k in before:
+        np.testing.assert_array_equal(before[k], after[k])
+
+
+def test_load_weights_checks_architecture_unless_told_not_to(saved):
+    model, path = saved
+    target = Stacked([LSTMCell(3, 4, cell_activation="softsign", rng=5),
+                      LSTMCell(4, 2, peephole=True, rng=6)])
+    with pytest.raises(ValueError, match=r"cell_activation \(the file has 'tanh', the model 'softsign'\)"):
+        lstmkit.load_weights(target, path)
+    lstmkit.load_weights(target, path, check_config=False)
+    np.testing.assert_array_equal(target.layers[1].cell.output.p.value, model.layers[1].cell.output.p.value)
