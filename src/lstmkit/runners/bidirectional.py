@@ -176,12 +176,12 @@ class Bidirectional(Module):
         cache = BidirectionalCache(self, cf, cb, yf, yb)
         return self._merge(yf, yb), BidirectionalState(ff, fb), cache
 
-    def backward(
+    def check_backward(
         self, cache: BidirectionalCache, dy: Any = None, d_state: Any = None
-    ) -> tuple[Array, BidirectionalState]:
-        """Back-propagate both directions; the input gradient is their sum.
+    ) -> tuple[Any, Any, Any, Any]:
+        """Validate the arguments of :meth:`backward` for both directions, changing nothing.
 
-        ``dy`` is shaped like the merged output (a pair of arrays for ``merge="none"``).
+        Returns ``(dy_forward, dy_backward, d_state_forward, d_state_backward)``.
         """
         if not isinstance(cache, BidirectionalCache) or cache.runner is not self:
             raise TypeError(
@@ -192,6 +192,19 @@ class Bidirectional(Module):
             raise ValueError("cache: backward was already run on this cache; run forward again")
         dsf, dsb = self._split_state(d_state, "d_state")
         dyf, dyb = self._split_gradient(dy, cache)
+        # Both directions are checked before either runs, so a bad argument changes no gradient.
+        self.forward_layer.check_backward(cache.forward_cache, dyf, dsf)
+        self.backward_layer.check_backward(cache.backward_cache, dyb, dsb)
+        return dyf, dyb, dsf, dsb
+
+    def backward(
+        self, cache: BidirectionalCache, dy: Any = None, d_state: Any = None
+    ) -> tuple[Array, BidirectionalState]:
+        """Back-propagate both directions; the input gradient is their sum.
+
+        ``dy`` is shaped like the merged output (a pair of arrays for ``merge="none"``).
+        """
+        dyf, dyb, dsf, dsb = self.check_backward(cache, dy, d_state)
         dxf, dif = self.forward_layer.backward(cache.forward_cache, dyf, dsf)
         dxb, dib = self.backward_layer.backward(cache.backward_cache, dyb, dsb)
         cache.used = True

@@ -158,6 +158,39 @@ class Recurrent(Module):
         assert cache is not None
         return y, final, cache
 
+    def check_backward(
+        self, cache: RecurrentCache, dy: Array | None = None, d_state: Any = None
+    ) -> tuple[Array, Any]:
+        """Validate the arguments of :meth:`backward` without changing anything.
+
+        Containers (``Stacked``, ``Bidirectional``) call this for every layer before any
+        layer's backward runs, so a bad argument never leaves gradients half-accumulated.
+
+        Returns
+        -------
+        dy, d_final : the upstream gradients, zeros where None, in the runner's dtype.
+        """
+        if not isinstance(cache, RecurrentCache) or cache.runner is not self:
+            raise TypeError(
+                "cache: expected the RecurrentCache returned by this runner's forward(); "
+                f"received {type(cache).__name__}"
+            )
+        if cache.used:
+            raise ValueError("cache: backward was already run on this cache; run forward again")
+        plan = cache.plan
+        B, T, O = plan.batch, plan.time, self.output_size
+        dt = self.dtype
+        y_shape = (T, O) if plan.unbatched else (B, T, O)
+        dy = np.zeros(y_shape, dt) if dy is None else check_gradient(dy, y_shape, dt, argument="dy")
+        template = cache.final_template
+        if d_state is None:
+            d_final = map_state(np.zeros_like, template)
+        else:
+            if plan.unbatched:
+                d_state = _unbatched_to_batched(d_state, "d_state")
+            d_final = check_state(d_state, template, dt, argument="d_state")
+        return dy, d_final
+
     def backward(
         self, cache: RecurrentCache, dy: Array | None = None, d_state: Any = None
     ) -> tuple[Array, Any]:
@@ -181,25 +214,10 @@ class Recurrent(Module):
 
         Gradients of the cell's parameters are accumulated into their ``grad``.
         """
-        if not isinstance(cache, RecurrentCache) or cache.runner is not self:
-            raise TypeError(
-                "cache: expected the RecurrentCache returned by this runner's forward(); "
-                f"received {type(cache).__name__}"
-            )
-        if cache.used:
-            raise ValueError("cache: backward was already run on this cache; run forward again")
+        dy, d_final = self.check_backward(cache, dy, d_state)
         plan = cache.plan
-        B, T, O = plan.batch, plan.time, self.output_size
+        B, T = plan.batch, plan.time
         dt = self.dtype
-        y_shape = (T, O) if plan.unbatched else (B, T, O)
-        dy = np.zeros(y_shape, dt) if dy is None else check_gradient(dy, y_shape, dt, argument="dy")
-        template = cache.final_template
-        if d_state is None:
-            d_final = map_state(np.zeros_like, template)
-        else:
-            if plan.unbatched:
-                d_state = _unbatched_to_batched(d_state, "d_state")
-            d_final = check_state(d_state, template, dt, argument="d_state")
         cache.used = True
 
         dyt = (dy[None] if plan.unbatched else dy).transpose(1, 0, 2)

@@ -166,12 +166,10 @@ class Stacked(Module):
             masks.append(mask)
         return x, tuple(finals), StackedCache(runner=self, caches=caches, masks=masks)
 
-    def backward(
-        self, cache: StackedCache, dy: Any = None, d_state: Any = None
-    ) -> tuple[Array, tuple[Any, ...]]:
-        """Back-propagate through every layer, last first.
+    def check_backward(self, cache: StackedCache, dy: Any = None, d_state: Any = None) -> list[Any]:
+        """Validate the arguments of :meth:`backward` for every layer, changing nothing.
 
-        Returns ``(dx, d_initial_states)`` with one initial-state gradient per layer.
+        Returns the per-layer upstream state gradients (None where not given).
         """
         if not isinstance(cache, StackedCache) or cache.runner is not self:
             raise TypeError(
@@ -181,6 +179,22 @@ class Stacked(Module):
         if cache.used:
             raise ValueError("cache: backward was already run on this cache; run forward again")
         d_states = self._states(d_state) if d_state is not None else [None] * len(self.layers)
+        # Every layer is checked before any runs, so a bad argument leaves no gradient half-added.
+        last = len(self.layers) - 1
+        for k, layer in enumerate(self.layers):
+            check = getattr(layer, "check_backward", None)
+            if check is not None:
+                check(cache.caches[k], dy if k == last else None, d_states[k])
+        return d_states
+
+    def backward(
+        self, cache: StackedCache, dy: Any = None, d_state: Any = None
+    ) -> tuple[Array, tuple[Any, ...]]:
+        """Back-propagate through every layer, last first.
+
+        Returns ``(dx, d_initial_states)`` with one initial-state gradient per layer.
+        """
+        d_states = self.check_backward(cache, dy, d_state)
         d_inits: list[Any] = [None] * len(self.layers)
         grad = dy
         for k in range(len(self.layers) - 1, -1, -1):
