@@ -254,3 +254,130 @@ def test_gate_set_weights_with_one_bad_array_changes_none():
     W[0, 0] = 5
     np.testing.assert_array_equal(gate.W.value, np.ones((3, 4)))
     np.testing.assert_array_equal(gate.U.value, np.eye(4))
+
+
+# -- optimizers --------------------------------------------------------------------------------
+
+
+OPTIMIZERS = ["SGD", "SGD-momentum", "Adam", "AdamW", "RMSprop"]
+
+
+def make_optimizer(kind, params):
+    optimizers = pytest.importorskip("lstmkit.optimizers")
+    if kind == "SGD-momentum":
+        return optimizers.SGD(params, lr=0.1, momentum=0.9)
+    return getattr(optimizers, kind)(params, lr=0.1)
+
+
+def optimizer_state(opt):
+    return {
+        name: {key: np.array(value, copy=True) for key, value in buffers.items()}
+        for name, buffers in opt.state.items()
+    }, opt.steps
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("kind", OPTIMIZERS)
+def test_optimizer_step_with_a_non_finite_gradient_changes_nothing(kind, bad):
+    model = Stacked([LSTMCell(3, 4, rng=0), LSTMCell(4, 2, rng=1)])
+    opt = make_optimizer(kind, model.named_parameters())
+    with_gradients(model, seed=1)
+    opt.step()  # a good step first, so momentum and moment buffers hold values
+    with_gradients(model, seed=2)
+    name = list(model.named_parameters())[-1]  # the last one: every earlier gradient is fine
+    model.named_parameters()[name].grad[0] = bad
+    buffers, steps = optimizer_state(opt)
+    fails(model, opt.step, ValueError, name)
+    after, steps_after = optimizer_state(opt)
+    assert steps_after == steps
+    for pname, bufs in buffers.items():
+        for key, value in bufs.items():
+            np.testing.assert_array_equal(after[pname][key], value, err_msg=f"{pname}.{key}")
+
+
+def test_clip_grad_norm_with_a_non_finite_gradient_changes_nothing():
+    optimizers = pytest.importorskip("lstmkit.optimizers")
+    model = with_gradients(LSTMCell(3, 4, rng=0))
+    model.output.b.grad[1] = np.nan
+    fails(model, lambda: optimizers.clip_grad_norm(model.named_parameters(), 1.0), ValueError,
+          "output.b")
+    fails(model, lambda: optimizers.clip_grad_norm(model.parameters(), -1.0), ValueError,
+          "max_norm")
+
+
+# -- files -------------------------------------------------------------------------------------
+
+
+def io_module():
+    io = pytest.importorskip("lstmkit.io")
+    if not hasattr(io, "save") or not hasattr(io, "load"):
+        pytest.skip("lstmkit.io.save/load do not exist yet")
+    return io
+
+
+def test_a_failing_save_leaves_the_previous_file_intact(tmp_path, monkeypatch):
+    io = io_module()
+    path = tmp_path / "model.npz"
+    io.save(LSTMCell(3, 4, rng=0), path)
+    before = path.read_bytes()
+    # A model that cannot be saved (non-finite weights) is refused before anything is written.
+    broken = LSTMCell(3, 4, rng=1)
+    broken.forget.W.value[0, 0] = np.nan
+    with pytest.raises(ValueError, match="forget.W"):
+        io.save(broken, path)
+    assert path.read_bytes() == before
+    # A failure in the middle of writing (here: the disk "fills up") leaves the old file and
+    # no temporary file behind.
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(np, "savez", disk_full)
+    with pytest.raises(OSError):
+        io.save(LSTMCell(3, 4, rng=2), path)
+    monkeypatch.undo()
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.npz"]
+    restored = io.load(path)
+    np.testing.assert_array_equal(restored.forget.W.value, LSTMCell(3, 4, rng=0).forget.W.value)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "empty", "flipped"])
+def test_loading_a_corrupt_file_raises_value_error(tmp_path, damage):
+    io = io_module()
+    path = tmp_path / "model.npz"
+    io.save(Recurrent(LSTMCell(3, 4, rng=0)), path)
+    data = bytearray(path.read_bytes())
+    if damage == "truncated":
+        data = data[: len(data) // 2]
+    elif damage == "garbage":
+        data = bytearray(np.random.default_rng(0).integers(0, 256, len(data), dtype=np.uint8))
+    elif damage == "empty":
+        data = bytearray()
+    else:  # flip bytes in the middle of the archive (inside the stored arrays)
+        for k in range(len(data) // 2, len(data) // 2 + 16):
+            data[k] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError):
+        io.load(path)
+
+
+def test_load_of_a_missing_file_names_the_path(tmp_path):
+    io = io_module()
+    missing = tmp_path / "nope.npz"
+    with pytest.raises(FileNotFoundError) as info:
+        io.load(missing)
+    assert "nope.npz" in str(info.value)
+
+
+def test_load_weights_of_another_architecture_changes_nothing(tmp_path):
+    io = io_module()
+    if not hasattr(io, "load_weights"):
+        pytest.skip("lstmkit.io.load_weights does not exist yet")
+    path = tmp_path / "model.npz"
+    io.save(LSTMCell(3, 5, rng=0), path)
+    model = with_gradients(LSTMCell(3, 4, rng=1))
+    snap = snapshot(model)
+    with pytest.raises((ValueError, TypeError)):
+        io.load_weights(model, path)
+    assert_unchanged(model, snap)
