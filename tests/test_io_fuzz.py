@@ -78,7 +78,7 @@ def assert_equal_to(model, config, arrays):
 
 
 def test_truncated_files(original, tmp_path):
-    model, data = original
+    _, data = original
     rng = np.random.default_rng(0)
     cuts = np.unique(np.concatenate([rng.integers(0, len(data), 400), [0, 1, 4, 22, len(data) - 1]]))
     for cut in cuts:
@@ -176,7 +176,7 @@ def test_edited_json(original, tmp_path):
 
 
 def test_swapped_and_renamed_arrays(original, tmp_path):
-    model, data = original
+    _, data = original
     header, arrays = unpack(data)
     rng = np.random.default_rng(3)
     names = sorted(arrays)
