@@ -196,16 +196,33 @@ class Gate(Module):
         # --8<-- [end:gate]
         return z
 
+    def _check_inputs(self, x: Any, h: Any, c: Any) -> None:
+        # Shape checks only (a few comparisons), so a direct call with a wrong array names it
+        # instead of failing deep inside a matrix product.
+        for name, arr, size in (("x", x, self.input_size), ("h", h, self.recurrent_size)):
+            shape = getattr(arr, "shape", None)
+            if shape is None or len(shape) != 2 or shape[1] != size:
+                got = shape if shape is not None else type(arr).__name__
+                raise ValueError(f"{name}: expected shape (batch, {size}), received {got}")
+        if h.shape[0] != x.shape[0]:
+            raise ValueError(f"h: expected batch size {x.shape[0]} like x, received {h.shape[0]}")
+        if self.p is not None:
+            if c is None:
+                raise ValueError("c: this peephole gate needs the cell state, received None")
+            if getattr(c, "shape", None) != (x.shape[0], self.hidden_size):
+                raise ValueError(
+                    f"c: expected shape ({x.shape[0]}, {self.hidden_size}), "
+                    f"received {getattr(c, 'shape', type(c).__name__)}"
+                )
+
     def __call__(self, x: Array, h: Array, c: Array | None = None) -> Array:
         """The gate's value ``activation(preactivation(x, h, c))``, shape (batch, hidden_size)."""
-        if self.p is not None and c is None:
-            raise ValueError("c: this peephole gate needs the cell state, received None")
+        self._check_inputs(x, h, c)
         return self.activation(self.preactivation(x, h, c))
 
     def forward_train(self, x: Array, h: Array, c: Array | None = None) -> tuple[Array, GateCache]:
         """Like calling the gate, but also return the cache :meth:`backward` needs."""
-        if self.p is not None and c is None:
-            raise ValueError("c: this peephole gate needs the cell state, received None")
+        self._check_inputs(x, h, c)
         z = self.preactivation(x, h, c)
         y = self.activation(z)
         keep_z = None if self.activation.derivative_from_output else z

@@ -82,6 +82,9 @@ class Parameter:
             )
         if array.dtype != self.value.dtype:
             raise TypeError(f"{argument}: expected dtype {self.value.dtype}, received {array.dtype}")
+        if not np.all(np.isfinite(array)):
+            bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
+            raise ValueError(f"{argument}: expected finite values, received {bad} NaN or infinite")
         return array
 
     def assign(self, array: Any, *, argument: str = "value") -> None:

@@ -58,6 +58,13 @@ def _peephole_set(value: bool | Sequence[str]) -> frozenset[str]:
     return names
 
 
+def _finite_number(instance: Any, attribute: Any, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{attribute.name}: expected a real number, received {type(value).__name__}")
+    if not np.isfinite(value):
+        raise ValueError(f"{attribute.name}: expected a finite number, received {value!r}")
+
+
 @attrs.frozen(eq=False)
 class LSTMStepCache:
     """What :meth:`LSTMCell.step_backward` needs from :meth:`LSTMCell.step_train`."""
@@ -126,7 +133,7 @@ class LSTMCell(Module):
     recurrent_initializer: Any = attrs.field(default="orthogonal", kw_only=True, repr=False)
     bias_initializer: Any = attrs.field(default="zeros", kw_only=True, repr=False)
     peephole_initializer: Any = attrs.field(default="zeros", kw_only=True, repr=False)
-    forget_bias: float = attrs.field(default=1.0, kw_only=True, repr=False)
+    forget_bias: float = attrs.field(default=1.0, kw_only=True, repr=False, validator=_finite_number)
     peephole: Any = attrs.field(default=False, kw_only=True, repr=False)
     dtype: np.dtype[Any] = attrs.field(default=np.float64, kw_only=True, converter=check_dtype)
     rng: Any = attrs.field(default=None, kw_only=True, repr=False)
@@ -195,6 +202,10 @@ class LSTMCell(Module):
 
     def initial_state(self, batch_size: int | None = None) -> LSTMState:
         """Zero state; ``batch_size=None`` gives an unbatched state of shape ``(hidden,)``."""
+        if batch_size is not None and (
+            isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 0
+        ):
+            raise ValueError(f"batch_size: expected a non-negative integer or None, received {batch_size!r}")
         shape = (self.hidden_size,) if batch_size is None else (batch_size, self.hidden_size)
         return LSTMState(h=np.zeros(shape, self.dtype), c=np.zeros(shape, self.dtype))
 

@@ -87,8 +87,8 @@ class Recurrent(Module):
     """
 
     cell: Any = attrs.field()
-    reverse: bool = attrs.field(default=False, kw_only=True)
-    fused: bool = attrs.field(default=True, kw_only=True)
+    reverse: bool = attrs.field(default=False, kw_only=True, validator=lambda i, a, v: _check_flag(a.name, v))
+    fused: bool = attrs.field(default=True, kw_only=True, validator=lambda i, a, v: _check_flag(a.name, v))
 
     @cell.validator
     def _check_cell(self, attribute: Any, value: Any) -> None:
@@ -325,6 +325,11 @@ class Recurrent(Module):
             flags.append("unfused")
         extra = f", {', '.join(flags)}" if flags else ""
         return f"Recurrent(input={self.input_size}, output={self.output_size}{extra})"
+
+
+def _check_flag(name: str, value: Any) -> None:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name}: expected True or False, received {value!r}")
 
 
 def _unbatched_to_batched(state: Any, argument: str) -> Any:

@@ -71,6 +71,8 @@ class Stacked(Module):
     rng: np.random.Generator = attrs.field(default=None, kw_only=True, converter=as_rng, repr=False)
 
     def __attrs_post_init__(self) -> None:
+        if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float, np.number)):
+            raise TypeError(f"dropout: expected a number, received {type(self.dropout).__name__}")
         if not (0.0 <= float(self.dropout) < 1.0):
             raise ValueError(f"dropout: expected a rate in [0, 1), received {self.dropout}")
         for k in range(1, len(self.layers)):
