@@ -1,0 +1,104 @@
+"""Run the documentation as tests, with Sybil.
+
+What runs
+---------
+* Markdown (``docs/**/*.md`` and ``README.md``): every fenced block whose info string is exactly
+  ``python`` is executed, top to bottom; a ``python`` fence whose text starts with ``>>>`` is run as
+  a doctest (its printed output is compared). All blocks of one page share one namespace, so a
+  page reads as one script. Failures report the file and line of the block.
+  A ``python`` fence that holds only a snippet include (``--8<-- "src/...py:section"``) shows
+  library source on the site and is not run here (the unit tests cover that code).
+* Docstrings in ``src/lstmkit/**/*.py``: every ``>>>`` example is run as a doctest, in the
+  namespace of its module.
+
+Blocks that must not run
+------------------------
+Put Sybil's skip marker on the line before the fence (it skips the next *Python* example, so
+never put it before a ``bash`` or ``text`` fence: those are not run anyway)::
+
+    <!-- skip: next -->
+    ```python
+    train_for_a_week()
+    ```
+
+(it is an HTML comment, so the site does not show it). ``<!-- skip: start -->`` ...
+``<!-- skip: end -->`` skips a range. A fence with any other info string (``text``, ``bash``,
+``pycon``, ``python title="..."``) is not run either; prefer the marker for Python so the code is
+still highlighted as Python.
+
+Files under ``docs/generated/`` are written by the docs build and are not collected.
+"""
+
+from __future__ import annotations
+
+from doctest import ELLIPSIS, NORMALIZE_WHITESPACE
+
+import numpy as np
+import pytest
+from sybil import Sybil
+from sybil.sybil import SybilCollection
+from sybil.parsers.markdown import PythonCodeBlockParser, SkipParser
+from sybil.parsers.rest import DocTestParser
+
+_FLAGS = ELLIPSIS | NORMALIZE_WHITESPACE
+
+
+class _PythonBlocks(PythonCodeBlockParser):
+    """Python fences and doctests, minus snippet includes (source shown on the site, not run)."""
+
+    def __call__(self, document):  # type: ignore[no-untyped-def]
+        for region in super().__call__(document):
+            if isinstance(region.parsed, str) and region.parsed.lstrip().startswith("--8<--"):
+                continue
+            yield region
+
+
+def _numpy_errors_raise(namespace: dict) -> None:
+    # Same rule as the unit tests: floating-point overflow / invalid / divide fail the example.
+    namespace["_lstmkit_errstate"] = errstate = np.errstate(all="raise", under="ignore")
+    errstate.__enter__()
+
+
+def _numpy_errors_restore(namespace: dict) -> None:
+    namespace.pop("_lstmkit_errstate").__exit__(None, None, None)
+
+
+_markdown_parsers = [_PythonBlocks(doctest_optionflags=_FLAGS), SkipParser()]
+
+# Sybil matches patterns against the end of each path relative to ``path`` (pathlib's match).
+_docs = Sybil(
+    parsers=_markdown_parsers,
+    path="docs",
+    patterns=["*.md"],
+    excludes=["generated/*", "generated/*/*", "assets/*", "assets/*/*", "assets/*/*/*"],
+    setup=_numpy_errors_raise,
+    teardown=_numpy_errors_restore,
+    name="docs",
+)
+
+_readme = Sybil(
+    parsers=_markdown_parsers,
+    patterns=["README.md"],
+    excludes=["*/README.md"],  # only the repository's own README
+    setup=_numpy_errors_raise,
+    teardown=_numpy_errors_restore,
+    name="readme",
+)
+
+_docstrings = Sybil(
+    parsers=[DocTestParser(optionflags=_FLAGS)],
+    path="src/lstmkit",
+    patterns=["*.py"],
+    setup=_numpy_errors_raise,
+    teardown=_numpy_errors_restore,
+    name="docstrings",
+)
+
+pytest_collect_file = SybilCollection([_docs, _readme, _docstrings]).pytest()
+
+
+@pytest.fixture(autouse=True)
+def _numpy_errors_are_failures():
+    """Floating-point warnings fail any test collected from the repository root."""
+    with np.errstate(all="raise", under="ignore"):
+        yield
