@@ -5,6 +5,9 @@ makes a call that must fail, checks the error type and that its message names th
 argument, then checks the snapshot is untouched. The oracle is the snapshot itself.
 """
 
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -381,3 +384,50 @@ def test_load_weights_of_another_architecture_changes_nothing(tmp_path):
     with pytest.raises((ValueError, TypeError)):
         io.load_weights(model, path)
     assert_unchanged(model, snap)
+
+
+# -- no pickle, no global random state ---------------------------------------------------------
+
+
+class _Trap:
+    """Unpickling this object would record that code ran during a load."""
+
+    ran = False
+
+    def __reduce__(self):
+        return (_Trap._spring, ())
+
+    @staticmethod
+    def _spring():
+        _Trap.ran = True
+        return 0
+
+
+def test_load_never_unpickles(tmp_path):
+    io = io_module()
+    path = tmp_path / "model.npz"
+    io.save(LSTMCell(2, 3, rng=0), path)
+    with np.load(path, allow_pickle=False) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    # The same archive with one entry replaced by a pickled object array.
+    name = next(n for n in arrays if arrays[n].dtype.kind == "f")
+    arrays[name] = np.array([_Trap()], dtype=object)
+    np.savez(path, **arrays)
+    with pytest.raises(ValueError):
+        io.load(path)
+    assert not _Trap.ran, "loading ran code from the file"
+
+
+SOURCE = sorted((Path(__file__).parents[1] / "src" / "lstmkit").rglob("*.py"))
+
+
+def test_source_never_uses_pickle_or_numpy_global_random_state():
+    legacy = re.compile(
+        r"np\.random\.(seed|rand|randn|randint|random|normal|uniform|choice|shuffle|permutation"
+        r"|get_state|set_state)\("
+    )
+    for path in SOURCE:
+        text = path.read_text()
+        assert not re.search(r"^\s*(import|from)\s+c?pickle", text, re.MULTILINE), path
+        assert "allow_pickle=True" not in text, path
+        assert not legacy.search(text), f"{path}: {legacy.search(text).group(0)}"
