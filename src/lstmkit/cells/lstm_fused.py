@@ -86,6 +86,11 @@ def fused_weights(cell: Any, scaled: bool) -> tuple[Array, Array, Array]:
 def forward(
     cell: Any, x: Array, state: LSTMState, batch_sizes: Array | None, training: bool
 ) -> tuple[Array, LSTMState, FusedLSTMCache | None]:
+    """Run ``cell`` over a time-major sequence ``x (time, batch, input)`` with fused gates.
+
+    Returns ``(y (time, batch, hidden), final_state, cache)``; the cache is None unless
+    ``training``. This is :meth:`LSTMCell.forward_sequence`'s implementation.
+    """
     T, B, I = x.shape
     H = cell.hidden_size
     dt = cell.dtype
@@ -200,6 +205,10 @@ def _lengths_from_batch_sizes(batch_sizes: Array, batch: int) -> Array:
 def backward(
     cell: Any, cache: FusedLSTMCache, dy: Array, d_final: LSTMState
 ) -> tuple[Array, LSTMState]:
+    """Back-propagate :func:`forward`: returns ``(dx (time, batch, input), d_initial_state)``.
+
+    Accumulates into the gates' ``Parameter.grad``; a cache can be used once.
+    """
     if not isinstance(cache, FusedLSTMCache):
         raise TypeError(
             f"cache: expected the cache of a training forward pass, received {type(cache).__name__}"
