@@ -4,7 +4,7 @@ Activations, initializers, gates, cells and runners are separate, swappable
 components with exact hand-written backward passes.
 """
 
-from lstmkit import activations, initializers
+from lstmkit import activations, initializers, losses, optimizers, testing
 from lstmkit.activations import Activation
 from lstmkit.cells import (
     Cell,
@@ -17,6 +17,7 @@ from lstmkit.cells import (
 )
 from lstmkit.gate import Gate
 from lstmkit.io import load, load_weights, save
+from lstmkit.layers import Dense, Sequential
 from lstmkit.module import Module, Parameter
 from lstmkit.regularization import VariationalDropout, Zoneout
 from lstmkit.runners import Bidirectional, BidirectionalState, Recurrent, Stacked
@@ -30,6 +31,7 @@ __all__ = [
     "BidirectionalState",
     "Cell",
     "CoupledLSTMCell",
+    "Dense",
     "GRUCell",
     "Gate",
     "HiddenState",
@@ -40,6 +42,7 @@ __all__ = [
     "Parameter",
     "ProjectionLSTMCell",
     "Recurrent",
+    "Sequential",
     "Stacked",
     "TrainableCell",
     "VariationalDropout",
@@ -48,5 +51,8 @@ __all__ = [
     "initializers",
     "load",
     "load_weights",
+    "losses",
+    "optimizers",
     "save",
+    "testing",
 ]
