@@ -18,6 +18,8 @@ from lstmkit import (
     ProjectionLSTMCell,
     Recurrent,
     Stacked,
+    VariationalDropout,
+    Zoneout,
 )
 from lstmkit.state import map_state, state_arrays
 
@@ -192,3 +194,33 @@ def test_step_rejects_wrong_state_and_input():
         gru.step(cell.initial_state(2), np.zeros((2, 3)))
     with pytest.raises(ValueError, match=r"x: expected shape \(batch, 3\)"):
         gru.step(gru.initial_state(2), np.zeros((2, 5)))
+
+
+@pytest.mark.parametrize("name", sorted(VARIANTS))
+def test_save_and_load_round_trip(name, tmp_path):
+    import lstmkit
+
+    model = Bidirectional(VARIANTS[name](rng=0), rng=1)
+    x = np.random.default_rng(0).normal(size=(2, 3, 3))
+    lstmkit.save(model, tmp_path / "model.npz")
+    loaded = lstmkit.load(tmp_path / "model.npz")
+    assert type(loaded.forward_layer.cell) is type(model.forward_layer.cell)
+    np.testing.assert_array_equal(loaded(x, lengths=[3, 1])[0], model(x, lengths=[3, 1])[0])
+
+
+@pytest.mark.parametrize(
+    "wrap",
+    [
+        lambda c: VariationalDropout(c, 0.2, 0.3, rng=0),
+        lambda c: Zoneout(c, 0.2, 0.1, inference="expectation", rng=0),
+    ],
+)
+def test_wrappers_save_and_load(wrap, tmp_path):
+    import lstmkit
+
+    model = Recurrent(wrap(LayerNormLSTMCell(3, 4, rng=0)))
+    lstmkit.save(model, tmp_path / "model.npz")
+    loaded = lstmkit.load(tmp_path / "model.npz")
+    x = np.random.default_rng(0).normal(size=(2, 3, 3))
+    np.testing.assert_array_equal(loaded(x)[0], model(x)[0])
+    assert loaded.cell.describe() == model.cell.describe()
