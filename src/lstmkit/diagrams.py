@@ -18,8 +18,8 @@ Examples
 >>> from lstmkit import LSTMCell
 >>> from lstmkit.diagrams import draw
 >>> svg = draw(LSTMCell(3, 4, peephole=["forget"], rng=0), highlight="forget")
->>> svg.startswith("<svg") and 'class="peephole' in svg
-True
+>>> svg.startswith("<svg"), 'data-part="peephole-forget"' in svg, 'data-part="peephole-input"' in svg
+(True, True, False)
 """
 
 from __future__ import annotations
