@@ -37,6 +37,8 @@ def outputs(model, dtype):
         state, y = model.step(model.initial_state(2), x)
         return [y, *vars_of(state)]
     x = rng.standard_normal((3, 4, model.input_size)).astype(dtype)
+    if isinstance(model, lstmkit.Sequential):
+        return [model(x, lengths=[4, 2, 3])]
     y, _ = model(x, lengths=[4, 2, 3])
     return list(y) if isinstance(y, tuple) else [y]
 
@@ -87,6 +89,22 @@ def builders():
                                               dropout=0.3, rng=0),
         **{f"bidirectional_{merge}": partial(bidirectional, merge=merge)
            for merge in ("concat", "sum", "mean", "mul", "none")},
+        "coupled_peephole": lambda dt: lstmkit.CoupledLSTMCell(3, 4, peephole=True, dtype=dt, rng=0),
+        "gru": lambda dt: lstmkit.GRUCell(3, 4, dtype=dt, rng=0),
+        "gru_reset_before_olah": lambda dt: lstmkit.GRUCell(
+            3, 4, reset_after=False, update_convention="olah", gate_activation="hard_sigmoid", dtype=dt, rng=0),
+        "layernorm": lambda dt: lstmkit.LayerNormLSTMCell(3, 4, epsilon=1e-3, dtype=dt, rng=0),
+        "projection_peephole": lambda dt: lstmkit.ProjectionLSTMCell(
+            3, 5, 2, peephole=["input"], projection_initializer="orthogonal", dtype=dt, rng=0),
+        "variational_dropout": lambda dt: Recurrent(lstmkit.VariationalDropout(
+            lstmkit.GRUCell(3, 4, dtype=dt, rng=0), 0.2, 0.3, rng=0)),
+        "zoneout": lambda dt: lstmkit.Zoneout(LSTMCell(3, 4, dtype=dt, rng=0), 0.1, 0.2,
+                                              inference="expectation", rng=0),
+        "sequential": lambda dt: lstmkit.Sequential(
+            Bidirectional(lstmkit.GRUCell(3, 4, dtype=dt, rng=0), rng=1), lstmkit.layers.MeanPool(),
+            lstmkit.Dense(8, 2, activation="softplus", bias_initializer="ones", dtype=dt, rng=2)),
+        "sequential_last_step": lambda dt: lstmkit.Sequential(
+            LSTMCell(3, 4, dtype=dt, rng=0), lstmkit.layers.LastStep(), lstmkit.Dense(4, 1, dtype=dt, rng=2)),
         "nested": lambda dt: Stacked([
             Bidirectional(LSTMCell(3, 4, peephole=True, dtype=dt, rng=0), rng=1),
             Recurrent(LSTMCell(8, 2, gate_activation="hard_sigmoid", dtype=dt, rng=2), reverse=True),

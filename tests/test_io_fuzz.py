@@ -64,7 +64,10 @@ def try_load(path, data):
     path.write_bytes(data)
     try:
         return lstmkit.load(path)
-    except DOCUMENTED:
+    except DOCUMENTED as error:
+        # load's last-resort wrapper for a from_config that failed in an unforeseen way must
+        # never be what catches damage to lstmkit's own components.
+        assert "cannot be built" not in str(error), error
         return None
 
 
@@ -91,7 +94,7 @@ def test_flipped_bytes(original, tmp_path):
     reference = (to_config(model), model.state_dict())
     rng = np.random.default_rng(1)
     outcomes = {"loaded": 0, "refused": 0}
-    for trial in range(1500):
+    for trial in range(1200):
         mutated = bytearray(data)
         for _ in range(int(rng.integers(1, 4))):
             mutated[int(rng.integers(len(data)))] ^= int(rng.integers(1, 256))
@@ -102,7 +105,7 @@ def test_flipped_bytes(original, tmp_path):
             outcomes["loaded"] += 1
             assert_equal_to(loaded, *reference)
     # Most flips land in checked data; a few land in unused zip fields (timestamps, ...).
-    assert outcomes["refused"] > 1000 and outcomes["loaded"] > 0, outcomes
+    assert outcomes["refused"] > 800 and outcomes["loaded"] > 0, outcomes
 
 
 REPLACEMENTS = [0, -1, 1, 2, 7, 10**9, 2.5, -0.5, 1e308, "", "x", "tanh", "sigmoid", "relu",
@@ -159,12 +162,26 @@ def edit_json(header, rng):
     return header
 
 
-def test_edited_json(original, tmp_path):
-    _, data = original
-    header, arrays = unpack(data)
+def variant_model():
+    return lstmkit.Sequential(
+        Bidirectional(lstmkit.Zoneout(lstmkit.GRUCell(2, 3, dtype=np.float32, rng=0), 0.1, 0.0), rng=1),
+        Recurrent(lstmkit.VariationalDropout(lstmkit.ProjectionLSTMCell(
+            6, 3, 2, peephole=True, dtype=np.float32, rng=2), 0.1, 0.2)),
+        lstmkit.CoupledLSTMCell(2, 3, dtype=np.float32, rng=3),
+        lstmkit.LayerNormLSTMCell(3, 2, dtype=np.float32, rng=4),
+        lstmkit.layers.LastStep(),
+        lstmkit.Dense(2, 1, activation="sigmoid", dtype=np.float32, rng=5),
+    )
+
+
+@pytest.mark.parametrize("make, trials", [(small_model, 500), (variant_model, 250)])
+def test_edited_json(make, trials, tmp_path):
+    path = tmp_path / "m.npz"
+    lstmkit.save(make(), path)
+    header, arrays = unpack(path.read_bytes())
     rng = np.random.default_rng(2)
     outcomes = {"loaded": 0, "refused": 0}
-    for trial in range(800):
+    for trial in range(trials):
         edited = edit_json(header, rng)
         loaded = try_load(tmp_path / "j.npz", pack(edited, arrays))
         if loaded is None:
@@ -181,7 +198,7 @@ def test_swapped_and_renamed_arrays(original, tmp_path):
     rng = np.random.default_rng(3)
     names = sorted(arrays)
     outcomes = {"loaded": 0, "refused": 0}
-    for trial in range(600):
+    for trial in range(400):
         mutated = dict(arrays)
         a, b = (names[int(i)] for i in rng.choice(len(names), 2, replace=False))
         if trial % 3 == 0:

@@ -7,8 +7,9 @@ Components written in optional modules are registered only when those modules ex
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
+
+import numpy as np
 
 from lstmkit.cells.lstm import GATE_NAMES, LSTMCell
 from lstmkit.config import BuildContext, activation_name, initializer_config, register
@@ -29,6 +30,7 @@ def gate_to_config(gate: Gate) -> Config:
     return {
         "input_size": int(gate.input_size),
         "hidden_size": int(gate.hidden_size),
+        "recurrent_size": int(gate.recurrent_size),
         "activation": activation_name(gate.activation),
         "peephole": gate.p is not None,
         **{key: initializer_config(getattr(gate, key)) for key in _INIT_KEYS},
@@ -37,12 +39,13 @@ def gate_to_config(gate: Gate) -> Config:
 
 
 def gate_from_config(cfg: Config, ctx: BuildContext) -> Gate:
-    ctx.check_keys(cfg, ["input_size", "hidden_size", "activation", "peephole", *_INIT_KEYS, "dtype"])
-    n_in, n_h = ctx.int(cfg, "input_size"), ctx.int(cfg, "hidden_size")
+    keys = ["input_size", "hidden_size", "recurrent_size", "activation", "peephole", *_INIT_KEYS, "dtype"]
+    ctx.check_keys(cfg, keys)
+    n_in, n_h, n_r = ctx.int(cfg, "input_size"), ctx.int(cfg, "hidden_size"), ctx.int(cfg, "recurrent_size")
     dtype = ctx.dtype(cfg)
     peephole = ctx.bool(cfg, "peephole")
     ctx.expect("W", (n_in, n_h), dtype)
-    ctx.expect("U", (n_h, n_h), dtype)
+    ctx.expect("U", (n_r, n_h), dtype)
     ctx.expect("b", (n_h,), dtype)
     if peephole:
         ctx.expect("p", (n_h,), dtype)
@@ -51,6 +54,7 @@ def gate_from_config(cfg: Config, ctx: BuildContext) -> Gate:
         n_h,
         activation=ctx.activation(cfg, "activation"),
         peephole=peephole,
+        recurrent_size=n_r,
         dtype=dtype,
         rng=ctx.rng,
         **{key: ctx.initializer(cfg, key) for key in _INIT_KEYS},
@@ -71,14 +75,32 @@ def lstm_to_config(cell: LSTMCell) -> Config:
     }
 
 
-def lstm_gates(cfg: Config, ctx: BuildContext, names: tuple[str, ...]) -> dict[str, Any]:
-    """Build the named gates of a cell from ``cfg["gates"]`` (shared by the LSTM variants)."""
+def cell_gates(
+    cfg: Config, ctx: BuildContext, names: tuple[str, ...], sizes: tuple[int, int, int], dtype: Any
+) -> dict[str, Gate]:
+    """Build a cell's named gates from ``cfg["gates"]`` and check each has the cell's sizes.
+
+    ``sizes`` is ``(input_size, hidden_size, recurrent_size)``. Checking them here, against
+    gates whose arrays were checked against the file, bounds what the cell will allocate.
+    """
     gates_cfg = ctx.dict(cfg, "gates")
     if sorted(gates_cfg) != sorted(names):
         raise ValueError(
             f"{ctx.path}.gates: expected the gates {', '.join(names)}, received {', '.join(sorted(gates_cfg))}"
         )
-    return {name: ctx.build(gates_cfg[name], f"gates.{name}", f"{name}.") for name in names}
+    gates = {}
+    for name in names:
+        gate = ctx.build(gates_cfg[name], f"gates.{name}", f"{name}.")
+        if not isinstance(gate, Gate):
+            raise TypeError(f"{ctx.path}.gates.{name}: expected a Gate, received {type(gate).__name__}")
+        got = (gate.input_size, gate.hidden_size, gate.recurrent_size)
+        if got != sizes or gate.dtype != dtype:
+            raise ValueError(
+                f"{ctx.path}.gates.{name}: expected (input, hidden, recurrent) sizes {sizes} and "
+                f"dtype {np.dtype(dtype)} like the cell, received {got} and {gate.dtype}"
+            )
+        gates[name] = gate
+    return gates
 
 
 def lstm_from_config(cfg: Config, ctx: BuildContext) -> LSTMCell:
@@ -86,7 +108,7 @@ def lstm_from_config(cfg: Config, ctx: BuildContext) -> LSTMCell:
     n_in, n_h, dtype = ctx.int(cfg, "input_size"), ctx.int(cfg, "hidden_size"), ctx.dtype(cfg)
     forget_bias = ctx.float(cfg, "forget_bias")
     cell_activation = ctx.activation(cfg, "cell_activation")
-    gates = lstm_gates(cfg, ctx, GATE_NAMES)
+    gates = cell_gates(cfg, ctx, GATE_NAMES, (n_in, n_h, n_h), dtype)
     return LSTMCell(
         n_in, n_h, cell_activation=cell_activation, forget_bias=forget_bias, dtype=dtype, **gates
     )
@@ -149,15 +171,5 @@ register("Recurrent", Recurrent, recurrent_to_config, recurrent_from_config)
 register("Stacked", Stacked, stacked_to_config, stacked_from_config)
 register("Bidirectional", Bidirectional, bidirectional_to_config, bidirectional_from_config)
 
-
-# Components written in modules that may not exist in every checkout register themselves here
-# through their own small adapters (see lstmkit._variant_configs).
-def _optional(module: str) -> None:
-    try:
-        importlib.import_module(module)
-    except ModuleNotFoundError as error:
-        if error.name != module:
-            raise
-
-
-_optional("lstmkit._variant_configs")
+# The variants, wrappers and layers (imported last: that module uses cell_gates from this one).
+from lstmkit import _variant_configs  # noqa: E402, F401
