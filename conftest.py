@@ -36,9 +36,9 @@ from doctest import ELLIPSIS, NORMALIZE_WHITESPACE
 import numpy as np
 import pytest
 from sybil import Sybil
-from sybil.sybil import SybilCollection
 from sybil.parsers.markdown import PythonCodeBlockParser, SkipParser
 from sybil.parsers.rest import DocTestParser
+from sybil.sybil import SybilCollection
 
 _FLAGS = ELLIPSIS | NORMALIZE_WHITESPACE
 

@@ -149,8 +149,10 @@ def activation_catalogue(out: Path) -> list[Path]:
         paths.append(path)
         rows.append(
             # Relative to the page that includes the fragment (docs/guides/).
-            f'| `{name}` | ![{name} and its derivative](../generated/activations/{name}.svg)'
-            '{ width="360" } |'
+            
+                f'| `{name}` | ![{name} and its derivative](../generated/activations/{name}.svg)'
+                '{ width="360" } |'
+            
         )
     md = out / "activation-catalogue.md"
     _write(md, "\n".join(rows) + "\n")
@@ -178,8 +180,8 @@ def plot_svg(x: Any, series: list[tuple[Any, str, str]], title: str) -> str:
         '<rect width="100%" height="100%" fill="white"/>',
         f'<line x1="{pad}" y1="{py(0):.1f}" x2="{w - pad}" y2="{py(0):.1f}" stroke="#999"/>',
         f'<line x1="{px(0):.1f}" y1="{pad}" x2="{px(0):.1f}" y2="{h - pad}" stroke="#999"/>',
-        f'<text x="{w / 2}" y="18" font-family="sans-serif" font-size="14" text-anchor="middle">'
-        f"{title}</text>",
+        (f'<text x="{w / 2}" y="18" font-family="sans-serif" font-size="14" text-anchor="middle">'
+        f"{title}</text>"),
     ]
     for y_pos, label in ((hi, f"{hi:g}"), (lo, f"{lo:g}")):
         parts.append(

@@ -36,6 +36,7 @@ import urllib.request
 from html.parser import HTMLParser
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 from urllib.parse import urldefrag, urljoin, urlparse
 
 SCREENSHOT_PAGES = [
@@ -63,14 +64,16 @@ CHROMIUM_FLAGS = [
     "--disable-client-side-phishing-detection",
     "--disable-domain-reliability",
     "--no-pings",
-    "--disable-features=AutofillServerCommunication,NetworkTimeServiceQuerying,SpellCheck,"
-    "OptimizationHints,MediaRouter,Translate",
+    (
+        "--disable-features=AutofillServerCommunication,NetworkTimeServiceQuerying,SpellCheck,"
+        "OptimizationHints,MediaRouter,Translate"
+    ),
     "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
 ]
 
 
 class _LoggingHandler(SimpleHTTPRequestHandler):
-    log: list[tuple[str, int]] = []
+    log: ClassVar[list[tuple[str, int]]] = []
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         self.log.append((self.path, int(code) if str(code).isdigit() else 0))
@@ -111,13 +114,13 @@ class _Refs(HTMLParser):
 def _visible_text(dom: str) -> str:
     # Drop code, scripts, styles and KaTeX's own MathML/HTML before looking for raw TeX.
     for tag in ("script", "style", "pre", "code", "annotation", "textarea"):
-        dom = re.sub(rf"<{tag}\b.*?</{tag}>", " ", dom, flags=re.S | re.I)
+        dom = re.sub(rf"<{tag}\b.*?</{tag}>", " ", dom, flags=re.DOTALL | re.IGNORECASE)
     return html.unescape(re.sub(r"<[^>]+>", " ", dom))
 
 
 def _fetch(url: str) -> tuple[int, bytes]:
     try:
-        with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 (local server)
+        with urllib.request.urlopen(url, timeout=10) as response:
             return response.status, response.read()
     except urllib.error.HTTPError as err:
         return err.code, b""
@@ -153,7 +156,7 @@ def find_chromium(explicit: str | None) -> str:
 
 def run_chromium(chromium: str, profile: Path, args: list[str], url: str) -> str:
     cmd = [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args, url]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=120)
     if result.returncode != 0:
         raise RuntimeError(f"chromium failed on {url}: {result.stderr[-2000:]}")
     return result.stdout
@@ -194,10 +197,10 @@ def check(site: Path, chromium: str, screenshots: Path | None) -> list[str]:
                     math_pages += 1
                     if 'class="katex"' not in dom:
                         failures.append(f"{page or '/'}: math present but no KaTeX output")
-                    text = _visible_text(dom)
-                    for raw in ("$$", "\\(", "\\["):
-                        if raw in text:
-                            failures.append(f"{page or '/'}: raw {raw!r} left in the rendered text")
+                text = _visible_text(dom)
+                for raw in ("$$", "\\(", "\\["):
+                    if raw in text:
+                        failures.append(f"{page or '/'}: raw {raw!r} left in the rendered text")
                 # Nothing from elsewhere.
                 for ref in refs.resources:
                     if urlparse(urljoin(url, ref)).hostname not in (None, "127.0.0.1"):
