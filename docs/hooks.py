@@ -147,13 +147,9 @@ def activation_catalogue(out: Path) -> list[Path]:
         path = out / "activations" / f"{name}.svg"
         _write(path, svg)
         paths.append(path)
-        rows.append(
-            # Relative to the page that includes the fragment (docs/guides/).
-            
-                f'| `{name}` | ![{name} and its derivative](../generated/activations/{name}.svg)'
-                '{ width="360" } |'
-            
-        )
+        # The link is relative to the page that includes the fragment (docs/guides/).
+        image = f"../generated/activations/{name}.svg"
+        rows.append(f'| `{name}` | ![{name} and its derivative]({image}){{ width="360" }} |')
     md = out / "activation-catalogue.md"
     _write(md, "\n".join(rows) + "\n")
     return paths + [md]
