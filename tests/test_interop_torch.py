@@ -14,7 +14,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from lstmkit import (  # noqa: E402
+from lstmkit import (
     Bidirectional,
     BidirectionalState,
     CoupledLSTMCell,
@@ -28,7 +28,7 @@ from lstmkit import (  # noqa: E402
     Stacked,
     Zoneout,
 )
-from lstmkit.interop.torch import from_torch, to_torch  # noqa: E402
+from lstmkit.interop.torch import from_torch, to_torch
 
 B, T, I, H = 3, 5, 3, 4
 LENGTHS = np.array([5, 2, 4])
@@ -151,8 +151,8 @@ def compare(module, model, dtype, lengths, batch_first=True):
     ours = grads_in_torch_layout(model)
     theirs = {name: p.grad.numpy() for name, p in module.named_parameters()}
     assert sorted(ours) == sorted(theirs)
-    for name in theirs:
-        close(ours[name], theirs[name], dtype, f"d {name}")
+    for name, grad in theirs.items():
+        close(ours[name], grad, dtype, f"d {name}")
 
 
 def torch_dtype(dtype):
