@@ -1,31 +1,38 @@
 """Fused whole-sequence forward and backward for :class:`~lstmkit.LSTMCell`.
 
-Same numbers as stepping :meth:`LSTMCell.step`, computed with fewer, larger
-NumPy calls:
+Same numbers as stepping :meth:`LSTMCell.step` (to float rounding), computed with fewer,
+larger NumPy calls:
 
-* the four gates' weights are concatenated (order input, forget, output,
-  candidate, so the three sigmoid gates are contiguous) into ``W (I, 4H)``,
-  ``U (H, 4H)`` and ``b (4H,)`` at the start of each call; the parameters stay
-  owned by the gates;
-* the input projection of the whole sequence is one product
-  ``X (T*B, I) @ W``;
-* each step is one product ``h @ U`` and in-place elementwise work on
-  preallocated buffers. With the default activations, the sigmoid columns of
-  ``W``, ``U`` and ``b`` are pre-scaled by 1/2 so a single ``tanh`` over all
-  ``4H`` columns yields every gate (``sigmoid(z) = (1 + tanh(z / 2)) / 2``);
-* backward writes the pre-activation gradients of every step into the
-  training cache (in place of the gate values it no longer needs) and forms
-  ``dW``, ``dU``, ``db`` and ``dX`` with one product each.
+* The four gates' weights are stacked, in the order output, input, forget, candidate
+  (:data:`FUSED_ORDER`), into ``WT (4H, I)``, ``UT (4H, H)`` and ``b (4H,)`` at the start
+  of each call; the parameters stay owned by the gates.
+* Inside the kernel one step works **feature-major**: a step's gate values are a
+  ``(4H, batch)`` block, one row per unit. Every gate is then a contiguous ``(H, batch)``
+  slice, so each elementwise call runs NumPy's vectorised contiguous loop (a column slice
+  of a batch-major ``(batch, 4H)`` array is strided, and NumPy runs strided 2-D operands
+  several times slower). The recurrent product ``UT @ h`` also suits OpenBLAS better in
+  this orientation for small and medium sizes.
+* The input projection of the whole sequence is one (batched) product, bias added once.
+* Per step: one product, then 8 in-place ufunc calls with the default activations. The
+  sigmoid rows of ``WT``, ``UT`` and ``b`` are pre-scaled by 1/2 so one ``tanh`` over all
+  ``4H`` rows yields every gate (``sigmoid(z) = (1 + tanh(z / 2)) / 2``), and one
+  broadcast product forms ``[i * g, f * c]`` because ``[i, f]`` and ``[g, c_prev]`` are
+  adjacent in the per-step block ``[o, i, f, g, c_prev]``.
+* Backward writes each step's pre-activation gradients over that step's gate values in the
+  training cache, then forms ``dW``, ``dU``, ``db`` and ``dX`` with one product each.
 
-Variable lengths use the "packed" layout: sequences sorted longest first, so
-the active rows at step ``t`` are the prefix ``[:batch_sizes[t]]``.
+Variable lengths use the "packed" layout: sequences sorted longest first, so the active
+sequences at step ``t`` are the first ``batch_sizes[t]`` columns.
 
-Training cache per time step and sequence: ``4H`` gate values, ``H`` cell
-state (plus ``4H`` pre-activations when a swapped activation needs them).
+Training cache per time step and sequence: ``5H`` values (the four gates and the cell state
+entering the step) plus the ``H`` hidden state (the output itself), and ``4H`` more
+pre-activations only when a swapped activation needs its input for the derivative.
+Inference keeps no per-step cache: only the input projection ``(T, 4H, B)`` and the output.
 """
 
 from __future__ import annotations
 
+from itertools import repeat
 from typing import Any
 
 import attrs
@@ -37,20 +44,19 @@ from lstmkit.state import LSTMState
 
 Array = NDArray[Any]
 
-# Column blocks of the fused matrices.
-FUSED_ORDER = ("input", "forget", "output", "candidate")
+# Row blocks of the fused matrices, chosen so the three sigmoid gates are contiguous and
+# [input, forget] sits right before [candidate, c_prev] in the per-step block.
+FUSED_ORDER = ("output", "input", "forget", "candidate")
 
 
 @attrs.define(eq=False)
 class FusedLSTMCache:
     """Training cache of :func:`forward`; consumed by :func:`backward`."""
 
-    x: Array  # (T, B, I) inputs
-    h0: Array  # (B, H)
-    y: Array  # (T, B, H) outputs, which are the hidden states
-    gates: Array  # (T, B, 4H) gate values; overwritten by backward with dL/dz
-    z: Array | None  # (T, B, 4H) pre-activations, only when an activation needs them
-    c: Array  # (T + 1, B, H) cell states, c[0] = c0
+    x: Array  # (T, B, I) inputs, time-major
+    y: Array  # (T + 1, H, B) hidden states, y[0] = h0
+    z: Array  # (T + 1, 5H, B) per step [o, i, f, g, c_prev]; backward writes dL/dz over the gates
+    pre: Array | None  # (T, 4H, B) pre-activations, only when an activation needs them
     batch_sizes: Array | None
     fast: bool
     consumed: bool = False
@@ -68,128 +74,192 @@ def _is_fast(cell: Any) -> bool:
 
 
 def fused_weights(cell: Any, scaled: bool) -> tuple[Array, Array, Array]:
-    """Concatenated ``W (I, 4H)``, ``U (H, 4H)``, ``b (4H,)`` in :data:`FUSED_ORDER`.
+    """Stacked ``WT (4H, I)``, ``UT (4H, H)``, ``b (4H,)`` in :data:`FUSED_ORDER`.
 
     With ``scaled``, the three sigmoid blocks are multiplied by 1/2 (exact in floating point).
     """
     gates = [getattr(cell, n) for n in FUSED_ORDER]
-    W = np.concatenate([g.W.value for g in gates], axis=1)
-    U = np.concatenate([g.U.value for g in gates], axis=1)
+    WT = np.concatenate([g.W.value.T for g in gates], axis=0)
+    UT = np.concatenate([g.U.value.T for g in gates], axis=0)
     b = np.concatenate([g.b.value for g in gates])
     if scaled:
-        H = cell.hidden_size
-        for a in (W, U, b):
-            a[..., : 3 * H] *= 0.5
-    return W, U, b
+        H3 = 3 * cell.hidden_size
+        for a in (WT, UT, b):
+            a[:H3] *= 0.5
+    return WT, UT, b
+
+
+def _peepholes(cell: Any) -> tuple[Array | None, Array | None, Array | None]:
+    # (H, 1) columns so they broadcast over the batch columns.
+    out = []
+    for name in ("output", "input", "forget"):
+        p = getattr(cell, name).p
+        out.append(None if p is None else p.value[:, None])
+    return out[0], out[1], out[2]
+
+
+def _steps(per_time: list[Array], scratch: list[Array], bs: Array | None, reverse: bool = False):  # type: ignore[no-untyped-def]
+    """Per-step views: row ``t`` of each ``per_time`` array and each scratch array, each
+    narrowed to the active columns ``[:, :n]`` when the batch is packed."""
+    T = len(per_time[0])
+    order = range(T - 1, -1, -1) if reverse else range(T)
+    if bs is None:
+        if reverse:
+            per_time = [a[::-1] for a in per_time]
+        return zip(*per_time, *(repeat(s) for s in scratch))
+    return (
+        tuple(a[t][..., : int(bs[t])] for a in per_time) + tuple(s[..., : int(bs[t])] for s in scratch)
+        for t in order
+        if bs[t] > 0
+    )
+
+
+def _apply(act: Any, a: Array) -> None:
+    """Overwrite ``a`` with ``act(a)``; the built-in tanh runs in place."""
+    if act is activations.tanh:
+        np.tanh(a, out=a)
+    else:
+        a[...] = act(a)
 
 
 def forward(
     cell: Any, x: Array, state: LSTMState, batch_sizes: Array | None, training: bool
 ) -> tuple[Array, LSTMState, FusedLSTMCache | None]:
-    """Run ``cell`` over a time-major sequence ``x (time, batch, input)`` with fused gates.
-
-    Returns ``(y (time, batch, hidden), final_state, cache)``; the cache is None unless
-    ``training``. This is :meth:`LSTMCell.forward_sequence`'s implementation.
-    """
-    T, B, I = x.shape
+    T, B, _ = x.shape
     H = cell.hidden_size
+    H3, H4 = 3 * H, 4 * H
     dt = cell.dtype
     fast = _is_fast(cell)
-    W, U, b = fused_weights(cell, scaled=fast)
-    H3 = 3 * H
+    WT, UT, b = fused_weights(cell, scaled=fast)
+    bs = batch_sizes
+    mm = np.dot if bs is None else np.matmul  # dot is faster for tiny products; needs contiguous out
 
-    # The whole sequence's input projection in one product (plus bias).
-    pre = (x.reshape(T * B, I) @ W).reshape(T, B, 4 * H)
-    pre += b
-
-    y = np.zeros((T, B, H), dt)
-    keep_z = training and not fast and _needs_z(cell)
-    z_all = pre.copy() if keep_z else None
+    # Hidden states, feature-major, with y[0] = h0 so step t reads y[t] and writes y[t + 1].
+    Y = (np.empty if bs is None else np.zeros)((T + 1, H, B), dt)
+    Y[0] = state.h.T
+    keep_pre = training and not fast and _needs_z(cell)
     if training:
-        gates = pre  # activated in place, step by step
-        c_all = np.zeros((T + 1, B, H), dt) if batch_sizes is not None else np.empty((T + 1, B, H), dt)
-        c_all[0] = state.c
+        # Zeros with packed batches: inactive columns must hold finite values for the masked sums.
+        Z = (np.empty if bs is None else np.zeros)((T + 1, 5 * H, B), dt)
+        Z[0, H4:] = state.c.T
+        pre = Z[:T, :H4]
     else:
-        gates = pre
-        c_run = np.array(state.c, copy=True)
-    rec = np.empty((B, 4 * H), dt)
-    tmp = np.empty((B, H), dt)
-    cell_out = np.empty((B, H), dt)
-    h = state.h
-    peep = {n: getattr(cell, n).p for n in ("forget", "input", "output")}
-    pf = None if peep["forget"] is None else peep["forget"].value
-    pi = None if peep["input"] is None else peep["input"].value
-    po = None if peep["output"] is None else peep["output"].value
+        pre = np.empty((T, H4, B), dt)
+    # The whole sequence's input projection in one batched product, plus the bias.
+    np.matmul(WT, x.transpose(0, 2, 1), out=pre)
+    pre += b[:, None]
+    zpre = pre.copy() if keep_pre else None
 
-    for t in range(T):
-        n = B if batch_sizes is None else int(batch_sizes[t])
-        if n == 0:
-            break
-        h_prev = h[:n]
-        G = gates[t, :n]
-        r = rec[:n]
-        np.matmul(h_prev, U, out=r)
-        G += r
+    R = np.empty((H4, B), dt)
+    P = np.empty((2 * H, B), dt)
+    TC = np.empty((H, B), dt)
+    half = np.array(0.5, dt)
+    if training:
+        per_time = [Y[:T], Y[1:], Z[:T, :H4], Z[:T, :H3], Z[:T, H:H3], Z[:T, H3:], Z[1:, H4:],
+                    Z[:T, :H]]
+        scratch = [R, P[:H], P[H:], P, TC]
+    else:
+        S = np.zeros((5 * H, B), dt)  # one step's [o, i, f, g, c]; c is carried in place
+        S[H4:] = state.c.T
+        per_time = [Y[:T], Y[1:], pre]
+        scratch = [R, P[:H], P[H:], P, TC, S[:H4], S[:H3], S[H:H3], S[H3:], S[H4:], S[:H]]
+
+    if fast:
         if training:
-            c_prev = c_all[t, :n]
-            c_new = c_all[t + 1, :n]
+            for h, yt, z4, z3, zif, zgc, c_new, zo, r, p1, p2, p, tc in _steps(per_time, scratch, bs):
+                np.add(mm(UT, h, out=r), z4, out=z4)
+                np.tanh(z4, out=z4)
+                np.multiply(z3, half, out=z3)
+                np.add(z3, half, out=z3)
+                np.multiply(zif, zgc, out=p)  # [i * g, f * c_prev]
+                np.add(p1, p2, out=c_new)
+                np.tanh(c_new, out=tc)
+                np.multiply(zo, tc, out=yt)
         else:
-            c_prev = c_run[:n]
-            c_new = c_run[:n]  # updated in place: the old value is not needed afterwards
-        if fast:
-            np.tanh(G, out=G)
-            s = G[:, :H3]
-            s *= 0.5
-            s += 0.5
-            i_g, f_g, o_g, g_g = G[:, :H], G[:, H : 2 * H], G[:, 2 * H : H3], G[:, H3:]
-            np.multiply(i_g, g_g, out=tmp[:n])
-            np.multiply(f_g, c_prev, out=c_new)
-            c_new += tmp[:n]
-            co = cell_out[:n]
-            np.tanh(c_new, out=co)
-            np.multiply(o_g, co, out=y[t, :n])
-        else:
-            if keep_z:
-                assert z_all is not None
-                z_all[t, :n] += r
-            if pf is not None:
-                G[:, H : 2 * H] += c_prev * pf
-            if pi is not None:
-                G[:, :H] += c_prev * pi
-            if keep_z and (pf is not None or pi is not None):
-                z_all[t, :n, : 2 * H] = G[:, : 2 * H]  # type: ignore[index]
-            G[:, :H] = cell.input.activation(G[:, :H])
-            G[:, H : 2 * H] = cell.forget.activation(G[:, H : 2 * H])
-            G[:, H3:] = cell.candidate.activation(G[:, H3:])
-            i_g, f_g, o_g, g_g = G[:, :H], G[:, H : 2 * H], G[:, 2 * H : H3], G[:, H3:]
-            c_val = f_g * c_prev + i_g * g_g
-            c_new[...] = c_val
-            if po is not None:
-                o_g += c_new * po
-                if keep_z:
-                    z_all[t, :n, 2 * H : H3] = o_g  # type: ignore[index]
-            G[:, 2 * H : H3] = cell.output.activation(o_g)
-            np.multiply(G[:, 2 * H : H3], cell.cell_activation(c_new), out=y[t, :n])
-        h = y[t]
-
-    # Final state: each sequence's state at its last valid step.
-    if batch_sizes is None:
-        h_final = np.array(y[T - 1], copy=True) if T else np.array(state.h, copy=True)
-        c_final = np.array(c_all[T] if training else c_run, copy=True)
+            for h, yt, pt, r, p1, p2, p, tc, z4, z3, zif, zgc, c, zo in _steps(per_time, scratch, bs):
+                np.add(mm(UT, h, out=r), pt, out=z4)
+                np.tanh(z4, out=z4)
+                np.multiply(z3, half, out=z3)
+                np.add(z3, half, out=z3)
+                np.multiply(zif, zgc, out=p)  # [i * g, f * c_prev]
+                np.add(p1, p2, out=c)  # c_prev is no longer needed: update in place
+                np.tanh(c, out=tc)
+                np.multiply(zo, tc, out=yt)
     else:
-        lengths = _lengths_from_batch_sizes(batch_sizes, B)
+        _general_forward(cell, per_time, scratch, bs, training, mm, UT, zpre)
+
+    if bs is None:
+        h_final = np.array(Y[T].T, copy=True)
+        c_final = np.array((Z[T, H4:] if training else S[H4:]).T, copy=True)
+    else:
+        lengths = _lengths_from_batch_sizes(bs, B)
         rows = np.arange(B)
-        h_final = np.where(
-            (lengths > 0)[:, None], y[np.maximum(lengths - 1, 0), rows], state.h
-        ).astype(dt, copy=False)
-        c_final = np.array(c_all[lengths, rows] if training else c_run, copy=True)
+        h_final = Y[lengths, :, rows]
+        c_final = Z[lengths, H4:, rows] if training else np.array(S[H4:].T, copy=True)
     final = LSTMState(h=h_final, c=c_final)
+    y = Y[1:].transpose(0, 2, 1)  # (T, B, H) view
     if not training:
         return y, final, None
-    cache = FusedLSTMCache(
-        x=x, h0=state.h, y=y, gates=gates, z=z_all, c=c_all, batch_sizes=batch_sizes, fast=fast
-    )
+    cache = FusedLSTMCache(x=x, y=Y, z=Z, pre=zpre, batch_sizes=bs, fast=fast)
     return y, final, cache
+
+
+def _general_forward(  # type: ignore[no-untyped-def]
+    cell: Any, per_time, scratch, bs, training, mm, UT, zpre
+) -> None:
+    """Any activations and peepholes: the same layout, one activation call per gate block."""
+    po, pi, pf = _peepholes(cell)
+    a_o, a_i, a_f = cell.output.activation, cell.input.activation, cell.forget.activation
+    a_g, a_c = cell.candidate.activation, cell.cell_activation
+    H = cell.hidden_size
+    B = scratch[0].shape[1]
+    scratch = scratch + [np.empty((H, B), cell.dtype)]
+    if zpre is not None:
+        per_time = per_time + [zpre]
+    for views in _steps(per_time, scratch, bs):
+        if training:
+            h, yt, z4, _z3, zif, zgc, c_new, zo, *rest = views
+            if zpre is not None:
+                zp, r, _p1, _p2, p, tc, tmp = rest
+            else:
+                zp = None
+                r, _p1, _p2, p, tc, tmp = rest
+            np.add(mm(UT, h, out=r), z4, out=z4)
+        else:
+            h, yt, pt, r, _p1, _p2, p, tc, z4, _z3, zif, zgc, c_new, zo, tmp = views
+            zp = None
+            np.add(mm(UT, h, out=r), pt, out=z4)
+        zi, zf, zg = z4[H : 2 * H], z4[2 * H : 3 * H], z4[3 * H :]
+        c_prev = zgc[H:]
+        if pi is not None:
+            zi += np.multiply(c_prev, pi, out=tmp)
+        if pf is not None:
+            zf += np.multiply(c_prev, pf, out=tmp)
+        if zp is not None:
+            zp[...] = z4
+        if a_o is a_i is a_f and po is None:
+            _apply(a_i, z4[: 3 * H])
+        else:
+            if a_i is a_f:
+                _apply(a_i, zif)
+            else:
+                _apply(a_i, zi)
+                _apply(a_f, zf)
+            if po is None:
+                _apply(a_o, zo)
+        _apply(a_g, zg)
+        np.multiply(zif, zgc, out=p)
+        np.add(p[:H], p[H:], out=c_new)
+        if po is not None:
+            zo += np.multiply(c_new, po, out=tmp)
+            if zp is not None:
+                zp[:H] = zo
+            _apply(a_o, zo)
+        if a_c is activations.tanh:
+            np.tanh(c_new, out=tc)
+        else:
+            tc[...] = a_c(c_new)
+        np.multiply(zo, tc, out=yt)
 
 
 def _needs_z(cell: Any) -> bool:
@@ -205,123 +275,129 @@ def _lengths_from_batch_sizes(batch_sizes: Array, batch: int) -> Array:
 def backward(
     cell: Any, cache: FusedLSTMCache, dy: Array, d_final: LSTMState
 ) -> tuple[Array, LSTMState]:
-    """Back-propagate :func:`forward`: returns ``(dx (time, batch, input), d_initial_state)``.
-
-    Accumulates into the gates' ``Parameter.grad``; a cache can be used once.
-    """
     if not isinstance(cache, FusedLSTMCache):
         raise TypeError(
             f"cache: expected the cache of a training forward pass, received {type(cache).__name__}"
         )
     if cache.consumed:
         raise ValueError("cache: this training cache was already used by a backward pass")
-    T, B, H = cache.y.shape
-    I = cache.x.shape[2]
+    T, B, I = cache.x.shape
+    H = cell.hidden_size
+    H3, H4 = 3 * H, 4 * H
     dt = cell.dtype
     bs = cache.batch_sizes
-    fast = cache.fast
-    H3 = 3 * H
-    W, U, _ = fused_weights(cell, scaled=False)
-    UT = np.ascontiguousarray(U.T)
-    peep = {n: getattr(cell, n).p for n in ("forget", "input", "output")}
-    pf = None if peep["forget"] is None else peep["forget"].value
-    pi = None if peep["input"] is None else peep["input"].value
-    po = None if peep["output"] is None else peep["output"].value
-
-    dh = np.array(d_final.h, dtype=dt, copy=True)
-    dc = np.array(d_final.c, dtype=dt, copy=True)
-    gates = cache.gates  # becomes dZ in place
-    c_all = cache.c
-    d_gate = np.empty((B, 4 * H), dt)
-    cell_out = np.empty((B, H), dt)
-    tmp = np.empty((B, H), dt)
+    WT, UT, _ = fused_weights(cell, scaled=False)
+    U = UT.T  # (H, 4H) view; dh = U @ dZ
+    mm = np.dot if bs is None else np.matmul
+    Z = cache.z
     cache.consumed = True
 
-    for t in range(T - 1, -1, -1):
-        n = B if bs is None else int(bs[t])
-        if n == 0:
-            continue
-        G = gates[t, :n]
-        i_g, f_g, o_g, g_g = G[:, :H], G[:, H : 2 * H], G[:, 2 * H : H3], G[:, H3:]
-        c_new = c_all[t + 1, :n]
-        c_prev = c_all[t, :n]
-        dhn = dh[:n]
-        dhn += dy[t, :n]
-        dcn = dc[:n]
-        D = d_gate[:n]
-        co = cell_out[:n]
-        tn = tmp[:n]
-        if fast:
-            np.tanh(c_new, out=co)
-            np.multiply(dhn, co, out=D[:, 2 * H : H3])  # dL/do
-            # dc += dh * o * (1 - tanh(c)^2)
-            np.multiply(co, co, out=tn)
-            np.subtract(1, tn, out=tn)
-            tn *= o_g
-            tn *= dhn
-            dcn += tn
-            np.multiply(dcn, g_g, out=D[:, :H])  # dL/di
-            np.multiply(dcn, c_prev, out=D[:, H : 2 * H])  # dL/df
-            np.multiply(dcn, i_g, out=D[:, H3:])  # dL/dg
-            dcn *= f_g  # dL/dc_{t-1} along the conveyor belt
-            # Pre-activation gradients, written over the gate values: sigmoid' = s(1-s), tanh' = 1-g^2.
-            s = G[:, :H3]
-            np.multiply(D[:, :H3], s, out=D[:, :H3])
-            np.subtract(1, s, out=s)
-            s *= D[:, :H3]
-            np.multiply(g_g, g_g, out=tn)
-            np.subtract(1, tn, out=tn)
-            np.multiply(D[:, H3:], tn, out=g_g)
-        else:
-            act_c = cell.cell_activation
-            co[...] = act_c(c_new)
-            np.multiply(dhn, co, out=D[:, 2 * H : H3])
-            dcn += dhn * o_g * act_c.grad(c_new, co)
-            z = None if cache.z is None else cache.z[t, :n]
-            # Output gate first: its peephole adds to dL/dc_t.
-            D[:, 2 * H : H3] *= cell.output.activation.grad(
-                None if z is None else z[:, 2 * H : H3], o_g
-            )
-            if po is not None:
-                dcn += D[:, 2 * H : H3] * po
-            np.multiply(dcn, g_g, out=D[:, :H])
-            np.multiply(dcn, c_prev, out=D[:, H : 2 * H])
-            np.multiply(dcn, i_g, out=D[:, H3:])
-            D[:, :H] *= cell.input.activation.grad(None if z is None else z[:, :H], i_g)
-            D[:, H : 2 * H] *= cell.forget.activation.grad(
-                None if z is None else z[:, H : 2 * H], f_g
-            )
-            D[:, H3:] *= cell.candidate.activation.grad(None if z is None else z[:, H3:], g_g)
-            dcn *= f_g
-            if pf is not None:
-                dcn += D[:, H : 2 * H] * pf
-            if pi is not None:
-                dcn += D[:, :H] * pi
-            G[...] = D
-        np.matmul(G, UT, out=dhn)  # dL/dh_{t-1}
+    DY = np.ascontiguousarray(dy.transpose(0, 2, 1), dtype=dt)  # (T, H, B)
+    dhR = np.array(d_final.h.T, dtype=dt, copy=True, order="C")  # dL/dh from later steps
+    dc = np.array(d_final.c.T, dtype=dt, copy=True, order="C")
+    dh = np.empty((H, B), dt)
+    D = np.empty((H4, B), dt)
+    Q = np.empty((H4, B), dt)
+    TC = np.empty((H, B), dt)
+    tmp = np.empty((H, B), dt)
+    one = np.array(1, dt)
+    if cache.fast:
+        per_time = [DY, Z[:T, :H4], Z[:T, :H3], Z[:T, H3:H4], Z[:T, H3:].reshape(T, 2, H, B),
+                    Z[1:, H4:], Z[:T, :H], Z[:T, H : 2 * H], Z[:T, 2 * H : H3]]
+        scratch = [dhR, dh, dc, dc[None], D, D[:H], D[H:H3].reshape(2, H, B), D[H3:], Q, Q[:H3],
+                   Q[H3:], TC, tmp]
+        for (dyt, z4, z3, zg, zgc, c_new, zo, zi, zf, dhr, dh_, dc_, dc1, d, do, dif, dg, q, q3,
+             qg, tc, tm) in _steps(per_time, scratch, bs, True):
+            np.add(dhr, dyt, out=dh_)
+            np.tanh(c_new, out=tc)
+            np.multiply(dh_, tc, out=do)
+            # dc += dh * o * (1 - tanh(c)^2) = o * (dh - do * tanh(c))
+            np.multiply(do, tc, out=tm)
+            np.subtract(dh_, tm, out=tm)
+            np.multiply(tm, zo, out=tm)
+            np.add(dc_, tm, out=dc_)
+            np.multiply(zgc, dc1, out=dif)  # [dc * g, dc * c_prev]
+            np.multiply(dc_, zi, out=dg)  # dc * i
+            np.multiply(dc_, zf, out=dc_)  # dL/dc_{t-1} along the conveyor belt
+            # Local derivatives: s (1 - s) = s - s^2 for the sigmoid rows, 1 - g^2 for g.
+            np.multiply(z4, z4, out=q)
+            np.subtract(z3, q3, out=q3)
+            np.subtract(one, qg, out=qg)
+            np.multiply(d, q, out=z4)  # dL/dz, over the gate values
+            mm(U, z4, out=dhr)
+    else:
+        per_time = [DY, Z[:T, :H4], Z[:T, H3:].reshape(T, 2, H, B), Z[1:, H4:]]
+        scratch = [dhR, dh, dc, D, Q, TC, tmp]
+        _general_backward(cell, cache, per_time, scratch, bs, mm, U)
 
-    dZ = gates.reshape(T * B, 4 * H)
     if bs is not None:
-        # Rows past a sequence's end hold stale gate values; their gradient is zero.
+        # Columns past a sequence's end hold stale values; their gradient is zero.
         mask = np.arange(B)[None, :] >= np.asarray(bs)[:, None]
-        gates[mask] = 0
-    dW = cache.x.reshape(T * B, I).T @ dZ
-    dU = cache.h0.T @ gates[0]
-    if T > 1:
-        dU += cache.y[:-1].reshape((T - 1) * B, H).T @ gates[1:].reshape((T - 1) * B, 4 * H)
-    db = dZ.sum(axis=0)
-    dx = (dZ @ W.T).reshape(T, B, I)
+        Z[:T, :H4].transpose(0, 2, 1)[mask] = 0
+    dZ = np.ascontiguousarray(Z[:T, :H4].transpose(1, 0, 2)).reshape(H4, T * B)
+    dWT = dZ @ cache.x.reshape(T * B, I)
+    Hp = np.ascontiguousarray(cache.y[:T].transpose(0, 2, 1)).reshape(T * B, H)
+    dUT = dZ @ Hp
+    db = dZ.sum(axis=1)
+    dx = (dZ.T @ WT).reshape(T, B, I)
 
     for k, name in enumerate(FUSED_ORDER):
         gate = getattr(cell, name)
-        cols = slice(k * H, (k + 1) * H)
-        gate.W.grad += dW[:, cols]
-        gate.U.grad += dU[:, cols]
-        gate.b.grad += db[cols]
-    if pf is not None:
-        cell.forget.p.grad += np.einsum("tbh,tbh->h", gates[:, :, H : 2 * H], c_all[:-1])
-    if pi is not None:
-        cell.input.p.grad += np.einsum("tbh,tbh->h", gates[:, :, :H], c_all[:-1])
-    if po is not None:
-        cell.output.p.grad += np.einsum("tbh,tbh->h", gates[:, :, 2 * H : H3], c_all[1:])
-    return dx, LSTMState(h=dh, c=dc)
+        rows = slice(k * H, (k + 1) * H)
+        gate.W.grad += dWT[rows].T
+        gate.U.grad += dUT[rows].T
+        gate.b.grad += db[rows]
+    gz = Z[:T]
+    for name, k, c in (("output", 0, Z[1:, H4:]), ("input", 1, gz[:, H4:]), ("forget", 2, gz[:, H4:])):
+        p = getattr(cell, name).p
+        if p is not None:
+            p.grad += np.einsum("thb,thb->h", gz[:, k * H : (k + 1) * H], c)
+    return dx, LSTMState(h=np.array(dhR.T, copy=True), c=np.array(dc.T, copy=True))
+
+
+def _general_backward(cell, cache, per_time, scratch, bs, mm, U) -> None:  # type: ignore[no-untyped-def]
+    """Any activations and peepholes, same layout; one derivative call per gate block."""
+    H = cell.hidden_size
+    H3 = 3 * H
+    po, pi, pf = _peepholes(cell)
+    a_o, a_i, a_f = cell.output.activation, cell.input.activation, cell.forget.activation
+    a_g, a_c = cell.candidate.activation, cell.cell_activation
+    # One derivative call for the three sigmoid-like gates when they share an activation and
+    # no output peephole needs dL/dz_o before the others are known.
+    grouped = a_o is a_i is a_f and po is None
+    if cache.pre is not None:
+        per_time = per_time + [cache.pre]
+    for dyt, z4, zgc, c_new, *more in _steps(per_time, scratch, bs, True):
+        zp = more[0] if cache.pre is not None else None
+        dhr, dh_, dc_, d, _q, tc, _tm = more[-7:]
+        zo, zi, zf, zg = z4[:H], z4[H : 2 * H], z4[2 * H : H3], z4[H3:]
+
+        def zpart(lo: int, hi: int, zp: Any = zp) -> Any:
+            return None if zp is None else zp[lo * H : hi * H]
+
+        np.add(dhr, dyt, out=dh_)
+        tc[...] = a_c(c_new)
+        do = d[:H]
+        np.multiply(dh_, tc, out=do)
+        dc_ += dh_ * zo * a_c.grad(c_new, tc)
+        if not grouped:
+            do *= a_o.grad(zpart(0, 1), zo)
+            if po is not None:
+                dc_ += do * po
+        np.multiply(zgc, dc_[None], out=d[H:H3].reshape(2, H, -1))
+        np.multiply(dc_, zi, out=d[H3:])
+        if grouped:
+            d[:H3] *= a_i.grad(zpart(0, 3), z4[:H3])
+        elif a_i is a_f:
+            d[H:H3] *= a_i.grad(zpart(1, 3), z4[H:H3])
+        else:
+            d[H : 2 * H] *= a_i.grad(zpart(1, 2), zi)
+            d[2 * H : H3] *= a_f.grad(zpart(2, 3), zf)
+        d[H3:] *= a_g.grad(zpart(3, 4), zg)
+        dc_ *= zf
+        if pf is not None:
+            dc_ += d[2 * H : H3] * pf
+        if pi is not None:
+            dc_ += d[H : 2 * H] * pi
+        z4[...] = d
+        mm(U, z4, out=dhr)
