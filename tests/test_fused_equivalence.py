@@ -1,0 +1,119 @@
+"""The fused sequence kernel (fast and general paths) equals stepping the cell one step at a time.
+
+The oracle is :meth:`LSTMCell.step` / :meth:`LSTMCell.step_backward`, driven by the runner with
+``fused=False``; it shares no code with :mod:`lstmkit.cells.lstm_fused`.
+"""
+
+import numpy as np
+import pytest
+
+from lstmkit import LSTMCell, Recurrent, activations
+from lstmkit.activations import Activation
+from lstmkit.cells import lstm_fused
+from lstmkit.state import LSTMState
+
+B, T, I, H = 4, 6, 3, 5
+
+VARIANTS = {
+    "default": {},
+    "hard_sigmoid": {"gate_activation": "hard_sigmoid"},
+    "peepholes": {"peephole": True},
+    "input_peephole": {"peephole": ["input"]},
+    "output_peephole_hard": {"peephole": ["output"], "gate_activation": "hard_sigmoid"},
+    "softplus_gates": {"gate_activation": "softplus"},  # derivative needs the pre-activation
+    "relu_cell_softsign_candidate": {"cell_activation": "relu", "candidate_activation": "softsign"},
+}
+
+
+def _cell(dtype, **kw):
+    cell = LSTMCell(I, H, rng=0, dtype=dtype, **kw)
+    rng = np.random.default_rng(1)
+    for gate in cell.gates.values():
+        gate.b.value[...] += rng.standard_normal(H).astype(dtype)
+        if gate.p is not None:
+            gate.p.value[...] = rng.standard_normal(H).astype(dtype)
+    return cell
+
+
+def _run(cell, fused, lengths, reverse, unbatched=False):
+    """Forward (inference and training) and backward; everything a caller can observe."""
+    dtype = cell.dtype
+    rng = np.random.default_rng(2)
+    runner = Recurrent(cell, reverse=reverse, fused=fused)
+    shape = (T, I) if unbatched else (B, T, I)
+    sshape = (H,) if unbatched else (B, H)
+    x = rng.standard_normal(shape).astype(dtype)
+    s0 = LSTMState(h=rng.standard_normal(sshape).astype(dtype), c=rng.standard_normal(sshape).astype(dtype))
+    y_inf, final_inf = runner(x, s0, lengths)
+    cell.zero_grad()
+    y, final, cache = runner.forward(x, s0, lengths)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    d_final = LSTMState(h=rng.standard_normal(sshape).astype(dtype), c=rng.standard_normal(sshape).astype(dtype))
+    dx, d_init = runner.backward(cache, dy, d_final)
+    out = {"y_inference": y_inf, "h_inference": final_inf.h, "c_inference": final_inf.c,
+           "y": y, "h": final.h, "c": final.c, "dx": dx, "dh0": d_init.h, "dc0": d_init.c}
+    out.update({f"grad {name}": p.grad.copy() for name, p in cell.named_parameters().items()})
+    return out
+
+
+def _assert_same(a, b, dtype):
+    tol = {"rtol": 1e-4, "atol": 1e-5} if dtype == np.float32 else {"rtol": 1e-10, "atol": 1e-12}
+    assert a.keys() == b.keys()
+    for key in a:
+        assert a[key].dtype == dtype, f"{key}: dtype {a[key].dtype}, expected {dtype}"
+        assert a[key].shape == b[key].shape, key
+        np.testing.assert_allclose(a[key], b[key], err_msg=key, **tol)
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("lengths", [None, [6, 2, 0, 4]], ids=["full", "lengths"])
+@pytest.mark.parametrize("reverse", [False, True], ids=["fwd", "rev"])
+def test_fused_equals_step_path(variant, dtype, lengths, reverse):
+    kw = VARIANTS[variant]
+    fused = _run(_cell(dtype, **kw), True, lengths, reverse)
+    stepped = _run(_cell(dtype, **kw), False, lengths, reverse)
+    _assert_same(fused, stepped, dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+def test_unbatched_fused_equals_step_path(dtype):
+    fused = _run(_cell(dtype), True, None, False, unbatched=True)
+    stepped = _run(_cell(dtype), False, None, False, unbatched=True)
+    _assert_same(fused, stepped, dtype)
+
+
+def _clone(act, name):
+    # Same maths as a built-in, but a different object, so the kernel must take the general path.
+    return Activation(name, act.function, act.derivative, act.derivative_from_output)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("lengths", [None, [6, 2, 0, 4]], ids=["full", "lengths"])
+def test_fast_path_equals_general_path(dtype, lengths):
+    fast_cell = _cell(dtype)
+    general_cell = _cell(dtype, gate_activation=_clone(activations.sigmoid, "sigmoid_clone"))
+    assert lstm_fused._is_fast(fast_cell) and not lstm_fused._is_fast(general_cell)
+    _assert_same(_run(fast_cell, True, lengths, False), _run(general_cell, True, lengths, False), dtype)
+
+
+def test_default_cell_takes_the_fast_path_and_swapped_ones_do_not():
+    x = np.zeros((T, B, I))
+    for kw, fast in (({}, True), ({"gate_activation": "hard_sigmoid"}, False), ({"peephole": True}, False)):
+        cell = LSTMCell(I, H, rng=0, **kw)
+        _, _, cache = cell.forward_sequence(x, cell.initial_state(B), None, training=True)
+        assert cache.fast is fast
+
+
+def test_inference_keeps_no_cache_and_training_cache_is_single_use():
+    cell = LSTMCell(I, H, rng=0)
+    x = np.ones((T, B, I))
+    _, _, none = cell.forward_sequence(x, cell.initial_state(B), None, training=False)
+    assert none is None
+    y, _, cache = cell.forward_sequence(x, cell.initial_state(B), None, training=True)
+    zero = cell.initial_state(B)
+    cell.backward_sequence(cache, np.ones_like(y), zero)
+    with pytest.raises(ValueError, match="cache"):
+        cell.backward_sequence(cache, np.ones_like(y), zero)
+    with pytest.raises(TypeError, match="cache"):
+        cell.backward_sequence(object(), np.ones_like(y), zero)
