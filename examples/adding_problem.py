@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -24,6 +23,8 @@ from lstmkit import Dense, LSTMCell, Recurrent, Sequential, losses
 from lstmkit.layers import LastStep
 from lstmkit.optimizers import Adam
 from lstmkit.training import ProgressBar, train_step
+
+OUTPUT = Path(__file__).resolve().parent / "output"  # git-ignored
 
 
 def adding_batch(rng: np.random.Generator, batch: int, length: int) -> tuple[np.ndarray, np.ndarray]:
@@ -48,7 +49,7 @@ def main(argv: list[str] | None = None) -> float:
     parser.add_argument("--batch", type=int, default=64, help="batch size (default 64)")
     parser.add_argument("--lr", type=float, default=0.01, help="Adam learning rate (default 0.01)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--plot", type=Path, default=Path(tempfile.gettempdir()) / "adding_problem_loss.png",
+    parser.add_argument("--plot", type=Path, default=OUTPUT / "adding_problem_loss.png",
                         help="where to write the loss curve (needs matplotlib)")
     args = parser.parse_args(argv)
 
