@@ -287,7 +287,8 @@ def backward(
     dt = cell.dtype
     bs = cache.batch_sizes
     WT, UT, _ = fused_weights(cell, scaled=False)
-    U = UT.T  # (H, 4H) view; dh = U @ dZ
+    # dh = U @ dZ; a contiguous U suits OpenBLAS better except for a single sequence.
+    U = UT.T if B == 1 else np.ascontiguousarray(UT.T)
     mm = np.dot if bs is None else np.matmul
     Z = cache.z
     cache.consumed = True
@@ -376,28 +377,31 @@ def _general_backward(cell, cache, per_time, scratch, bs, mm, U) -> None:  # typ
             return None if zp is None else zp[lo * H : hi * H]
 
         np.add(dhr, dyt, out=dh_)
-        tc[...] = a_c(c_new)
+        if a_c is activations.tanh:
+            np.tanh(c_new, out=tc)
+        else:
+            tc[...] = a_c(c_new)
         do = d[:H]
         np.multiply(dh_, tc, out=do)
         dc_ += dh_ * zo * a_c.grad(c_new, tc)
+        # Each dL/dz is written over the gate values it was computed from (the cache slot).
         if not grouped:
-            do *= a_o.grad(zpart(0, 1), zo)
+            np.multiply(do, a_o.grad(zpart(0, 1), zo), out=zo)
             if po is not None:
-                dc_ += do * po
+                dc_ += zo * po
         np.multiply(zgc, dc_[None], out=d[H:H3].reshape(2, H, -1))
         np.multiply(dc_, zi, out=d[H3:])
-        if grouped:
-            d[:H3] *= a_i.grad(zpart(0, 3), z4[:H3])
-        elif a_i is a_f:
-            d[H:H3] *= a_i.grad(zpart(1, 3), z4[H:H3])
-        else:
-            d[H : 2 * H] *= a_i.grad(zpart(1, 2), zi)
-            d[2 * H : H3] *= a_f.grad(zpart(2, 3), zf)
-        d[H3:] *= a_g.grad(zpart(3, 4), zg)
         dc_ *= zf
+        if grouped:
+            np.multiply(d[:H3], a_i.grad(zpart(0, 3), z4[:H3]), out=z4[:H3])
+        elif a_i is a_f:
+            np.multiply(d[H:H3], a_i.grad(zpart(1, 3), z4[H:H3]), out=z4[H:H3])
+        else:
+            np.multiply(d[H : 2 * H], a_i.grad(zpart(1, 2), zi), out=zi)
+            np.multiply(d[2 * H : H3], a_f.grad(zpart(2, 3), zf), out=zf)
+        np.multiply(d[H3:], a_g.grad(zpart(3, 4), zg), out=zg)
         if pf is not None:
-            dc_ += d[2 * H : H3] * pf
+            dc_ += zf * pf
         if pi is not None:
-            dc_ += d[H : 2 * H] * pi
-        z4[...] = d
+            dc_ += zi * pi
         mm(U, z4, out=dhr)
