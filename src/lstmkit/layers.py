@@ -93,7 +93,7 @@ class Dense(Module):
 
     input_size: int = attrs.field()
     output_size: int = attrs.field()
-    activation: Activation = attrs.field(default="linear", converter=activations.get)  # type: ignore[misc]
+    activation: Activation = attrs.field(default="linear", converter=activations.get)  # type: ignore[misc,assignment]
     kernel_initializer: Any = attrs.field(default="glorot_uniform", kw_only=True, repr=False)
     bias_initializer: Any = attrs.field(default="zeros", kw_only=True, repr=False)
     dtype: np.dtype[Any] = attrs.field(default=np.float64, kw_only=True, converter=check_dtype)
@@ -395,7 +395,7 @@ class Sequential(Module):
             raise ValueError("cache: backward was already run on this cache; run forward again")
         d_states = self._unpack(d_state, "d_state")
         d_inits: list[Any] = []
-        grad = dy
+        grad: Any = dy
         r = len(d_states)
         for layer, layer_cache in zip(reversed(self.layers), reversed(cache.caches)):
             if _is_recurrent(layer):

@@ -58,7 +58,7 @@ def relative_error(analytic: Any, numeric: Any) -> float:
         raise ValueError(f"numeric: expected shape {a.shape} like analytic, received {n.shape}")
     if a.size == 0:
         return 0.0
-    return float(np.linalg.norm(a - n) / max(np.linalg.norm(a) + np.linalg.norm(n), _TINY))
+    return float(np.linalg.norm(a - n)) / max(float(np.linalg.norm(a) + np.linalg.norm(n)), _TINY)
 
 
 @attrs.frozen
