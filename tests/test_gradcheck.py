@@ -248,3 +248,24 @@ def test_custom_cell_guide_runs():
     namespace: dict[str, object] = {}
     exec(compile("\n".join(blocks), "custom-cell.md", "exec"), namespace)  # noqa: S102
     assert namespace["report"].passed(1e-6)
+
+
+# -- the other cells of the package keep the same contract --------------------------------------------
+
+VARIANTS = {
+    "GRUCell": lambda cls: cls(2, 3, rng=0, bias_initializer="normal"),
+    "CoupledLSTMCell": lambda cls: cls(2, 3, rng=0, peephole=True, peephole_initializer="normal"),
+    "LayerNormLSTMCell": lambda cls: cls(2, 3, rng=0),
+    "ProjectionLSTMCell": lambda cls: cls(2, 4, 2, rng=0, peephole=True),
+}
+
+
+@pytest.mark.parametrize("fused", [True, False], ids=["fused", "step"])
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_variant_cells(name, fused):
+    import lstmkit
+
+    cls = getattr(lstmkit, name, None)
+    if cls is None:
+        pytest.skip(f"lstmkit.{name} is not available")
+    _assert_passes(check_cell_gradients(VARIANTS[name](cls), lengths=[3, 1], fused=fused, rng=3))
