@@ -114,12 +114,87 @@ def _steps(per_time: list[Array], scratch: list[Array], bs: Array | None, revers
     )
 
 
-def _apply(act: Any, a: Array) -> None:
-    """Overwrite ``a`` with ``act(a)``; the built-in tanh runs in place."""
-    if act is activations.tanh:
+class _Builtins:
+    """In-place versions of built-in activations and their derivatives for one dtype.
+
+    They perform the operations of :mod:`lstmkit.activations` in place (the tests check them
+    against the step path), with constants as 0-d arrays of the dtype: NumPy converts a Python
+    float scalar on every call, which costs more than the arithmetic on small blocks.
+    """
+
+    def __init__(self, dtype: Any) -> None:
+        c = {v: np.array(v, dtype) for v in (0.0, 0.2, 0.5, 1.0)}
+        self.c = c
+        self.apply = {
+            activations.tanh: lambda a: np.tanh(a, out=a),
+            activations.sigmoid: self._sigmoid,
+            activations.hard_sigmoid: self._hard_sigmoid,
+        }
+        self.grad = {
+            activations.tanh: self._tanh_grad,
+            activations.sigmoid: self._sigmoid_grad,
+            activations.hard_sigmoid: self._hard_sigmoid_grad,
+        }
+
+    def _sigmoid(self, a: Array) -> None:
+        half = self.c[0.5]
+        np.multiply(a, half, out=a)
         np.tanh(a, out=a)
+        np.multiply(a, half, out=a)
+        np.add(a, half, out=a)
+
+    def _hard_sigmoid(self, a: Array) -> None:
+        # clip(0.2 a + 0.5, 0, 1); maximum/minimum give clip's values with less overhead.
+        np.multiply(a, self.c[0.2], out=a)
+        np.add(a, self.c[0.5], out=a)
+        np.maximum(a, self.c[0.0], out=a)
+        np.minimum(a, self.c[1.0], out=a)
+
+    # d *= f'(.) given the output y; q is scratch shaped like y.
+    def _tanh_grad(self, d: Array, y: Array, q: Array) -> None:
+        np.multiply(y, y, out=q)
+        np.subtract(self.c[1.0], q, out=q)
+        np.multiply(d, q, out=d)
+
+    def _sigmoid_grad(self, d: Array, y: Array, q: Array) -> None:
+        np.subtract(self.c[1.0], y, out=q)
+        np.multiply(q, y, out=q)
+        np.multiply(d, q, out=d)
+
+    def _hard_sigmoid_grad(self, d: Array, y: Array, q: Array) -> None:
+        # 0.2 inside (0, 1), else 0, as activations.hard_sigmoid's derivative.
+        np.greater(y, self.c[0.0], out=q, casting="unsafe")
+        np.multiply(q, np.less(y, self.c[1.0]), out=q)
+        np.multiply(q, self.c[0.2], out=q)
+        np.multiply(d, q, out=d)
+
+
+_BUILTINS: dict[Any, _Builtins] = {}
+
+
+def _builtins(dtype: Any) -> _Builtins:
+    key = np.dtype(dtype)
+    if key not in _BUILTINS:
+        _BUILTINS[key] = _Builtins(key)
+    return _BUILTINS[key]
+
+
+def _apply(act: Any, a: Array, fns: _Builtins) -> None:
+    """Overwrite ``a`` with ``act(a)``, in place for the built-ins that allow it."""
+    inplace = fns.apply.get(act)
+    if inplace is not None:
+        inplace(a)
     else:
         a[...] = act(a)
+
+
+def _grad(act: Any, d: Array, z: Array | None, y: Array, q: Array, fns: _Builtins) -> None:
+    """``d *= act'`` at pre-activation ``z`` / output ``y``; ``q`` is scratch like ``y``."""
+    inplace = fns.grad.get(act)
+    if inplace is not None:
+        inplace(d, y, q[: len(y)])
+    else:
+        d *= act.grad(z, y)
 
 
 def forward(
@@ -213,6 +288,7 @@ def _general_forward(  # type: ignore[no-untyped-def]
     a_g, a_c = cell.candidate.activation, cell.cell_activation
     H = cell.hidden_size
     B = scratch[0].shape[1]
+    fns = _builtins(cell.dtype)
     scratch = scratch + [np.empty((H, B), cell.dtype)]
     if zpre is not None:
         per_time = per_time + [zpre]
@@ -238,23 +314,23 @@ def _general_forward(  # type: ignore[no-untyped-def]
         if zp is not None:
             zp[...] = z4
         if a_o is a_i is a_f and po is None:
-            _apply(a_i, z4[: 3 * H])
+            _apply(a_i, z4[: 3 * H], fns)
         else:
             if a_i is a_f:
-                _apply(a_i, zif)
+                _apply(a_i, zif, fns)
             else:
-                _apply(a_i, zi)
-                _apply(a_f, zf)
+                _apply(a_i, zi, fns)
+                _apply(a_f, zf, fns)
             if po is None:
-                _apply(a_o, zo)
-        _apply(a_g, zg)
+                _apply(a_o, zo, fns)
+        _apply(a_g, zg, fns)
         np.multiply(zif, zgc, out=p)
         np.add(p[:H], p[H:], out=c_new)
         if po is not None:
             zo += np.multiply(c_new, po, out=tmp)
             if zp is not None:
                 zp[:H] = zo
-            _apply(a_o, zo)
+            _apply(a_o, zo, fns)
         if a_c is activations.tanh:
             np.tanh(c_new, out=tc)
         else:
@@ -366,11 +442,12 @@ def _general_backward(cell, cache, per_time, scratch, bs, mm, U) -> None:  # typ
     # One derivative call for the three sigmoid-like gates when they share an activation and
     # no output peephole needs dL/dz_o before the others are known.
     grouped = a_o is a_i is a_f and po is None
+    fns = _builtins(cell.dtype)
     if cache.pre is not None:
         per_time = per_time + [cache.pre]
     for dyt, z4, zgc, c_new, *more in _steps(per_time, scratch, bs, True):
         zp = more[0] if cache.pre is not None else None
-        dhr, dh_, dc_, d, _q, tc, _tm = more[-7:]
+        dhr, dh_, dc_, d, q, tc, tm = more[-7:]
         zo, zi, zf, zg = z4[:H], z4[H : 2 * H], z4[2 * H : H3], z4[H3:]
 
         def zpart(lo: int, hi: int, zp: Any = zp) -> Any:
@@ -383,23 +460,31 @@ def _general_backward(cell, cache, per_time, scratch, bs, mm, U) -> None:  # typ
             tc[...] = a_c(c_new)
         do = d[:H]
         np.multiply(dh_, tc, out=do)
-        dc_ += dh_ * zo * a_c.grad(c_new, tc)
+        # dc += dh * o * act_c'(c)
+        np.multiply(dh_, zo, out=tm)
+        _grad(a_c, tm, c_new, tc, q, fns)
+        dc_ += tm
         # Each dL/dz is written over the gate values it was computed from (the cache slot).
         if not grouped:
-            np.multiply(do, a_o.grad(zpart(0, 1), zo), out=zo)
+            _grad(a_o, do, zpart(0, 1), zo, q, fns)
+            zo[...] = do
             if po is not None:
                 dc_ += zo * po
         np.multiply(zgc, dc_[None], out=d[H:H3].reshape(2, H, -1))
         np.multiply(dc_, zi, out=d[H3:])
         dc_ *= zf
         if grouped:
-            np.multiply(d[:H3], a_i.grad(zpart(0, 3), z4[:H3]), out=z4[:H3])
+            _grad(a_i, d[:H3], zpart(0, 3), z4[:H3], q, fns)
+            z4[:H3] = d[:H3]
         elif a_i is a_f:
-            np.multiply(d[H:H3], a_i.grad(zpart(1, 3), z4[H:H3]), out=z4[H:H3])
+            _grad(a_i, d[H:H3], zpart(1, 3), z4[H:H3], q, fns)
+            z4[H:H3] = d[H:H3]
         else:
-            np.multiply(d[H : 2 * H], a_i.grad(zpart(1, 2), zi), out=zi)
-            np.multiply(d[2 * H : H3], a_f.grad(zpart(2, 3), zf), out=zf)
-        np.multiply(d[H3:], a_g.grad(zpart(3, 4), zg), out=zg)
+            _grad(a_i, d[H : 2 * H], zpart(1, 2), zi, q, fns)
+            _grad(a_f, d[2 * H : H3], zpart(2, 3), zf, q, fns)
+            z4[H:H3] = d[H:H3]
+        _grad(a_g, d[H3:], zpart(3, 4), zg, q, fns)
+        zg[...] = d[H3:]
         if pf is not None:
             dc_ += zf * pf
         if pi is not None:
