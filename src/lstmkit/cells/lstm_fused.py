@@ -42,6 +42,8 @@ from numpy.typing import NDArray
 from lstmkit import activations
 from lstmkit.state import LSTMState
 
+__all__ = ["FUSED_ORDER", "FusedLSTMCache", "backward", "forward", "fused_weights"]
+
 Array = NDArray[Any]
 
 # Row blocks of the fused matrices, chosen so the three sigmoid gates are contiguous and
@@ -200,6 +202,29 @@ def _grad(act: Any, d: Array, z: Array | None, y: Array, q: Array, fns: _Builtin
 def forward(
     cell: Any, x: Array, state: LSTMState, batch_sizes: Array | None, training: bool
 ) -> tuple[Array, LSTMState, FusedLSTMCache | None]:
+    """Run an :class:`~lstmkit.LSTMCell` over a time-major sequence with fused gates.
+
+    Parameters
+    ----------
+    cell : LSTMCell
+    x : ndarray, shape (time, batch, input_size)
+        In the cell's dtype.
+    state : LSTMState
+        Initial ``h`` and ``c``, shape (batch, hidden_size).
+    batch_sizes : ndarray of int, shape (time,), or None
+        Active sequences per step (sorted longest first); None means all.
+    training : bool
+        Keep the cache :func:`backward` needs.
+
+    Returns
+    -------
+    y : ndarray, shape (time, batch, hidden_size)
+        Outputs (a transposed view of the kernel's feature-major buffer), zero past each length.
+    final : LSTMState
+        State at each sequence's last valid step.
+    cache : FusedLSTMCache or None
+        None unless ``training``.
+    """
     T, B, _ = x.shape
     H = cell.hidden_size
     H3, H4 = 3 * H, 4 * H
@@ -351,6 +376,25 @@ def _lengths_from_batch_sizes(batch_sizes: Array, batch: int) -> Array:
 def backward(
     cell: Any, cache: FusedLSTMCache, dy: Array, d_final: LSTMState
 ) -> tuple[Array, LSTMState]:
+    """Back-propagate :func:`forward` (consumes ``cache``); accumulates into every ``grad``.
+
+    Parameters
+    ----------
+    cell : LSTMCell
+        The cell that ran the forward pass.
+    cache : FusedLSTMCache
+        From a training :func:`forward`; usable once (its gate values become dL/dz).
+    dy : ndarray, shape (time, batch, hidden_size)
+        Gradient of the loss with respect to the outputs.
+    d_final : LSTMState
+        Gradient with respect to the final state, shape (batch, hidden_size).
+
+    Returns
+    -------
+    dx : ndarray, shape (time, batch, input_size)
+    d_initial : LSTMState
+        Gradient with respect to the initial ``h`` and ``c``.
+    """
     if not isinstance(cache, FusedLSTMCache):
         raise TypeError(
             f"cache: expected the cache of a training forward pass, received {type(cache).__name__}"
