@@ -235,6 +235,7 @@ class BuildContext:
         return child.build_here(config)
 
     def build_here(self, config: Any) -> Any:
+        """Build the component described by ``config`` at this context's path and prefix."""
         _ensure_builtins()
         if not isinstance(config, dict):
             raise TypeError(f"{self.path}: expected a component description (object), received {_kind(config)}")
@@ -266,6 +267,7 @@ class BuildContext:
         return "component description"
 
     def int(self, config: dict[str, Any], key: str, *, minimum: int = 1) -> int:
+        """``config[key]`` as an int ``>= minimum`` (bools refused)."""
         value = config[key]
         if isinstance(value, bool) or not isinstance(value, int):
             raise TypeError(f"{self.path}.{key}: expected an integer, received {_kind(value)}")
@@ -274,6 +276,7 @@ class BuildContext:
         return value
 
     def bool(self, config: dict[str, Any], key: str) -> bool:
+        """``config[key]`` as a bool (JSON true/false only)."""
         value = config[key]
         if not isinstance(value, bool):
             raise TypeError(f"{self.path}.{key}: expected true or false, received {_kind(value)}")
@@ -282,6 +285,7 @@ class BuildContext:
     def float(
         self, config: dict[str, Any], key: str, *, low: float | None = None, high: float | None = None
     ) -> float:
+        """``config[key]`` as a finite float in ``[low, high)`` (either bound optional)."""
         value = config[key]
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise TypeError(f"{self.path}.{key}: expected a number, received {_kind(value)}")
@@ -292,6 +296,7 @@ class BuildContext:
         return value
 
     def str(self, config: dict[str, Any], key: str, *, choices: Sequence[str] | None = None) -> str:
+        """``config[key]`` as a str, one of ``choices`` if given."""
         value = config[key]
         if not isinstance(value, str):
             raise TypeError(f"{self.path}.{key}: expected a string, received {_kind(value)}")
@@ -300,22 +305,26 @@ class BuildContext:
         return value
 
     def list(self, config: dict[str, Any], key: str) -> list[Any]:
+        """``config[key]`` as a non-empty list."""
         value = config[key]
         if not isinstance(value, list) or not value:
             raise TypeError(f"{self.path}.{key}: expected a non-empty list, received {_kind(value)}")
         return value
 
     def dict(self, config: dict[str, Any], key: str) -> dict[str, Any]:
+        """``config[key]`` as an object (dict)."""
         value = config[key]
         if not isinstance(value, dict):
             raise TypeError(f"{self.path}.{key}: expected an object, received {_kind(value)}")
         return value
 
     def dtype(self, config: dict[str, Any], key: str = "dtype") -> np.dtype[Any]:
+        """``config[key]`` as ``numpy.float32`` or ``numpy.float64``."""
         value = self.str(config, key, choices=("float32", "float64"))
         return np.dtype(value)
 
     def activation(self, config: dict[str, Any], key: str) -> Any:
+        """The registered :class:`~lstmkit.Activation` named by ``config[key]``."""
         name = self.str(config, key)
         if name not in activations.available():
             raise ValueError(
@@ -326,6 +335,7 @@ class BuildContext:
         return activations.get(name)
 
     def initializer(self, config: dict[str, Any], key: str) -> Any:
+        """The initializer described by ``config[key]`` (``{"name": ..., "args": {...}}``)."""
         cfg = self.dict(config, key)
         path = f"{self.path}.{key}"
         name = cfg.get("name")

@@ -11,4 +11,5 @@ The submodules import their optional dependency only when a function is called, 
 ``lstmkit.interop`` needs nothing beyond NumPy.
 """
 
-__all__ = ["keras", "onnx", "seed", "torch"]
+# Import the submodules themselves (lstmkit.interop.torch, ...): each needs its own optional package.
+__all__: list[str] = []
