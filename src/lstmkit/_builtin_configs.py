@@ -20,7 +20,12 @@ from lstmkit.runners.stacked import Stacked
 
 Config = dict[str, Any]
 
-_INIT_KEYS = ("kernel_initializer", "recurrent_initializer", "bias_initializer", "peephole_initializer")
+_INIT_KEYS = (
+    "kernel_initializer",
+    "recurrent_initializer",
+    "bias_initializer",
+    "peephole_initializer",
+)
 
 
 # -- Gate -------------------------------------------------------------------------------------
@@ -39,9 +44,21 @@ def gate_to_config(gate: Gate) -> Config:
 
 
 def gate_from_config(cfg: Config, ctx: BuildContext) -> Gate:
-    keys = ["input_size", "hidden_size", "recurrent_size", "activation", "peephole", *_INIT_KEYS, "dtype"]
+    keys = [
+        "input_size",
+        "hidden_size",
+        "recurrent_size",
+        "activation",
+        "peephole",
+        *_INIT_KEYS,
+        "dtype",
+    ]
     ctx.check_keys(cfg, keys)
-    n_in, n_h, n_r = ctx.int(cfg, "input_size"), ctx.int(cfg, "hidden_size"), ctx.int(cfg, "recurrent_size")
+    n_in, n_h, n_r = (
+        ctx.int(cfg, "input_size"),
+        ctx.int(cfg, "hidden_size"),
+        ctx.int(cfg, "recurrent_size"),
+    )
     dtype = ctx.dtype(cfg)
     peephole = ctx.bool(cfg, "peephole")
     ctx.expect("W", (n_in, n_h), dtype)
@@ -92,7 +109,9 @@ def cell_gates(
     for name in names:
         gate = ctx.build(gates_cfg[name], f"gates.{name}", f"{name}.")
         if not isinstance(gate, Gate):
-            raise TypeError(f"{ctx.path}.gates.{name}: expected a Gate, received {type(gate).__name__}")
+            raise TypeError(
+                f"{ctx.path}.gates.{name}: expected a Gate, received {type(gate).__name__}"
+            )
         got = (gate.input_size, gate.hidden_size, gate.recurrent_size)
         if got != sizes or gate.dtype != dtype:
             raise ValueError(
@@ -104,7 +123,9 @@ def cell_gates(
 
 
 def lstm_from_config(cfg: Config, ctx: BuildContext) -> LSTMCell:
-    ctx.check_keys(cfg, ["input_size", "hidden_size", "cell_activation", "forget_bias", "dtype", "gates"])
+    ctx.check_keys(
+        cfg, ["input_size", "hidden_size", "cell_activation", "forget_bias", "dtype", "gates"]
+    )
     n_in, n_h, dtype = ctx.int(cfg, "input_size"), ctx.int(cfg, "hidden_size"), ctx.dtype(cfg)
     forget_bias = ctx.float(cfg, "forget_bias")
     cell_activation = ctx.activation(cfg, "cell_activation")
@@ -118,7 +139,11 @@ def lstm_from_config(cfg: Config, ctx: BuildContext) -> LSTMCell:
 
 
 def recurrent_to_config(runner: Recurrent) -> Config:
-    return {"cell": _to_config(runner.cell), "reverse": bool(runner.reverse), "fused": bool(runner.fused)}
+    return {
+        "cell": _to_config(runner.cell),
+        "reverse": bool(runner.reverse),
+        "fused": bool(runner.fused),
+    }
 
 
 def recurrent_from_config(cfg: Config, ctx: BuildContext) -> Recurrent:
@@ -128,14 +153,18 @@ def recurrent_from_config(cfg: Config, ctx: BuildContext) -> Recurrent:
 
 
 def stacked_to_config(stack: Stacked) -> Config:
-    return {"layers": [_to_config(layer) for layer in stack.layers], "dropout": float(stack.dropout)}
+    return {
+        "layers": [_to_config(layer) for layer in stack.layers],
+        "dropout": float(stack.dropout),
+    }
 
 
 def stacked_from_config(cfg: Config, ctx: BuildContext) -> Stacked:
     ctx.check_keys(cfg, ["layers", "dropout"])
     dropout = ctx.float(cfg, "dropout", low=0.0, high=1.0)
     layers = [
-        ctx.build(layer, f"layers[{k}]", f"layers.{k}.") for k, layer in enumerate(ctx.list(cfg, "layers"))
+        ctx.build(layer, f"layers[{k}]", f"layers.{k}.")
+        for k, layer in enumerate(ctx.list(cfg, "layers"))
     ]
     return Stacked(layers, dropout=dropout, rng=ctx.rng)
 
@@ -155,7 +184,9 @@ def bidirectional_from_config(cfg: Config, ctx: BuildContext) -> Bidirectional:
     bwd = ctx.build(cfg["backward_layer"], "backward_layer", "backward_layer.")
     for key, layer in (("forward_layer", fwd), ("backward_layer", bwd)):
         if not isinstance(layer, Recurrent):
-            raise TypeError(f"{ctx.path}.{key}: expected a Recurrent, received {type(layer).__name__}")
+            raise TypeError(
+                f"{ctx.path}.{key}: expected a Recurrent, received {type(layer).__name__}"
+            )
     return Bidirectional(fwd, bwd, merge=merge)
 
 

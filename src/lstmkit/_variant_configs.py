@@ -72,8 +72,15 @@ def coupled_from_config(cfg: Config, ctx: BuildContext) -> CoupledLSTMCell:
     n_in, n_h, dtype = ctx.int(cfg, "input_size"), ctx.int(cfg, "hidden_size"), ctx.dtype(cfg)
     forget_bias, cell_act = ctx.float(cfg, "forget_bias"), ctx.activation(cfg, "cell_activation")
     gates = cell_gates(cfg, ctx, COUPLED_GATES, (n_in, n_h, n_h), dtype)
-    cell = CoupledLSTMCell(n_in, n_h, cell_activation=cell_act, forget_bias=forget_bias,
-                           peephole=_peepholes(gates), dtype=dtype, rng=ctx.rng)
+    cell = CoupledLSTMCell(
+        n_in,
+        n_h,
+        cell_activation=cell_act,
+        forget_bias=forget_bias,
+        peephole=_peepholes(gates),
+        dtype=dtype,
+        rng=ctx.rng,
+    )
     adopt(ctx, cell, gates)
     return cell
 
@@ -93,15 +100,24 @@ def gru_to_config(cell: GRUCell) -> Config:
 
 
 def gru_from_config(cfg: Config, ctx: BuildContext) -> GRUCell:
-    ctx.check_keys(cfg, ["input_size", "hidden_size", "reset_after", "update_convention", "dtype", "gates"])
+    ctx.check_keys(
+        cfg, ["input_size", "hidden_size", "reset_after", "update_convention", "dtype", "gates"]
+    )
     n_in, n_h, dtype = ctx.int(cfg, "input_size"), ctx.int(cfg, "hidden_size"), ctx.dtype(cfg)
     reset_after = ctx.bool(cfg, "reset_after")
     convention = ctx.str(cfg, "update_convention", choices=UPDATE_CONVENTIONS)
     gates = cell_gates(cfg, ctx, GRU_GATES, (n_in, n_h, n_h), dtype)
     if reset_after:
         ctx.expect("recurrent_bias", (n_h,), dtype)
-    cell = GRUCell(n_in, n_h, reset_after=reset_after, update_convention=convention,
-                   peephole=_peepholes(gates) or False, dtype=dtype, rng=ctx.rng)
+    cell = GRUCell(
+        n_in,
+        n_h,
+        reset_after=reset_after,
+        update_convention=convention,
+        peephole=_peepholes(gates) or False,
+        dtype=dtype,
+        rng=ctx.rng,
+    )
     adopt(ctx, cell, gates)
     return cell
 
@@ -110,8 +126,13 @@ def gru_from_config(cfg: Config, ctx: BuildContext) -> GRUCell:
 
 
 def layernorm_to_config(norm: LayerNorm) -> Config:
-    return {"size": int(norm.size), "groups": int(norm.groups), "bias": bool(norm.use_bias),
-            "epsilon": float(norm.epsilon), "dtype": norm.dtype.name}
+    return {
+        "size": int(norm.size),
+        "groups": int(norm.groups),
+        "bias": bool(norm.use_bias),
+        "epsilon": float(norm.epsilon),
+        "dtype": norm.dtype.name,
+    }
 
 
 def layernorm_from_config(cfg: Config, ctx: BuildContext) -> LayerNorm:
@@ -139,11 +160,22 @@ def ln_cell_from_config(cfg: Config, ctx: BuildContext) -> LayerNormLSTMCell:
     forget_bias, cell_act = ctx.float(cfg, "forget_bias"), ctx.activation(cfg, "cell_activation")
     epsilon = ctx.float(cfg, "epsilon", low=0.0)
     gates = cell_gates(cfg, ctx, LN_GATES, (n_in, n_h, n_h), dtype)
-    norms = {name: ctx.build(cfg[name], name, f"{name}.") for name in ("norm_x", "norm_h", "norm_c")}
+    norms = {
+        name: ctx.build(cfg[name], name, f"{name}.") for name in ("norm_x", "norm_h", "norm_c")
+    }
     if peep := _peepholes(gates):
-        raise ValueError(f"{ctx.path}.gates: a LayerNormLSTMCell has no peepholes, received some on {peep}")
-    cell = LayerNormLSTMCell(n_in, n_h, cell_activation=cell_act, forget_bias=forget_bias,
-                             epsilon=epsilon, dtype=dtype, rng=ctx.rng)
+        raise ValueError(
+            f"{ctx.path}.gates: a LayerNormLSTMCell has no peepholes, received some on {peep}"
+        )
+    cell = LayerNormLSTMCell(
+        n_in,
+        n_h,
+        cell_activation=cell_act,
+        forget_bias=forget_bias,
+        epsilon=epsilon,
+        dtype=dtype,
+        rng=ctx.rng,
+    )
     adopt(ctx, cell, {**gates, **norms})
     return cell
 
@@ -153,8 +185,11 @@ def ln_cell_from_config(cfg: Config, ctx: BuildContext) -> LayerNormLSTMCell:
 
 def projection_to_config(cell: ProjectionLSTMCell) -> Config:
     init = initializers.get(cell.projection_initializer)
-    return {**_gated_config(cell), "proj_size": int(cell.proj_size),
-            "projection_initializer": initializer_config(init)}
+    return {
+        **_gated_config(cell),
+        "proj_size": int(cell.proj_size),
+        "projection_initializer": initializer_config(init),
+    }
 
 
 def projection_from_config(cfg: Config, ctx: BuildContext) -> ProjectionLSTMCell:
@@ -165,8 +200,15 @@ def projection_from_config(cfg: Config, ctx: BuildContext) -> ProjectionLSTMCell
     gates = cell_gates(cfg, ctx, LSTM_GATES, (n_in, n_h, n_p), dtype)
     ctx.expect("projection", (n_h, n_p), dtype)
     cell = ProjectionLSTMCell(
-        n_in, n_h, n_p, cell_activation=cell_act, forget_bias=forget_bias, peephole=_peepholes(gates),
-        projection_initializer=ctx.initializer(cfg, "projection_initializer"), dtype=dtype, rng=ctx.rng,
+        n_in,
+        n_h,
+        n_p,
+        cell_activation=cell_act,
+        forget_bias=forget_bias,
+        peephole=_peepholes(gates),
+        projection_initializer=ctx.initializer(cfg, "projection_initializer"),
+        dtype=dtype,
+        rng=ctx.rng,
     )
     adopt(ctx, cell, gates)
     return cell
@@ -176,8 +218,11 @@ def projection_from_config(cfg: Config, ctx: BuildContext) -> ProjectionLSTMCell
 
 
 def variational_to_config(cell: VariationalDropout) -> Config:
-    return {"cell": to_config(cell.cell), "input_rate": float(cell.input_rate),
-            "recurrent_rate": float(cell.recurrent_rate)}
+    return {
+        "cell": to_config(cell.cell),
+        "input_rate": float(cell.input_rate),
+        "recurrent_rate": float(cell.recurrent_rate),
+    }
 
 
 def variational_from_config(cfg: Config, ctx: BuildContext) -> VariationalDropout:
@@ -187,15 +232,21 @@ def variational_from_config(cfg: Config, ctx: BuildContext) -> VariationalDropou
 
 
 def zoneout_to_config(cell: Zoneout) -> Config:
-    return {"cell": to_config(cell.cell), "h_rate": float(cell.h_rate), "c_rate": float(cell.c_rate),
-            "inference": cell.inference}
+    return {
+        "cell": to_config(cell.cell),
+        "h_rate": float(cell.h_rate),
+        "c_rate": float(cell.c_rate),
+        "inference": cell.inference,
+    }
 
 
 def zoneout_from_config(cfg: Config, ctx: BuildContext) -> Zoneout:
     ctx.check_keys(cfg, ["cell", "h_rate", "c_rate", "inference"])
     rates = [ctx.float(cfg, key, low=0.0, high=1.0) for key in ("h_rate", "c_rate")]
     inference = ctx.str(cfg, "inference", choices=("off", "expectation"))
-    return Zoneout(ctx.build(cfg["cell"], "cell", "cell."), *rates, inference=inference, rng=ctx.rng)
+    return Zoneout(
+        ctx.build(cfg["cell"], "cell", "cell."), *rates, inference=inference, rng=ctx.rng
+    )
 
 
 # -- feed-forward layers ----------------------------------------------------------------------
@@ -213,14 +264,27 @@ def dense_to_config(layer: Dense) -> Config:
 
 
 def dense_from_config(cfg: Config, ctx: BuildContext) -> Dense:
-    keys = ["input_size", "output_size", "activation", "kernel_initializer", "bias_initializer", "dtype"]
+    keys = [
+        "input_size",
+        "output_size",
+        "activation",
+        "kernel_initializer",
+        "bias_initializer",
+        "dtype",
+    ]
     ctx.check_keys(cfg, keys)
     n_in, n_out, dtype = ctx.int(cfg, "input_size"), ctx.int(cfg, "output_size"), ctx.dtype(cfg)
     ctx.expect("W", (n_in, n_out), dtype)
     ctx.expect("b", (n_out,), dtype)
-    return Dense(n_in, n_out, activation=ctx.activation(cfg, "activation"), dtype=dtype, rng=ctx.rng,
-                 kernel_initializer=ctx.initializer(cfg, "kernel_initializer"),
-                 bias_initializer=ctx.initializer(cfg, "bias_initializer"))
+    return Dense(
+        n_in,
+        n_out,
+        activation=ctx.activation(cfg, "activation"),
+        dtype=dtype,
+        rng=ctx.rng,
+        kernel_initializer=ctx.initializer(cfg, "kernel_initializer"),
+        bias_initializer=ctx.initializer(cfg, "bias_initializer"),
+    )
 
 
 def _no_settings(layer: Any) -> Config:
@@ -242,7 +306,9 @@ def sequential_to_config(model: Sequential) -> Config:
 def sequential_from_config(cfg: Config, ctx: BuildContext) -> Sequential:
     ctx.check_keys(cfg, ["layers"])
     layers = ctx.list(cfg, "layers")
-    return Sequential(*[ctx.build(layer, f"layers[{k}]", f"layers.{k}.") for k, layer in enumerate(layers)])
+    return Sequential(
+        *[ctx.build(layer, f"layers[{k}]", f"layers.{k}.") for k, layer in enumerate(layers)]
+    )
 
 
 register("CoupledLSTMCell", CoupledLSTMCell, _gated_config, coupled_from_config)

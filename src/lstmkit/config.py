@@ -41,6 +41,7 @@ True
 
 from __future__ import annotations
 
+import builtins
 import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -61,6 +62,7 @@ __all__ = [
     "to_config",
 ]
 
+Config = dict[str, Any]  # one component's settings, JSON-compatible
 ToConfig = Callable[[Any], dict[str, Any]]
 FromConfig = Callable[[dict[str, Any], "BuildContext"], Any]
 
@@ -107,7 +109,9 @@ def register(
             raise TypeError(f"{argument}: expected a callable, received {type(fn).__name__}")
     if not overwrite:
         if name in _BY_NAME and _BY_NAME[name].cls is not cls:
-            raise ValueError(f"name: {name!r} is already registered; pass overwrite=True to replace it")
+            raise ValueError(
+                f"name: {name!r} is already registered; pass overwrite=True to replace it"
+            )
         if cls in _BY_CLASS and _BY_CLASS[cls].name != name:
             raise ValueError(
                 f"cls: {cls.__name__} is already registered as {_BY_CLASS[cls].name!r}; "
@@ -193,7 +197,7 @@ def initializer_config(init: Any) -> dict[str, Any]:
     for name in initializers.available():
         builtin = initializers.get(name)
         if type(init) is type(builtin):
-            args = {key: float(value) for key, value in attrs.asdict(init).items()}
+            args = {key: float(value) for key, value in attrs.asdict(init).items()}  # type: ignore[arg-type]
             return {"name": initializers.name_of(init), "args": args}
     for name, registered_init in _INITIALIZERS.items():
         if registered_init is init:
@@ -223,13 +227,19 @@ class BuildContext:
         For components that keep a random generator (dropout).
     """
 
-    def __init__(self, path: str, prefix: str, weights: Mapping[str, Any] | None, rng: Any) -> None:
+    def __init__(
+        self,
+        path: builtins.str,
+        prefix: builtins.str,
+        weights: Mapping[builtins.str, Any] | None,
+        rng: Any,
+    ) -> None:
         self.path = path
         self.prefix = prefix
         self.weights = weights
         self.rng = rng
 
-    def build(self, config: Any, key: str, prefix: str) -> Any:
+    def build(self, config: Any, key: builtins.str, prefix: builtins.str) -> Any:
         """Build a sub-component from ``config`` found under ``key``, with parameter prefix ``prefix``."""
         child = BuildContext(f"{self.path}.{key}", self.prefix + prefix, self.weights, self.rng)
         return child.build_here(config)
@@ -238,7 +248,9 @@ class BuildContext:
         """Build the component described by ``config`` at this context's path and prefix."""
         _ensure_builtins()
         if not isinstance(config, dict):
-            raise TypeError(f"{self.path}: expected a component description (object), received {_kind(config)}")
+            raise TypeError(
+                f"{self.path}: expected a component description (object), received {_kind(config)}"
+            )
         name = config.get("type")
         if not isinstance(name, str):
             raise TypeError(f"{self.path}.type: expected a component type name, received {name!r}")
@@ -253,7 +265,12 @@ class BuildContext:
 
     # -- typed reads -----------------------------------------------------------------------------
 
-    def check_keys(self, config: dict[str, Any], required: Sequence[str], optional: Sequence[str] = ()) -> None:
+    def check_keys(
+        self,
+        config: Config,
+        required: Sequence[builtins.str],
+        optional: Sequence[builtins.str] = (),
+    ) -> None:
         """Raise if a required key is missing or an unknown key is present."""
         missing = [k for k in required if k not in config]
         unknown = sorted(set(config) - set(required) - set(optional))
@@ -263,19 +280,21 @@ class BuildContext:
                 f"unexpected {unknown or 'none'}"
             )
 
-    def _kind_of(self) -> str:
+    def _kind_of(self) -> builtins.str:
         return "component description"
 
-    def int(self, config: dict[str, Any], key: str, *, minimum: int = 1) -> int:
+    def int(self, config: Config, key: builtins.str, *, minimum: builtins.int = 1) -> builtins.int:
         """``config[key]`` as an int ``>= minimum`` (bools refused)."""
         value = config[key]
         if isinstance(value, bool) or not isinstance(value, int):
             raise TypeError(f"{self.path}.{key}: expected an integer, received {_kind(value)}")
         if value < minimum:
-            raise ValueError(f"{self.path}.{key}: expected an integer >= {minimum}, received {value}")
+            raise ValueError(
+                f"{self.path}.{key}: expected an integer >= {minimum}, received {value}"
+            )
         return value
 
-    def bool(self, config: dict[str, Any], key: str) -> bool:
+    def bool(self, config: Config, key: builtins.str) -> builtins.bool:
         """``config[key]`` as a bool (JSON true/false only)."""
         value = config[key]
         if not isinstance(value, bool):
@@ -283,47 +302,64 @@ class BuildContext:
         return value
 
     def float(
-        self, config: dict[str, Any], key: str, *, low: float | None = None, high: float | None = None
-    ) -> float:
+        self,
+        config: Config,
+        key: builtins.str,
+        *,
+        low: builtins.float | None = None,
+        high: builtins.float | None = None,
+    ) -> builtins.float:
         """``config[key]`` as a finite float in ``[low, high)`` (either bound optional)."""
         value = config[key]
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise TypeError(f"{self.path}.{key}: expected a number, received {_kind(value)}")
         value = float(value)
-        if not math.isfinite(value) or (low is not None and value < low) or (high is not None and value >= high):
+        if (
+            not math.isfinite(value)
+            or (low is not None and value < low)
+            or (high is not None and value >= high)
+        ):
             bounds = "" if low is None and high is None else f" in [{low}, {high})"
-            raise ValueError(f"{self.path}.{key}: expected a finite number{bounds}, received {value}")
+            raise ValueError(
+                f"{self.path}.{key}: expected a finite number{bounds}, received {value}"
+            )
         return value
 
-    def str(self, config: dict[str, Any], key: str, *, choices: Sequence[str] | None = None) -> str:
+    def str(
+        self, config: Config, key: builtins.str, *, choices: Sequence[builtins.str] | None = None
+    ) -> builtins.str:
         """``config[key]`` as a str, one of ``choices`` if given."""
         value = config[key]
         if not isinstance(value, str):
             raise TypeError(f"{self.path}.{key}: expected a string, received {_kind(value)}")
         if choices is not None and value not in choices:
-            raise ValueError(f"{self.path}.{key}: expected one of {', '.join(choices)}, received {value!r}")
+            raise ValueError(
+                f"{self.path}.{key}: expected one of {', '.join(choices)}, received {value!r}"
+            )
         return value
 
-    def list(self, config: dict[str, Any], key: str) -> list[Any]:
+    def list(self, config: Config, key: builtins.str) -> builtins.list[Any]:
         """``config[key]`` as a non-empty list."""
         value = config[key]
         if not isinstance(value, list) or not value:
-            raise TypeError(f"{self.path}.{key}: expected a non-empty list, received {_kind(value)}")
+            raise TypeError(
+                f"{self.path}.{key}: expected a non-empty list, received {_kind(value)}"
+            )
         return value
 
-    def dict(self, config: dict[str, Any], key: str) -> dict[str, Any]:
+    def dict(self, config: Config, key: builtins.str) -> Config:
         """``config[key]`` as an object (dict)."""
         value = config[key]
         if not isinstance(value, dict):
             raise TypeError(f"{self.path}.{key}: expected an object, received {_kind(value)}")
         return value
 
-    def dtype(self, config: dict[str, Any], key: str = "dtype") -> np.dtype[Any]:
+    def dtype(self, config: Config, key: builtins.str = "dtype") -> np.dtype[Any]:
         """``config[key]`` as ``numpy.float32`` or ``numpy.float64``."""
         value = self.str(config, key, choices=("float32", "float64"))
         return np.dtype(value)
 
-    def activation(self, config: dict[str, Any], key: str) -> Any:
+    def activation(self, config: Config, key: builtins.str) -> Any:
         """The registered :class:`~lstmkit.Activation` named by ``config[key]``."""
         name = self.str(config, key)
         if name not in activations.available():
@@ -334,7 +370,7 @@ class BuildContext:
             )
         return activations.get(name)
 
-    def initializer(self, config: dict[str, Any], key: str) -> Any:
+    def initializer(self, config: Config, key: builtins.str) -> Any:
         """The initializer described by ``config[key]`` (``{"name": ..., "args": {...}}``)."""
         cfg = self.dict(config, key)
         path = f"{self.path}.{key}"
@@ -343,7 +379,9 @@ class BuildContext:
             raise TypeError(f"{path}.name: expected an initializer name, received {_kind(name)}")
         if name in _INITIALIZERS:
             if set(cfg) != {"name"}:
-                raise ValueError(f"{path}: expected only a name for the registered initializer {name!r}")
+                raise ValueError(
+                    f"{path}: expected only a name for the registered initializer {name!r}"
+                )
             return _INITIALIZERS[name]
         if name not in initializers.available():
             raise ValueError(
@@ -352,9 +390,15 @@ class BuildContext:
             )
         cls = type(initializers.get(name))
         args = cfg.get("args")
-        fields = [f.name for f in attrs.fields(cls)]
-        if set(cfg) != {"name", "args"} or not isinstance(args, dict) or sorted(args) != sorted(fields):
-            raise ValueError(f"{path}: expected {{'name': {name!r}, 'args': {{{', '.join(fields)}}}}}, received {cfg!r}")
+        fields = [f.name for f in attrs.fields(cls)]  # type: ignore[arg-type]
+        if (
+            set(cfg) != {"name", "args"}
+            or not isinstance(args, dict)
+            or sorted(args) != sorted(fields)
+        ):
+            raise ValueError(
+                f"{path}: expected {{'name': {name!r}, 'args': {{{', '.join(fields)}}}}}, received {cfg!r}"
+            )
         values = {}
         for field in fields:
             values[field] = BuildContext(f"{path}.args", "", None, None).float(args, field)
@@ -362,14 +406,18 @@ class BuildContext:
 
     # -- weights ---------------------------------------------------------------------------------
 
-    def expect(self, name: str, shape: tuple[int, ...], dtype: np.dtype[Any]) -> None:
+    def expect(
+        self, name: builtins.str, shape: tuple[builtins.int, ...], dtype: np.dtype[Any]
+    ) -> None:
         """Check the loaded array ``prefix + name`` has ``shape`` and ``dtype`` (no-op without weights)."""
         if self.weights is None:
             return
         full = self.prefix + name
         array = self.weights.get(full)
         if array is None:
-            raise ValueError(f"{self.path}: the file has no array {full!r}, which this component needs")
+            raise ValueError(
+                f"{self.path}: the file has no array {full!r}, which this component needs"
+            )
         if tuple(array.shape) != tuple(shape):
             raise ValueError(
                 f"{self.path}: array {full!r} has shape {tuple(array.shape)}, but the description "

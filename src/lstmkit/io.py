@@ -90,9 +90,13 @@ def save(model: Any, path: str | os.PathLike[str]) -> None:
     params = model.state_dict()
     for name, value in params.items():
         if value.dtype.name not in _PARAM_DTYPES:
-            raise TypeError(f"model: parameter {name!r} has dtype {value.dtype}; expected float32 or float64")
+            raise TypeError(
+                f"model: parameter {name!r} has dtype {value.dtype}; expected float32 or float64"
+            )
         if not np.all(np.isfinite(value)):
-            raise ValueError(f"model: parameter {name!r} has non-finite values; refusing to save it")
+            raise ValueError(
+                f"model: parameter {name!r} has non-finite values; refusing to save it"
+            )
     header = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -103,7 +107,9 @@ def save(model: Any, path: str | os.PathLike[str]) -> None:
         },
     }
     text = json.dumps(header, allow_nan=False)
-    arrays: dict[str, NDArray[Any]] = {CONFIG_KEY: np.frombuffer(text.encode("utf-8"), dtype=np.uint8)}
+    arrays: dict[str, NDArray[Any]] = {
+        CONFIG_KEY: np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+    }
     arrays.update(params)
     _atomic_write(target, arrays)
 
@@ -197,7 +203,9 @@ def read(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, NDArra
     for name, spec in manifest.items():
         array = raw_arrays[name]
         if array.dtype.name != spec["dtype"]:
-            raise TypeError(f"{where}: array {name!r} has dtype {array.dtype}, described as {spec['dtype']}")
+            raise TypeError(
+                f"{where}: array {name!r} has dtype {array.dtype}, described as {spec['dtype']}"
+            )
         if list(array.shape) != spec["shape"]:
             raise ValueError(
                 f"{where}: array {name!r} has shape {array.shape}, described as {tuple(spec['shape'])}"
@@ -220,7 +228,9 @@ def _read_archive(target: Path) -> dict[str, NDArray[Any]]:
                 # ZipFile.read checks the entry's CRC-32, so flipped bytes are caught here.
                 arrays[name[:-4]] = _parse_npy(archive.read(info), name[:-4])
     except (ValueError, TypeError) as error:
-        raise ValueError(f"{where}: not a readable lstmkit file (truncated or corrupt?): {error}") from error
+        raise ValueError(
+            f"{where}: not a readable lstmkit file (truncated or corrupt?): {error}"
+        ) from error
     except Exception as error:
         # A damaged archive surfaces as BadZipFile, EOFError, zlib.error, OSError,
         # NotImplementedError (a garbled compression method), RuntimeError (a garbled
@@ -266,10 +276,14 @@ def _parse_header(raw: NDArray[Any], where: str) -> dict[str, Any]:
     except (ValueError, RecursionError) as error:
         raise ValueError(f"{where}: the description is not valid JSON: {error}") from error
     if not isinstance(header, dict) or header.get("format") != FORMAT:
-        raise ValueError(f"{where}: not an lstmkit file (the description's format is not {FORMAT!r})")
+        raise ValueError(
+            f"{where}: not an lstmkit file (the description's format is not {FORMAT!r})"
+        )
     version = header.get("format_version")
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise ValueError(f"{where}: format_version: expected a positive integer, received {version!r}")
+        raise ValueError(
+            f"{where}: format_version: expected a positive integer, received {version!r}"
+        )
     if version > FORMAT_VERSION:
         raise ValueError(
             f"{where}: the file has format version {version}, newer than this lstmkit reads "
@@ -291,7 +305,9 @@ def _parse_header(raw: NDArray[Any], where: str) -> dict[str, Any]:
             and set(spec) == {"shape", "dtype"}
             and spec["dtype"] in _PARAM_DTYPES
             and isinstance(spec["shape"], list)
-            and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in spec["shape"])
+            and all(
+                isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in spec["shape"]
+            )
         )
         if not ok:
             raise ValueError(
@@ -393,9 +409,13 @@ def _check_match(
     for name, param in params.items():
         array = arrays[name]
         if array.shape != param.shape:
-            raise ValueError(f"{where}: array {name!r} has shape {array.shape}, {what} expects {param.shape}")
+            raise ValueError(
+                f"{where}: array {name!r} has shape {array.shape}, {what} expects {param.shape}"
+            )
         if array.dtype != param.dtype:
-            raise TypeError(f"{where}: array {name!r} has dtype {array.dtype}, {what} expects {param.dtype}")
+            raise TypeError(
+                f"{where}: array {name!r} has dtype {array.dtype}, {what} expects {param.dtype}"
+            )
 
 
 def _first_difference(saved: Any, mine: Any, path: str) -> str | None:

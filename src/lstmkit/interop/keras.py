@@ -42,8 +42,15 @@ from lstmkit.cells.gru import GRUCell
 from lstmkit.cells.lstm import LSTMCell
 from lstmkit.module import check_dtype
 
-__all__ = ["KERAS_GRU_ORDER", "KERAS_LSTM_ORDER", "from_keras_gru", "from_keras_lstm",
-           "keras_config", "to_keras_gru", "to_keras_lstm"]
+__all__ = [
+    "KERAS_GRU_ORDER",
+    "KERAS_LSTM_ORDER",
+    "from_keras_gru",
+    "from_keras_lstm",
+    "keras_config",
+    "to_keras_gru",
+    "to_keras_lstm",
+]
 
 Array = NDArray[Any]
 
@@ -52,9 +59,15 @@ KERAS_LSTM_ORDER = ("input", "forget", "candidate", "output")
 KERAS_GRU_ORDER = ("update", "reset", "candidate")
 
 
-def _arrays(weights: Any, gates: int, bias_shapes: list[tuple[int, ...]]) -> tuple[Array, Array, Array | None]:
+def _arrays(
+    weights: Any, gates: int, bias_shapes: list[tuple[int, ...]]
+) -> tuple[Array, Array, Array | None]:
     """Check ``[kernel, recurrent_kernel(, bias)]``; ``bias_shapes`` use ``-1`` for ``gates * H``."""
-    if isinstance(weights, (str, bytes)) or not isinstance(weights, Sequence) or len(weights) not in (2, 3):
+    if (
+        isinstance(weights, (str, bytes))
+        or not isinstance(weights, Sequence)
+        or len(weights) not in (2, 3)
+    ):
         raise TypeError(
             "weights: expected a list [kernel, recurrent_kernel, bias] (or [kernel, recurrent_kernel] "
             f"for use_bias=False), received {type(weights).__name__}"
@@ -74,7 +87,9 @@ def _arrays(weights: Any, gates: int, bias_shapes: list[tuple[int, ...]]) -> tup
         )
     H = recurrent.shape[0]
     if kernel.ndim != 2 or kernel.shape[1] != gates * H:
-        raise ValueError(f"weights (kernel): expected shape (input, {gates * H}), received {kernel.shape}")
+        raise ValueError(
+            f"weights (kernel): expected shape (input, {gates * H}), received {kernel.shape}"
+        )
     bias = out[2] if len(out) == 3 else None
     allowed = [tuple(gates * H if n == -1 else n for n in shape) for shape in bias_shapes]
     if bias is not None and bias.shape not in allowed:
@@ -90,7 +105,11 @@ def _dtype(dtype: Any, kernel: Array) -> np.dtype[Any]:
 
 
 def from_keras_lstm(
-    weights: Sequence[Any], *, activation: Any = "tanh", recurrent_activation: Any = "sigmoid", dtype: Any = None
+    weights: Sequence[Any],
+    *,
+    activation: Any = "tanh",
+    recurrent_activation: Any = "sigmoid",
+    dtype: Any = None,
 ) -> LSTMCell:
     """Build an :class:`~lstmkit.LSTMCell` from a Keras LSTM's ``[kernel, recurrent_kernel, bias]``.
 
@@ -112,14 +131,23 @@ def from_keras_lstm(
     kernel, recurrent, bias = _arrays(weights, 4, [(-1,)])
     dt = _dtype(dtype, kernel)
     H = recurrent.shape[0]
-    cell = LSTMCell(kernel.shape[0], H, gate_activation=recurrent_activation, candidate_activation=activation,
-                    cell_activation=activation, dtype=dt, rng=0)
+    cell = LSTMCell(
+        kernel.shape[0],
+        H,
+        gate_activation=recurrent_activation,
+        candidate_activation=activation,
+        cell_activation=activation,
+        dtype=dt,
+        rng=0,
+    )
     bias = np.zeros(4 * H) if bias is None else bias
     for k, name in enumerate(KERAS_LSTM_ORDER):
         cols = slice(k * H, (k + 1) * H)
-        cell.gates[name].set_weights(W=np.ascontiguousarray(kernel[:, cols], dtype=dt),
-                                     U=np.ascontiguousarray(recurrent[:, cols], dtype=dt),
-                                     b=np.ascontiguousarray(bias[cols], dtype=dt))
+        cell.gates[name].set_weights(
+            W=np.ascontiguousarray(kernel[:, cols], dtype=dt),
+            U=np.ascontiguousarray(recurrent[:, cols], dtype=dt),
+            b=np.ascontiguousarray(bias[cols], dtype=dt),
+        )
     return cell
 
 
@@ -152,14 +180,26 @@ def from_keras_gru(
     kernel, recurrent, bias = _arrays(weights, 3, [(-1,), (2, -1)])
     if reset_after is None:
         if bias is None:
-            raise ValueError("reset_after: cannot infer it without a bias; pass reset_after=True or False")
+            raise ValueError(
+                "reset_after: cannot infer it without a bias; pass reset_after=True or False"
+            )
         reset_after = bias.ndim == 2
     elif bias is not None and (bias.ndim == 2) != reset_after:
-        raise ValueError(f"weights (bias): shape {bias.shape} does not fit reset_after={reset_after}")
+        raise ValueError(
+            f"weights (bias): shape {bias.shape} does not fit reset_after={reset_after}"
+        )
     dt = _dtype(dtype, kernel)
     H = recurrent.shape[0]
-    cell = GRUCell(kernel.shape[0], H, reset_after=reset_after, update_convention="pytorch",
-                   gate_activation=recurrent_activation, candidate_activation=activation, dtype=dt, rng=0)
+    cell = GRUCell(
+        kernel.shape[0],
+        H,
+        reset_after=reset_after,
+        update_convention="pytorch",
+        gate_activation=recurrent_activation,
+        candidate_activation=activation,
+        dtype=dt,
+        rng=0,
+    )
     if bias is None:
         bias = np.zeros((2, 3 * H) if reset_after else 3 * H)
     b_in, b_rec = (bias[0], bias[1]) if reset_after else (bias, np.zeros(3 * H))
@@ -167,9 +207,11 @@ def from_keras_gru(
         cols = slice(k * H, (k + 1) * H)
         # The candidate's recurrent bias is scaled by the reset gate, so it stays separate.
         b = b_in[cols] if name == "candidate" else b_in[cols] + b_rec[cols]
-        cell.gates[name].set_weights(W=np.ascontiguousarray(kernel[:, cols], dtype=dt),
-                                     U=np.ascontiguousarray(recurrent[:, cols], dtype=dt),
-                                     b=np.ascontiguousarray(b, dtype=dt))
+        cell.gates[name].set_weights(
+            W=np.ascontiguousarray(kernel[:, cols], dtype=dt),
+            U=np.ascontiguousarray(recurrent[:, cols], dtype=dt),
+            b=np.ascontiguousarray(b, dtype=dt),
+        )
     if reset_after:
         assert cell.recurrent_bias is not None
         cell.recurrent_bias.assign(np.ascontiguousarray(b_rec[2 * H :], dtype=dt), argument="bias")
@@ -186,7 +228,9 @@ def keras_config(cell: LSTMCell | GRUCell) -> dict[str, Any]:
     problems = []
     if type(cell) is LSTMCell:
         gate_names = ("input", "forget", "output")
-        problems += [f"a peephole on the {n} gate" for n, g in cell.gates.items() if g.p is not None]
+        problems += [
+            f"a peephole on the {n} gate" for n, g in cell.gates.items() if g.p is not None
+        ]
         if not _same(cell.cell_activation, cell.candidate.activation):
             problems.append(
                 f"cell_activation {cell.cell_activation.name!r} differing from the candidate's "
@@ -196,7 +240,9 @@ def keras_config(cell: LSTMCell | GRUCell) -> dict[str, Any]:
     elif type(cell) is GRUCell:
         gate_names = ("update", "reset")
         if cell.update_convention != "pytorch":
-            problems.append(f"update_convention={cell.update_convention!r} (Keras weighs h_prev by z)")
+            problems.append(
+                f"update_convention={cell.update_convention!r} (Keras weighs h_prev by z)"
+            )
         extra = {"reset_after": bool(cell.reset_after)}
     else:
         raise TypeError(f"cell: expected an LSTMCell or GRUCell, received {type(cell).__name__}")
@@ -208,8 +254,12 @@ def keras_config(cell: LSTMCell | GRUCell) -> dict[str, Any]:
         )
     if problems:
         raise ValueError("cell: Keras cannot express " + "; ".join(problems))
-    return {"units": int(cell.hidden_size), "activation": cell.candidate.activation.name,
-            "recurrent_activation": gate_acts[0].name, **extra}
+    return {
+        "units": int(cell.hidden_size),
+        "activation": cell.candidate.activation.name,
+        "recurrent_activation": gate_acts[0].name,
+        **extra,
+    }
 
 
 def to_keras_lstm(cell: LSTMCell) -> list[Array]:
@@ -222,9 +272,11 @@ def to_keras_lstm(cell: LSTMCell) -> list[Array]:
         raise TypeError(f"cell: expected an LSTMCell, received {type(cell).__name__}")
     keras_config(cell)
     gates = [cell.gates[n] for n in KERAS_LSTM_ORDER]
-    return [np.concatenate([g.W.value for g in gates], axis=1),
-            np.concatenate([g.U.value for g in gates], axis=1),
-            np.concatenate([g.b.value for g in gates])]
+    return [
+        np.concatenate([g.W.value for g in gates], axis=1),
+        np.concatenate([g.U.value for g in gates], axis=1),
+        np.concatenate([g.b.value for g in gates]),
+    ]
 
 
 def to_keras_gru(cell: GRUCell) -> list[Array]:
@@ -247,4 +299,3 @@ def to_keras_gru(cell: GRUCell) -> list[Array]:
     b_rec = np.zeros_like(b_in)
     b_rec[2 * cell.hidden_size :] = cell.recurrent_bias.value
     return [kernel, recurrent, np.stack([b_in, b_rec])]
-

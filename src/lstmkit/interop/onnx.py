@@ -66,15 +66,21 @@ def _onnx() -> tuple[Any, Any]:
         import onnx
         from onnx import helper
     except ImportError as error:  # pragma: no cover - exercised only without onnx
-        raise ImportError("lstmkit.interop.onnx needs onnx; install it with pip install 'lstmkit[onnx]'") from error
+        raise ImportError(
+            "lstmkit.interop.onnx needs onnx; install it with pip install 'lstmkit[onnx]'"
+        ) from error
     return onnx, helper
 
 
-def _activation(act: Any, where: str, problems: list[str]) -> tuple[str, float | None, float | None]:
+def _activation(
+    act: Any, where: str, problems: list[str]
+) -> tuple[str, float | None, float | None]:
     builtin = ONNX_ACTIVATIONS.get(act.name)
     known = activations.get(act.name) if act.name in activations.available() else None
     if builtin is None or known is None or known.function is not act.function:
-        problems.append(f"{where}: activation {act.name!r} (ONNX supports {', '.join(ONNX_ACTIVATIONS)})")
+        problems.append(
+            f"{where}: activation {act.name!r} (ONNX supports {', '.join(ONNX_ACTIVATIONS)})"
+        )
         return ("Sigmoid", None, None)
     return builtin
 
@@ -85,25 +91,38 @@ def _cell_spec(cell: Any, path: str, problems: list[str]) -> dict[str, Any] | No
         acts = {n: cell.gates[n].activation for n in ("input", "forget", "output")}
         gate_acts = [_activation(a, f"{path}.{n}", problems) for n, a in acts.items()]
         if len(set(gate_acts)) > 1:
-            problems.append(f"{path}: different activations on the input, forget and output gates "
-                            f"({', '.join(f'{n}={a.name}' for n, a in acts.items())}); ONNX's f is shared")
+            problems.append(
+                f"{path}: different activations on the input, forget and output gates "
+                f"({', '.join(f'{n}={a.name}' for n, a in acts.items())}); ONNX's f is shared"
+            )
         order = [cell.gates[n] for n in ("input", "output", "forget", "candidate")]
         signs = [1.0, 1.0, 1.0, 1.0]
-        peep = {n: None if cell.gates[n].p is None else cell.gates[n].p.value for n in ("input", "output", "forget")}
+        peep = {
+            n: None if cell.gates[n].p is None else cell.gates[n].p.value
+            for n in ("input", "output", "forget")
+        }
         kind, extra = "LSTM", {}
     elif type(cell) is CoupledLSTMCell:
         f_act, o_act = cell.forget.activation, cell.output.activation
-        gate_acts = [_activation(f_act, f"{path}.forget", problems), _activation(o_act, f"{path}.output", problems)]
+        gate_acts = [
+            _activation(f_act, f"{path}.forget", problems),
+            _activation(o_act, f"{path}.output", problems),
+        ]
         if f_act.name != o_act.name:
             problems.append(f"{path}: different forget and output activations; ONNX's f is shared")
         if f_act.name not in _SYMMETRIC:
-            problems.append(f"{path}: input_forget with the gate activation {f_act.name!r} "
-                            "(the export needs f(-a) = 1 - f(a): sigmoid or hard_sigmoid)")
+            problems.append(
+                f"{path}: input_forget with the gate activation {f_act.name!r} "
+                "(the export needs f(-a) = 1 - f(a): sigmoid or hard_sigmoid)"
+            )
         # ONNX's input gate is lstmkit's forget gate negated; ONNX then derives f = 1 - i.
         order = [cell.forget, cell.output, cell.forget, cell.candidate]
         signs = [-1.0, 1.0, 0.0, 1.0]
-        peep = {"input": None if cell.forget.p is None else -cell.forget.p.value,  # sees c_{t-1} too
-                "output": None if cell.output.p is None else cell.output.p.value, "forget": None}
+        peep = {
+            "input": None if cell.forget.p is None else -cell.forget.p.value,  # sees c_{t-1} too
+            "output": None if cell.output.p is None else cell.output.p.value,
+            "forget": None,
+        }
         kind, extra = "LSTM", {"input_forget": 1}
     elif type(cell) is GRUCell:
         acts = {n: cell.gates[n].activation for n in ("update", "reset")}
@@ -111,23 +130,30 @@ def _cell_spec(cell: Any, path: str, problems: list[str]) -> dict[str, Any] | No
         if len(set(gate_acts)) > 1:
             problems.append(f"{path}: different update and reset activations; ONNX's f is shared")
         if cell.update_convention != "pytorch":
-            problems.append(f"{path}: update_convention={cell.update_convention!r} (ONNX weighs h_prev by z)")
+            problems.append(
+                f"{path}: update_convention={cell.update_convention!r} (ONNX weighs h_prev by z)"
+            )
         gates = [cell.update, cell.reset, cell.candidate]
         rb = np.zeros(3 * cell.hidden_size, cell.dtype)
         if cell.reset_after:
-            rb[2 * cell.hidden_size:] = cell.recurrent_bias.value
+            rb[2 * cell.hidden_size :] = cell.recurrent_bias.value
         g = _activation(cell.candidate.activation, f"{path}.candidate", problems)
         return {
-            "kind": "GRU", "H": cell.hidden_size, "dtype": cell.dtype,
+            "kind": "GRU",
+            "H": cell.hidden_size,
+            "dtype": cell.dtype,
             "W": np.concatenate([gt.W.value.T for gt in gates]),
             "R": np.concatenate([gt.U.value.T for gt in gates]),
             "B": np.concatenate([np.concatenate([gt.b.value for gt in gates]), rb]),
-            "P": None, "acts": [gate_acts[0], g],
+            "P": None,
+            "acts": [gate_acts[0], g],
             "attrs": {"linear_before_reset": int(bool(cell.reset_after))},
         }
     else:
-        problems.append(f"{path}: a {type(cell).__name__} (ONNX export supports LSTMCell, "
-                        "CoupledLSTMCell and GRUCell)")
+        problems.append(
+            f"{path}: a {type(cell).__name__} (ONNX export supports LSTMCell, "
+            "CoupledLSTMCell and GRUCell)"
+        )
         return None
     g = _activation(cell.candidate.activation, f"{path}.candidate", problems)
     h = _activation(cell.cell_activation, f"{path}.cell_activation", problems)
@@ -135,12 +161,17 @@ def _cell_spec(cell: Any, path: str, problems: list[str]) -> dict[str, Any] | No
     zeros = np.zeros(H, cell.dtype)
     p_values = [zeros if p is None else p for p in (peep["input"], peep["output"], peep["forget"])]
     return {
-        "kind": kind, "H": H, "dtype": cell.dtype,
+        "kind": kind,
+        "H": H,
+        "dtype": cell.dtype,
         "W": np.concatenate([s * gt.W.value.T for s, gt in zip(signs, order)]),
         "R": np.concatenate([s * gt.U.value.T for s, gt in zip(signs, order)]),
-        "B": np.concatenate([*(s * gt.b.value for s, gt in zip(signs, order)), np.zeros(4 * H, cell.dtype)]),
+        "B": np.concatenate(
+            [*(s * gt.b.value for s, gt in zip(signs, order)), np.zeros(4 * H, cell.dtype)]
+        ),
         "P": np.concatenate(p_values) if any(p is not None for p in peep.values()) else None,
-        "acts": [gate_acts[0], g, h], "attrs": extra,
+        "acts": [gate_acts[0], g, h],
+        "attrs": extra,
     }
 
 
@@ -153,7 +184,9 @@ def _layers(model: Any, problems: list[str]) -> list[tuple[str, list[Any], str, 
     elif hasattr(model, "step"):
         items = [("model", Recurrent(model))]
     else:
-        raise TypeError(f"model: expected a cell, Recurrent, Bidirectional or Stacked, received {type(model).__name__}")
+        raise TypeError(
+            f"model: expected a cell, Recurrent, Bidirectional or Stacked, received {type(model).__name__}"
+        )
     out = []
     for path, layer in items:
         if isinstance(layer, Recurrent):
@@ -161,13 +194,22 @@ def _layers(model: Any, problems: list[str]) -> list[tuple[str, list[Any], str, 
         elif isinstance(layer, Bidirectional):
             if layer.merge == "none":
                 problems.append(f"{path}: merge='none' (the graph has one output)")
-            out.append((path, [layer.forward_layer.cell, layer.backward_layer.cell], "bidirectional", layer.merge))
+            out.append(
+                (
+                    path,
+                    [layer.forward_layer.cell, layer.backward_layer.cell],
+                    "bidirectional",
+                    layer.merge,
+                )
+            )
         else:
             problems.append(f"{path}: a {type(layer).__name__} layer")
     return out
 
 
-def to_onnx(model: Any, path: str | os.PathLike[str], *, lengths: bool = False, opset: int = 14) -> None:
+def to_onnx(
+    model: Any, path: str | os.PathLike[str], *, lengths: bool = False, opset: int = 14
+) -> None:
     """Write ``model`` as an ONNX graph of ``LSTM`` / ``GRU`` nodes.
 
     Parameters
@@ -200,18 +242,28 @@ def to_onnx(model: Any, path: str | os.PathLike[str], *, lengths: bool = False, 
     onnx, helper = _onnx()
     problems: list[str] = []
     layers = _layers(model, problems)
-    specs = [[_cell_spec(cell, f"{lp}.{'cell' if len(cells) == 1 else d}", problems)
-              for cell, d in zip(cells, ("forward_layer.cell", "backward_layer.cell"))]
-             for lp, cells, _, _ in layers]
+    specs = [
+        [
+            _cell_spec(cell, f"{lp}.{'cell' if len(cells) == 1 else d}", problems)
+            for cell, d in zip(cells, ("forward_layer.cell", "backward_layer.cell"))
+        ]
+        for lp, cells, _, _ in layers
+    ]
     for (lp, cells, _, _), layer_specs in zip(layers, specs):
-        kinds = {(s["kind"], tuple(sorted(s["attrs"].items()))) for s in layer_specs if s is not None}
+        kinds = {
+            (s["kind"], tuple(sorted(s["attrs"].items()))) for s in layer_specs if s is not None
+        }
         if len(kinds) > 1:
-            problems.append(f"{lp}: directions of different kinds ({', '.join(type(c).__name__ for c in cells)})")
+            problems.append(
+                f"{lp}: directions of different kinds ({', '.join(type(c).__name__ for c in cells)})"
+            )
     if problems:
         raise ValueError("model: ONNX cannot express " + "; ".join(problems))
     target = Path(path)
     if not target.parent.is_dir():
-        raise FileNotFoundError(f"path: the folder {str(target.parent)!r} does not exist; create it first")
+        raise FileNotFoundError(
+            f"path: the folder {str(target.parent)!r} does not exist; create it first"
+        )
 
     dtype = np.dtype(specs[0][0]["dtype"])
     elem = onnx.TensorProto.FLOAT if dtype == np.float32 else onnx.TensorProto.DOUBLE
@@ -219,7 +271,9 @@ def to_onnx(model: Any, path: str | os.PathLike[str], *, lengths: bool = False, 
 
     def const(name: str, value: Array) -> str:
         if all(t.name != name for t in inits):
-            inits.append(helper.make_tensor(name, _elem_of(onnx, value), value.shape, value.ravel().tolist()))
+            inits.append(
+                helper.make_tensor(name, _elem_of(onnx, value), value.shape, value.ravel().tolist())
+            )
         return name
 
     inputs = [helper.make_tensor_value_info("x", elem, ["batch", "time", int(model.input_size)])]
@@ -229,11 +283,20 @@ def to_onnx(model: Any, path: str | os.PathLike[str], *, lengths: bool = False, 
     current = "x_tm"
     for k, ((_, _, direction, merge), layer_specs) in enumerate(zip(layers, specs)):
         spec = layer_specs[0]
-        stack = {key: np.stack([s[key] for s in layer_specs]).astype(dtype) for key in ("W", "R", "B")}
-        names = [current, const(f"W{k}", stack["W"]), const(f"R{k}", stack["R"]), const(f"B{k}", stack["B"]),
-                 "lengths" if lengths else ""]
+        stack = {
+            key: np.stack([s[key] for s in layer_specs]).astype(dtype) for key in ("W", "R", "B")
+        }
+        names = [
+            current,
+            const(f"W{k}", stack["W"]),
+            const(f"R{k}", stack["R"]),
+            const(f"B{k}", stack["B"]),
+            "lengths" if lengths else "",
+        ]
         if spec["kind"] == "LSTM" and any(s["P"] is not None for s in layer_specs):
-            peeps = [s["P"] if s["P"] is not None else np.zeros(3 * s["H"], dtype) for s in layer_specs]
+            peeps = [
+                s["P"] if s["P"] is not None else np.zeros(3 * s["H"], dtype) for s in layer_specs
+            ]
             names += ["", "", const(f"P{k}", np.stack(peeps).astype(dtype))]
         acts = [a for s in layer_specs for a in s["acts"]]
         alphas = [a[1] for a in acts if a[1] is not None]
@@ -243,9 +306,18 @@ def to_onnx(model: Any, path: str | os.PathLike[str], *, lengths: bool = False, 
             extra["activation_alpha"] = alphas
         if betas:
             extra["activation_beta"] = betas
-        nodes.append(helper.make_node(
-            spec["kind"], [n for n in names], [f"Y{k}"], name=f"layer{k}", hidden_size=spec["H"],
-            direction=direction, activations=[a[0] for a in acts], **extra))
+        nodes.append(
+            helper.make_node(
+                spec["kind"],
+                [n for n in names],
+                [f"Y{k}"],
+                name=f"layer{k}",
+                hidden_size=spec["H"],
+                direction=direction,
+                activations=[a[0] for a in acts],
+                **extra,
+            )
+        )
         if direction != "bidirectional" or merge == "concat":
             nodes.append(helper.make_node("Transpose", [f"Y{k}"], [f"Yt{k}"], perm=[0, 2, 1, 3]))
             shape = const("reshape_tbf", np.array([0, 0, -1], np.int64))  # (T, B, dirs * H)
@@ -258,20 +330,28 @@ def to_onnx(model: Any, path: str | os.PathLike[str], *, lengths: bool = False, 
                 const(f"half{k}", np.array(0.5, dtype))
                 nodes.append(helper.make_node("Mul", [f"Ym{k}", f"half{k}"], [f"Yh{k}"]))
             axis = const("axis1", np.array([1], np.int64))
-            nodes.append(helper.make_node("Squeeze", [f"Yh{k}" if merge == "mean" else f"Ym{k}", axis], [f"out{k}"]))
+            nodes.append(
+                helper.make_node(
+                    "Squeeze", [f"Yh{k}" if merge == "mean" else f"Ym{k}", axis], [f"out{k}"]
+                )
+            )
         current = f"out{k}"
     nodes.append(helper.make_node("Transpose", [current], ["y"], perm=[1, 0, 2]))
     output = helper.make_tensor_value_info("y", elem, ["batch", "time", int(model.output_size)])
     graph = helper.make_graph(nodes, "lstmkit", inputs, [output], initializer=inits)
-    onnx_model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
-                                   producer_name="lstmkit")
+    onnx_model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="lstmkit"
+    )
     onnx.checker.check_model(onnx_model)
     _write_atomically(target, onnx_model.SerializeToString())
 
 
 def _elem_of(onnx: Any, value: Array) -> int:
-    return {np.dtype(np.float32): onnx.TensorProto.FLOAT, np.dtype(np.float64): onnx.TensorProto.DOUBLE,
-            np.dtype(np.int64): onnx.TensorProto.INT64}[value.dtype]
+    return {
+        np.dtype(np.float32): onnx.TensorProto.FLOAT,
+        np.dtype(np.float64): onnx.TensorProto.DOUBLE,
+        np.dtype(np.int64): onnx.TensorProto.INT64,
+    }[value.dtype]
 
 
 def _write_atomically(target: Path, data: bytes) -> None:

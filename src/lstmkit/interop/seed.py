@@ -83,13 +83,17 @@ def from_seed(weights: Any, *, dtype: Any = np.float64) -> LSTMCell:
             key = prefix + letter
             value = np.asarray(_get(weights, key))
             if value.dtype.kind not in "fiu":
-                raise TypeError(f"weights[{key!r}]: expected real numbers, received dtype {value.dtype}")
+                raise TypeError(
+                    f"weights[{key!r}]: expected real numbers, received dtype {value.dtype}"
+                )
             if not np.all(np.isfinite(value)):
                 raise ValueError(f"weights[{key!r}]: has non-finite values")
             arrays[key] = value
     wf = arrays["Wf"]
     if wf.ndim != 2 or wf.shape[1] <= wf.shape[0]:
-        raise ValueError(f"weights['Wf']: expected shape (hidden, hidden + input), received {wf.shape}")
+        raise ValueError(
+            f"weights['Wf']: expected shape (hidden, hidden + input), received {wf.shape}"
+        )
     H, n_in = wf.shape[0], wf.shape[1] - wf.shape[0]
     for letter in SEED_GATES:
         if arrays["W" + letter].shape != (H, H + n_in):
@@ -97,13 +101,15 @@ def from_seed(weights: Any, *, dtype: Any = np.float64) -> LSTMCell:
                 f"weights['W{letter}']: expected shape ({H}, {H + n_in}), received {arrays['W' + letter].shape}"
             )
         if arrays["b" + letter].shape not in ((H, 1), (H,)):
-            raise ValueError(f"weights['b{letter}']: expected shape ({H}, 1), received {arrays['b' + letter].shape}")
+            raise ValueError(
+                f"weights['b{letter}']: expected shape ({H}, 1), received {arrays['b' + letter].shape}"
+            )
     cell = LSTMCell(n_in, H, dtype=dt, rng=0)
     for letter, name in SEED_GATES.items():
         w = arrays["W" + letter]
         cell.gates[name].set_weights(
-            W=np.ascontiguousarray(w[:, H:].T, dtype=dt),   # columns after the first H see x
-            U=np.ascontiguousarray(w[:, :H].T, dtype=dt),   # the first H columns see h_prev
+            W=np.ascontiguousarray(w[:, H:].T, dtype=dt),  # columns after the first H see x
+            U=np.ascontiguousarray(w[:, :H].T, dtype=dt),  # the first H columns see h_prev
             b=arrays["b" + letter].reshape(H).astype(dt),
         )
     return cell
@@ -130,7 +136,9 @@ def to_seed(cell: LSTMCell) -> dict[str, NDArray[Any]]:
     for name, gate in cell.gates.items():
         want = activations.tanh if name == "candidate" else activations.sigmoid
         if gate.activation.function is not want.function:
-            problems.append(f"{name} activation {gate.activation.name!r} (the seed uses {want.name})")
+            problems.append(
+                f"{name} activation {gate.activation.name!r} (the seed uses {want.name})"
+            )
     if cell.cell_activation.function is not activations.tanh.function:
         problems.append(f"cell_activation {cell.cell_activation.name!r} (the seed uses tanh)")
     if problems:

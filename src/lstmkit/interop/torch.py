@@ -93,14 +93,18 @@ def from_torch(module: Any, *, dtype: Any = None) -> Any:
             f"{type(module).__name__}"
         )
     first = next(module.parameters())
-    dt = check_dtype(str(first.dtype).removeprefix("torch.") if dtype is None else dtype, argument="dtype")
+    dt = check_dtype(
+        str(first.dtype).removeprefix("torch.") if dtype is None else dtype, argument="dtype"
+    )
 
     def get(name: str) -> Array | None:
         value = getattr(module, name, None)
         return None if value is None else value.detach().cpu().numpy().astype(dt, copy=True)
 
     if isinstance(module, nn.LSTMCell):
-        return _lstm_cell(get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh"), None, dt)
+        return _lstm_cell(
+            get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh"), None, dt
+        )
     if isinstance(module, nn.GRUCell):
         return _gru_cell(get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh"), dt)
     is_lstm = isinstance(module, nn.LSTM)
@@ -116,13 +120,17 @@ def from_torch(module: Any, *, dtype: Any = None) -> Any:
             else:
                 cell = _gru_cell(*arrays, dt)
             runners.append(Recurrent(cell, reverse=suffix == "_reverse"))
-        layers.append(Bidirectional(*runners, merge="concat") if module.bidirectional else runners[0])
+        layers.append(
+            Bidirectional(*runners, merge="concat") if module.bidirectional else runners[0]
+        )
     if len(layers) == 1:
         return layers[0]
     return Stacked(layers, dropout=float(module.dropout))
 
 
-def _bias(b_ih: Array | None, b_hh: Array | None, rows: int, dt: np.dtype[Any]) -> tuple[Array, Array]:
+def _bias(
+    b_ih: Array | None, b_hh: Array | None, rows: int, dt: np.dtype[Any]
+) -> tuple[Array, Array]:
     zeros = np.zeros(rows, dt)
     return (zeros if b_ih is None else b_ih), (zeros if b_hh is None else b_hh)
 
@@ -176,7 +184,9 @@ def _cell_problems(cell: Any, path: str) -> tuple[str | None, list[str]]:
     from lstmkit.regularization import VariationalDropout, Zoneout
 
     if isinstance(cell, (VariationalDropout, Zoneout)):
-        return None, [f"{path}: dropout wrappers ({type(cell).__name__}); convert the wrapped {path}.cell"]
+        return None, [
+            f"{path}: dropout wrappers ({type(cell).__name__}); convert the wrapped {path}.cell"
+        ]
     if isinstance(cell, CoupledLSTMCell):
         return None, [f"{path}: coupled input and forget gates (CoupledLSTMCell)"]
     if isinstance(cell, LayerNormLSTMCell):
@@ -187,19 +197,33 @@ def _cell_problems(cell: Any, path: str) -> tuple[str | None, list[str]]:
         peep = [name for name, gate in cell.gates.items() if gate.p is not None]
         if peep:
             problems.append(f"{path}: peepholes on the {', '.join(peep)} gate(s)")
-        wanted = {"input": activations.sigmoid, "forget": activations.sigmoid,
-                  "candidate": activations.tanh, "output": activations.sigmoid}
+        wanted = {
+            "input": activations.sigmoid,
+            "forget": activations.sigmoid,
+            "candidate": activations.tanh,
+            "output": activations.sigmoid,
+        }
         if not _is(cell.cell_activation, activations.tanh):
-            problems.append(f"{path}: cell_activation {cell.cell_activation.name!r} (PyTorch uses tanh)")
+            problems.append(
+                f"{path}: cell_activation {cell.cell_activation.name!r} (PyTorch uses tanh)"
+            )
     elif type(cell) is GRUCell:
         kind = "gru"
         if not cell.reset_after:
-            problems.append(f"{path}: reset_after=False (PyTorch applies the reset after the product)")
+            problems.append(
+                f"{path}: reset_after=False (PyTorch applies the reset after the product)"
+            )
         if cell.update_convention != "pytorch":
             problems.append(f"{path}: update_convention={cell.update_convention!r}")
-        wanted = {"reset": activations.sigmoid, "update": activations.sigmoid, "candidate": activations.tanh}
+        wanted = {
+            "reset": activations.sigmoid,
+            "update": activations.sigmoid,
+            "candidate": activations.tanh,
+        }
     else:
-        return None, [f"{path}: a {type(cell).__name__} (only LSTMCell, ProjectionLSTMCell and GRUCell)"]
+        return None, [
+            f"{path}: a {type(cell).__name__} (only LSTMCell, ProjectionLSTMCell and GRUCell)"
+        ]
     for name, act in wanted.items():
         got = cell.gates[name].activation
         if not _is(got, act):
@@ -242,7 +266,9 @@ def to_torch(model: Any) -> Any:
     if hasattr(model, "step"):  # a bare cell
         kind, problems = _cell_problems(model, "model")
         if kind == "lstm" and type(model) is ProjectionLSTMCell:
-            problems.append("model: a projection on nn.LSTMCell (wrap the cell in Recurrent for nn.LSTM)")
+            problems.append(
+                "model: a projection on nn.LSTMCell (wrap the cell in Recurrent for nn.LSTM)"
+            )
         _fail(problems)
         cls = torch.nn.LSTMCell if kind == "lstm" else torch.nn.GRUCell
         module = cls(model.input_size, model.hidden_size, dtype=dtype)
@@ -254,8 +280,17 @@ def to_torch(model: Any) -> Any:
     kwargs: dict[str, Any] = {"proj_size": proj} if kind == "lstm" else {}
     cls = torch.nn.LSTM if kind == "lstm" else torch.nn.GRU
     dropout = float(model.dropout) if isinstance(model, Stacked) and len(layers) > 1 else 0.0
-    module = cls(layers[0][1][0].input_size, hidden, num_layers=len(layers), bias=True, batch_first=True,
-                 dropout=dropout, bidirectional=bidirectional, dtype=dtype, **kwargs)
+    module = cls(
+        layers[0][1][0].input_size,
+        hidden,
+        num_layers=len(layers),
+        bias=True,
+        batch_first=True,
+        dropout=dropout,
+        bidirectional=bidirectional,
+        dtype=dtype,
+        **kwargs,
+    )
     for k, (_, cells) in enumerate(layers):
         for cell, suffix in zip(cells, ("", "_reverse")):
             _copy_cell(torch, module, f"_l{k}{suffix}", cell, kind)
@@ -277,11 +312,15 @@ def _layers(model: Any) -> list[tuple[str, list[Any]]]:
     for path, layer in items:
         if isinstance(layer, Recurrent):
             if layer.reverse:
-                problems.append(f"{path}: a reverse-only runner (PyTorch runs forward or both ways)")
+                problems.append(
+                    f"{path}: a reverse-only runner (PyTorch runs forward or both ways)"
+                )
             layers.append((path, [layer.cell]))
         elif isinstance(layer, Bidirectional):
             if layer.merge != "concat":
-                problems.append(f"{path}: merge={layer.merge!r} (PyTorch concatenates the directions)")
+                problems.append(
+                    f"{path}: merge={layer.merge!r} (PyTorch concatenates the directions)"
+                )
             layers.append((path, [layer.forward_layer.cell, layer.backward_layer.cell]))
         else:
             problems.append(f"{path}: a {type(layer).__name__} layer inside a stack")
@@ -306,7 +345,11 @@ def _check_layers(layers: list[tuple[str, list[Any]]]) -> tuple[str, int, int]:
     hidden = {cell.hidden_size for cell in cells}
     proj = {int(getattr(cell, "proj_size", 0) or 0) for cell in cells}
     if len(hidden) != 1 or len(proj) != 1:
-        _fail([f"layers of different sizes (hidden {sorted(hidden)}, proj {sorted(proj)}); nn.LSTM layers share one size"])
+        _fail(
+            [
+                f"layers of different sizes (hidden {sorted(hidden)}, proj {sorted(proj)}); nn.LSTM layers share one size"
+            ]
+        )
     return kinds.pop(), proj.pop(), hidden.pop()  # type: ignore[return-value]
 
 
