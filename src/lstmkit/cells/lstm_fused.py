@@ -423,11 +423,11 @@ def backward(
     tmp = np.empty((H, B), dt)
     one = np.array(1, dt)
     if cache.fast:
-        per_time = [DY, Z[:T, :H4], Z[:T, :H3], Z[:T, H3:H4], Z[:T, H3:].reshape(T, 2, H, B),
+        per_time = [DY, Z[:T, :H4], Z[:T, :H3], Z[:T, H3:].reshape(T, 2, H, B),
                     Z[1:, H4:], Z[:T, :H], Z[:T, H : 2 * H], Z[:T, 2 * H : H3]]
         scratch = [dhR, dh, dc, dc[None], D, D[:H], D[H:H3].reshape(2, H, B), D[H3:], Q, Q[:H3],
                    Q[H3:], TC, tmp]
-        for (dyt, z4, z3, zg, zgc, c_new, zo, zi, zf, dhr, dh_, dc_, dc1, d, do, dif, dg, q, q3,
+        for (dyt, z4, z3, zgc, c_new, zo, zi, zf, dhr, dh_, dc_, dc1, d, do, dif, dg, q, q3,
              qg, tc, tm) in _steps(per_time, scratch, bs, True):
             np.add(dhr, dyt, out=dh_)
             np.tanh(c_new, out=tc)
@@ -457,8 +457,10 @@ def backward(
         Z[:T, :H4].transpose(0, 2, 1)[mask] = 0
     dZ = np.ascontiguousarray(Z[:T, :H4].transpose(1, 0, 2)).reshape(H4, T * B)
     dWT = dZ @ cache.x.reshape(T * B, I)
-    Hp = np.ascontiguousarray(cache.y[:T].transpose(0, 2, 1)).reshape(T * B, H)
-    dUT = dZ @ Hp
+    # Unit-major copies (T, k, B) -> (k, T*B) move whole columns of B values; cheaper than an
+    # elementwise transpose to batch-major.
+    Hp = np.ascontiguousarray(cache.y[:T].transpose(1, 0, 2)).reshape(H, T * B)
+    dUT = dZ @ Hp.T
     db = dZ.sum(axis=1)
     dx = (dZ.T @ WT).reshape(T, B, I)
 
