@@ -57,9 +57,20 @@ def ensure_katex(target: Path = KATEX) -> None:
     log.info("installing KaTeX %s from the npm registry into %s", KATEX_VERSION, target)
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run(
-            [npm, "install", "--no-save", "--no-audit", "--no-fund", "--no-package-lock",
-             "--prefix", tmp, f"katex@{KATEX_VERSION}"],
-            check=True, capture_output=True, text=True,
+            [
+                npm,
+                "install",
+                "--no-save",
+                "--no-audit",
+                "--no-fund",
+                "--no-package-lock",
+                "--prefix",
+                tmp,
+                f"katex@{KATEX_VERSION}",
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
         )
         dist = Path(tmp) / "node_modules" / "katex" / "dist"
         staging = target.with_name(target.name + ".partial")
@@ -110,12 +121,17 @@ def generate_figures(out: Path) -> list[Path]:
         "lstm-input.svg": diagrams.draw(lstm, highlight=["input", "candidate"]),
         "lstm-update.svg": diagrams.draw(lstm, highlight="update"),
         "lstm-output.svg": diagrams.draw(lstm, highlight=["output", "hidden"]),
-        "lstm-peephole.svg": diagrams.draw(LSTMCell(3, 4, peephole=True, rng=0), highlight="peephole"),
+        "lstm-peephole.svg": diagrams.draw(
+            LSTMCell(3, 4, peephole=True, rng=0), highlight="peephole"
+        ),
         "lstm-hard-sigmoid.svg": diagrams.draw(
-            LSTMCell(3, 4, gate_activation="hard_sigmoid", rng=0), highlight=["forget", "input", "output"]
+            LSTMCell(3, 4, gate_activation="hard_sigmoid", rng=0),
+            highlight=["forget", "input", "output"],
         ),
         "coupled.svg": diagrams.draw(CoupledLSTMCell(3, 4, rng=0), highlight="coupled"),
-        "gru-olah.svg": diagrams.draw(GRUCell(3, 4, update_convention="olah", reset_after=False, rng=0)),
+        "gru-olah.svg": diagrams.draw(
+            GRUCell(3, 4, update_convention="olah", reset_after=False, rng=0)
+        ),
         "gru.svg": diagrams.draw(GRUCell(3, 4, rng=0)),
         "stacked.svg": diagrams.stacked(2, 4),
         "bidirectional.svg": diagrams.bidirectional(4),
@@ -176,8 +192,10 @@ def plot_svg(x: Any, series: list[tuple[Any, str, str]], title: str) -> str:
         '<rect width="100%" height="100%" fill="white"/>',
         f'<line x1="{pad}" y1="{py(0):.1f}" x2="{w - pad}" y2="{py(0):.1f}" stroke="#999"/>',
         f'<line x1="{px(0):.1f}" y1="{pad}" x2="{px(0):.1f}" y2="{h - pad}" stroke="#999"/>',
-        (f'<text x="{w / 2}" y="18" font-family="sans-serif" font-size="14" text-anchor="middle">'
-        f"{title}</text>"),
+        (
+            f'<text x="{w / 2}" y="18" font-family="sans-serif" font-size="14" text-anchor="middle">'
+            f"{title}</text>"
+        ),
     ]
     for y_pos, label in ((hi, f"{hi:g}"), (lo, f"{lo:g}")):
         parts.append(
@@ -212,8 +230,10 @@ def layers_diagram() -> str:
     ]
     w, row = 640, 50
     h = row * len(layers) + 20
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" width="{w}" height="{h}">',
-           "<title>Layers of lstmkit</title>"]
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" width="{w}" height="{h}">',
+        "<title>Layers of lstmkit</title>",
+    ]
     for k, (num, mod, what) in enumerate(layers):
         y = 10 + row * k
         shade = 240 - 12 * k
@@ -225,8 +245,10 @@ def layers_diagram() -> str:
             f'<text x="240" y="{y + 26}" font-family="sans-serif" font-size="13">{what}</text>'
         )
         if k:
-            out.append(f'<path d="M25,{y + 20} L25,{y - 20}" stroke="#444" stroke-width="1.5"/>'
-                       f'<polygon points="25,{y - 24} 21,{y - 14} 29,{y - 14}" fill="#444"/>')
+            out.append(
+                f'<path d="M25,{y + 20} L25,{y - 20}" stroke="#444" stroke-width="1.5"/>'
+                f'<polygon points="25,{y - 24} 21,{y - 14} 29,{y - 14}" fill="#444"/>'
+            )
     out.append(f'<text x="18" y="{h - 4}" font-family="sans-serif" font-size="10">imports</text>')
     out.append("</svg>")
     return "".join(out)

@@ -27,7 +27,9 @@ from lstmkit.training import ProgressBar, train_step
 OUTPUT = Path(__file__).resolve().parent / "output"  # git-ignored
 
 
-def adding_batch(rng: np.random.Generator, batch: int, length: int) -> tuple[np.ndarray, np.ndarray]:
+def adding_batch(
+    rng: np.random.Generator, batch: int, length: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Inputs ``(batch, length, 2)`` and targets ``(batch, 1)``."""
     values = rng.random((batch, length))
     first = rng.integers(0, length // 2, size=batch)
@@ -49,8 +51,12 @@ def main(argv: list[str] | None = None) -> float:
     parser.add_argument("--batch", type=int, default=64, help="batch size (default 64)")
     parser.add_argument("--lr", type=float, default=0.01, help="Adam learning rate (default 0.01)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--plot", type=Path, default=OUTPUT / "adding_problem_loss.png",
-                        help="where to write the loss curve (needs matplotlib)")
+    parser.add_argument(
+        "--plot",
+        type=Path,
+        default=OUTPUT / "adding_problem_loss.png",
+        help="where to write the loss curve (needs matplotlib)",
+    )
     args = parser.parse_args(argv)
 
     rng = np.random.default_rng(args.seed)
@@ -64,15 +70,24 @@ def main(argv: list[str] | None = None) -> float:
     x_test, y_test = adding_batch(np.random.default_rng(args.seed + 1), 1000, args.length)
     baseline = losses.mean_squared_error(np.ones_like(y_test), y_test)[0]
 
-    print(f"adding problem: sequences of {args.length} steps, {model.num_parameters():,} parameters")
+    print(
+        f"adding problem: sequences of {args.length} steps, {model.num_parameters():,} parameters"
+    )
     print(f"baseline (always predict 1.0): test MSE {baseline:.4f}")
     start = time.perf_counter()
     bar = ProgressBar(args.steps, desc="train", stream=sys.stdout)
     history = []
     for step in range(args.steps):
         x, y = adding_batch(rng, args.batch, args.length)
-        result = train_step(model, losses.mean_squared_error, optimizer, x.astype(dtype), y.astype(dtype),
-                            clip_norm=1.0, step=step)
+        result = train_step(
+            model,
+            losses.mean_squared_error,
+            optimizer,
+            x.astype(dtype),
+            y.astype(dtype),
+            clip_norm=1.0,
+            step=step,
+        )
         history.append(result.loss)
         bar.update(result.loss)
     bar.close()
@@ -84,7 +99,9 @@ def main(argv: list[str] | None = None) -> float:
     print("a few test sequences (the two marked numbers, their sum, the prediction):")
     for k in range(5):
         marked = x_test[k, x_test[k, :, 1] == 1, 0]
-        print(f"  {marked[0]:.3f} + {marked[1]:.3f} = {y_test[k, 0]:.3f}   predicted {pred[k, 0]:.3f}")
+        print(
+            f"  {marked[0]:.3f} + {marked[1]:.3f} = {y_test[k, 0]:.3f}   predicted {pred[k, 0]:.3f}"
+        )
     _plot(history, baseline, args.plot)
     return test_mse
 

@@ -51,13 +51,23 @@ def main(argv: list[str] | None = None) -> float:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=50, help="passes over the text (default 50)")
     parser.add_argument("--hidden", type=int, default=128, help="LSTM units (default 128)")
-    parser.add_argument("--streams", type=int, default=16, help="parallel streams = batch size (default 16)")
-    parser.add_argument("--chunk", type=int, default=40, help="truncated-BPTT chunk length (default 40)")
+    parser.add_argument(
+        "--streams", type=int, default=16, help="parallel streams = batch size (default 16)"
+    )
+    parser.add_argument(
+        "--chunk", type=int, default=40, help="truncated-BPTT chunk length (default 40)"
+    )
     parser.add_argument("--lr", type=float, default=0.01, help="Adam learning rate (default 0.01)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--text", type=Path, default=DATA, help="training text (default: Alice, chapter 1)")
-    parser.add_argument("--plot", type=Path, default=OUTPUT / "char_lm_loss.png",
-                        help="where to write the loss curve (needs matplotlib)")
+    parser.add_argument(
+        "--text", type=Path, default=DATA, help="training text (default: Alice, chapter 1)"
+    )
+    parser.add_argument(
+        "--plot",
+        type=Path,
+        default=OUTPUT / "char_lm_loss.png",
+        help="where to write the loss curve (needs matplotlib)",
+    )
     args = parser.parse_args(argv)
 
     text = args.text.read_text(encoding="utf-8")
@@ -87,14 +97,24 @@ def main(argv: list[str] | None = None) -> float:
     history: list[float] = []
     for epoch in range(args.epochs):
         # Each epoch starts from a zero state; within it, the state flows across chunks.
-        result = tbptt(model, losses.softmax_cross_entropy, optimizer, x, targets, chunk=args.chunk,
-                       clip_norm=5.0, step_offset=epoch * chunks,
-                       on_step=lambda step, loss, epoch=epoch: bar.update(loss, epoch=epoch + 1))
+        result = tbptt(
+            model,
+            losses.softmax_cross_entropy,
+            optimizer,
+            x,
+            targets,
+            chunk=args.chunk,
+            clip_norm=5.0,
+            step_offset=epoch * chunks,
+            on_step=lambda step, loss, epoch=epoch: bar.update(loss, epoch=epoch + 1),
+        )
         history.extend(result.losses)
     bar.close()
     final = float(np.mean(history[-chunks:]))
-    print(f"trained in {time.perf_counter() - start:.0f} s; last-epoch loss {final:.3f} nats/char "
-          f"({final / math.log(2):.2f} bits/char)")
+    print(
+        f"trained in {time.perf_counter() - start:.0f} s; last-epoch loss {final:.3f} nats/char "
+        f"({final / math.log(2):.2f} bits/char)"
+    )
     print("sample (temperature 0.7):")
     print(sample(model, vocab, "Alice ", 400, np.random.default_rng(args.seed)))
     _plot(history, math.log(V), args.plot)

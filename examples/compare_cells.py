@@ -83,7 +83,9 @@ def main() -> None:
         "coupled LSTM": lambda: CoupledLSTMCell(2, H, rng=args.seed),
         "GRU": lambda: GRUCell(2, H, rng=args.seed),
     }
-    print(f"adding problem: T={args.steps}, hidden={H}, {len(data)} batches of 32, {args.epochs} epochs")
+    print(
+        f"adding problem: T={args.steps}, hidden={H}, {len(data)} batches of 32, {args.epochs} epochs"
+    )
     print("baseline (predict the mean): MSE ~ 0.167\n")
     print(f"{'cell':<18} {'final loss':>10} {'parameters':>11} {'s / epoch':>10}")
     for name, build in cells.items():

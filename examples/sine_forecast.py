@@ -48,11 +48,17 @@ def forecast(model, history: np.ndarray, horizon: int) -> np.ndarray:
 def main(argv: list[str] | None = None) -> float:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=1500, help="training steps (default 1500)")
-    parser.add_argument("--window", type=int, default=50, help="training window length (default 50)")
+    parser.add_argument(
+        "--window", type=int, default=50, help="training window length (default 50)"
+    )
     parser.add_argument("--hidden", type=int, default=32, help="LSTM units (default 32)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--plot", type=Path, default=OUTPUT / "sine_forecast.png",
-                        help="where to write the loss curve and forecast (needs matplotlib)")
+    parser.add_argument(
+        "--plot",
+        type=Path,
+        default=OUTPUT / "sine_forecast.png",
+        help="where to write the loss curve and forecast (needs matplotlib)",
+    )
     args = parser.parse_args(argv)
 
     rng = np.random.default_rng(args.seed)
@@ -64,8 +70,15 @@ def main(argv: list[str] | None = None) -> float:
 
     print(f"sine forecast: {model.num_parameters():,} parameters, windows of {args.window} steps")
     start = time.perf_counter()
-    history = fit(model, losses.mean_squared_error, Adam(model.parameters(), lr=0.01), batch,
-                  steps=args.steps, clip_norm=1.0, stream=sys.stdout)
+    history = fit(
+        model,
+        losses.mean_squared_error,
+        Adam(model.parameters(), lr=0.01),
+        batch,
+        steps=args.steps,
+        clip_norm=1.0,
+        stream=sys.stdout,
+    )
     print(f"trained in {time.perf_counter() - start:.0f} s")
 
     seen, horizon = 60, 60
@@ -76,7 +89,9 @@ def main(argv: list[str] | None = None) -> float:
     last_value = float(np.mean((test[:, seen - 1 : seen] - truth) ** 2))
     zero = float(np.mean(truth**2))
     print(f"closed-loop forecast of {horizon} steps, 200 unseen waves:")
-    print(f"  repeat last value MSE {last_value:.4f}   predict zero MSE {zero:.4f}   LSTM MSE {mse:.4f}")
+    print(
+        f"  repeat last value MSE {last_value:.4f}   predict zero MSE {zero:.4f}   LSTM MSE {mse:.4f}"
+    )
     for k in (10, 30, 60):
         print(f"  MSE of step {k:2d} ahead: {np.mean((pred[:, k - 1] - truth[:, k - 1]) ** 2):.4f}")
     _plot(history.losses, test[0], pred[0], seen, args.plot)

@@ -19,7 +19,9 @@ def _state_fields(state: Any, fields: tuple[str, ...] | None) -> list[str]:
     return names if fields is None else [n for n in names if n in fields]
 
 
-def _loss(runner: Any, x: Any, init: Any, lengths: Any, dy: Any, d_final: Any, training: bool) -> float:
+def _loss(
+    runner: Any, x: Any, init: Any, lengths: Any, dy: Any, d_final: Any, training: bool
+) -> float:
     if training:
         y, final, _ = runner.forward(x, init, lengths)
     else:
@@ -52,12 +54,16 @@ def check_runner_gradients(
         reseed()
     y, final, cache = runner.forward(x, init, lengths)
     dy = rng.normal(size=y.shape)
-    d_final = type(final)(**{n: rng.normal(size=getattr(final, n).shape) for n in _state_fields(final, None)})
+    d_final = type(final)(
+        **{n: rng.normal(size=getattr(final, n).shape) for n in _state_fields(final, None)}
+    )
     # zero the state gradient of fields we do not check (e.g. dropout masks)
     if state_fields is not None:
         d_final = type(final)(
             **{
-                n: (getattr(d_final, n) if n in state_fields else np.zeros_like(getattr(d_final, n)))
+                n: (
+                    getattr(d_final, n) if n in state_fields else np.zeros_like(getattr(d_final, n))
+                )
                 for n in _state_fields(final, None)
             }
         )

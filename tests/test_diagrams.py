@@ -33,7 +33,9 @@ def all_text(root: ET.Element) -> str:
 
 
 def layer_activations(root: ET.Element) -> list[str]:
-    return [g.attrib["data-activation"] for g in root.iter(SVG + "g") if "data-activation" in g.attrib]
+    return [
+        g.attrib["data-activation"] for g in root.iter(SVG + "g") if "data-activation" in g.attrib
+    ]
 
 
 def peephole_gates(root: ET.Element) -> set[str]:
@@ -48,7 +50,10 @@ def fake_coupled(**kw):
     # Stand-in with the coupled cell's shape (no input gate) for when the real class is absent.
     cell = LSTMCell(2, 3, rng=0, **kw)
     return SimpleNamespace(
-        forget=cell.forget, input=None, candidate=cell.candidate, output=cell.output,
+        forget=cell.forget,
+        input=None,
+        candidate=cell.candidate,
+        output=cell.output,
         cell_activation=cell.cell_activation,
     )
 
@@ -139,12 +144,23 @@ def test_gru_cell_is_drawn_with_its_gates():
             assert groups(root, part), part
         assert not groups(root, "cell_state") and "1 - z" in all_text(root)
         # The "1-" operation sits on the candidate's branch (pytorch) or the old state's (olah).
-        ops = [(g.attrib["data-op"], g) for g in root.iter(SVG + "g") if g.attrib.get("data-op") == "1−"]
-        (_, one_minus), = ops
+        ops = [
+            (g.attrib["data-op"], g)
+            for g in root.iter(SVG + "g")
+            if g.attrib.get("data-op") == "1−"
+        ]
+        ((_, one_minus),) = ops
         cx = float(one_minus.find(SVG + "circle").attrib["cx"])
-        update_x = float(next(g for g in root.iter(SVG + "g") if g.attrib.get("data-activation")
-                              and g.find(SVG + "title").text.startswith("update")).find(SVG + "rect")
-                         .attrib["x"])
+        update_x = float(
+            next(
+                g
+                for g in root.iter(SVG + "g")
+                if g.attrib.get("data-activation")
+                and g.find(SVG + "title").text.startswith("update")
+            )
+            .find(SVG + "rect")
+            .attrib["x"]
+        )
         assert (cx > update_x + 100) == (convention == "pytorch")
     root = parse(diagrams.draw(fake_gru("hard_sigmoid")))
     assert "hard_sigmoid" in layer_activations(root)
@@ -178,8 +194,10 @@ def test_fixed_figures_parse():
         if t.attrib.get("class") == "small" and t.text and t.text[0] in "xp":
             rows.setdefault(t.attrib["y"], []).append(t.text)
     assert list(rows.values()) == [
-        ["x0", "x1", "x2", "x3"], ["x3", "x2", "x1", "x0"],
-        ["x0", "x1", "pad", "pad"], ["x1", "x0", "pad", "pad"],
+        ["x0", "x1", "x2", "x3"],
+        ["x3", "x2", "x1", "x0"],
+        ["x0", "x1", "pad", "pad"],
+        ["x1", "x0", "pad", "pad"],
     ]
     with pytest.raises(ValueError, match="steps"):
         diagrams.unrolled_rnn(0)

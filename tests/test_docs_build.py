@@ -32,8 +32,11 @@ def _public_names(module: object) -> list[str]:
     exported = getattr(module, "__all__", None)
     if exported is not None:
         return list(exported)
-    return [n for n, v in vars(module).items() if not n.startswith("_") and
-            getattr(v, "__module__", None) == module.__name__]  # type: ignore[attr-defined]
+    return [
+        n
+        for n, v in vars(module).items()
+        if not n.startswith("_") and getattr(v, "__module__", None) == module.__name__
+    ]  # type: ignore[attr-defined]
 
 
 def _undocumented() -> list[str]:
@@ -70,8 +73,10 @@ def test_the_docstring_check_finds_a_missing_docstring(monkeypatch):
     assert "lstmkit.undocumented_helper" in _undocumented()
 
 
-@pytest.mark.skipif(shutil.which("npm") is None and not (ROOT / "docs/assets/katex/katex.min.js").is_file(),
-                    reason="KaTeX is not installed and npm is not available to fetch it")
+@pytest.mark.skipif(
+    shutil.which("npm") is None and not (ROOT / "docs/assets/katex/katex.min.js").is_file(),
+    reason="KaTeX is not installed and npm is not available to fetch it",
+)
 def test_mkdocs_build_strict(tmp_path):
     pytest.importorskip("mkdocs")
     pytest.importorskip("material")
@@ -80,7 +85,12 @@ def test_mkdocs_build_strict(tmp_path):
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "PYTHONWARNINGS": "ignore::DeprecationWarning"}
     result = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],
-        cwd=ROOT, check=False, capture_output=True, text=True, timeout=300, env=env,
+        cwd=ROOT,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     page = (site / "lstm-figure-by-figure" / "index.html").read_text(encoding="utf-8")

@@ -82,8 +82,14 @@ def test_load_state_dict_with_a_wrong_shape_changes_nothing(model):
     state = good_state(model)
     name = max(state)  # the last name, so every earlier one was valid
     state[name] = np.zeros(state[name].shape + (1,), state[name].dtype)
-    fails(model, lambda: model.load_state_dict(state), ValueError,
-          name, str(model.state_dict()[name].shape), str(state[name].shape))
+    fails(
+        model,
+        lambda: model.load_state_dict(state),
+        ValueError,
+        name,
+        str(model.state_dict()[name].shape),
+        str(state[name].shape),
+    )
 
 
 def test_load_state_dict_with_a_wrong_dtype_changes_nothing(model):
@@ -159,8 +165,13 @@ def test_bad_initial_states_raise_and_change_nothing():
     bad_shape = LSTMState(np.zeros((3, 4)), np.zeros((2, 4)))
     fails(rnn, lambda: rnn(X, bad_shape), ValueError, "initial_state.h", "(2, 4)", "(3, 4)")
     fails(rnn, lambda: rnn(X, (np.zeros((2, 4)),) * 2), TypeError, "initial_state", "tuple")
-    fails(rnn, lambda: rnn.forward(X, LSTMState([[0.0] * 4] * 2, np.zeros((2, 4)))), TypeError,
-          "initial_state.h", "list")
+    fails(
+        rnn,
+        lambda: rnn.forward(X, LSTMState([[0.0] * 4] * 2, np.zeros((2, 4)))),
+        TypeError,
+        "initial_state.h",
+        "list",
+    )
     stack = with_gradients(Stacked([LSTMCell(3, 4, rng=0), LSTMCell(4, 4, rng=1)]))
     ok = stack.initial_state(2)
     fails(stack, lambda: stack(X, ok[:1]), ValueError, "initial_state", "2", "1")
@@ -194,8 +205,14 @@ def spoil(d_state):
 def test_backward_with_a_bad_upstream_state_changes_no_gradient(runner):
     y, final, cache = runner.forward(X, training=True, rng=0)
     d_state = spoil(upstream(final))
-    fails(runner, lambda: runner.backward(cache, np.ones_like(y), d_state), ValueError,
-          "d_state", "(2, 4)", "(7, 4)")
+    fails(
+        runner,
+        lambda: runner.backward(cache, np.ones_like(y), d_state),
+        ValueError,
+        "d_state",
+        "(2, 4)",
+        "(7, 4)",
+    )
     # Nothing was consumed either: the same cache still runs a correct backward.
     runner.zero_grad()
     dx, _ = runner.backward(cache, np.ones_like(y), upstream(final))
@@ -205,8 +222,9 @@ def test_backward_with_a_bad_upstream_state_changes_no_gradient(runner):
 def test_backward_with_a_bad_dy_changes_no_gradient(runner):
     y, _, cache = runner.forward(X, training=True, rng=0)
     bad = np.ones(y.shape[:-1] + (y.shape[-1] + 1,))
-    fails(runner, lambda: runner.backward(cache, bad), ValueError,
-          "dy", str(y.shape), str(bad.shape))
+    fails(
+        runner, lambda: runner.backward(cache, bad), ValueError, "dy", str(y.shape), str(bad.shape)
+    )
     fails(runner, lambda: runner.backward(cache, y.tolist()), (TypeError, ValueError), "dy")
     runner.backward(cache, np.ones_like(y))  # the cache is still usable
 
@@ -214,8 +232,14 @@ def test_backward_with_a_bad_dy_changes_no_gradient(runner):
 def test_bidirectional_merge_none_with_a_bad_pair_changes_no_gradient():
     bi = with_gradients(Bidirectional(LSTMCell(3, 4, rng=0), merge="none", rng=1))
     (yf, _), _, cache = bi.forward(X)
-    fails(bi, lambda: bi.backward(cache, (np.ones_like(yf), np.ones((2, 5, 3)))), ValueError,
-          "dy", "(2, 5, 4)", "(2, 5, 3)")
+    fails(
+        bi,
+        lambda: bi.backward(cache, (np.ones_like(yf), np.ones((2, 5, 3)))),
+        ValueError,
+        "dy",
+        "(2, 5, 4)",
+        "(2, 5, 3)",
+    )
     fails(bi, lambda: bi.backward(cache, np.ones_like(yf)), TypeError, "dy")
 
 
@@ -247,7 +271,9 @@ def test_lstm_cell_with_an_invalid_gate_builds_nothing():
 def test_gate_set_weights_with_one_bad_array_changes_none():
     gate = with_gradients(Gate(3, 4, peephole=True, rng=0))
     W = np.ones((3, 4))
-    fails(gate, lambda: gate.set_weights(W=W, U=np.ones((4, 5))), ValueError, "U", "(4, 4)", "(4, 5)")
+    fails(
+        gate, lambda: gate.set_weights(W=W, U=np.ones((4, 5))), ValueError, "U", "(4, 4)", "(4, 5)"
+    )
     fails(gate, lambda: gate.set_weights(W=W, b=np.ones(4, np.float32)), TypeError, "b", "float32")
     fails(gate, lambda: gate.set_weights(W=W, p=[1, 2, 3, 4]), TypeError, "p", "list")
     no_peep = with_gradients(Gate(3, 4, rng=0))
@@ -302,10 +328,15 @@ def test_clip_grad_norm_with_a_non_finite_gradient_changes_nothing():
     optimizers = pytest.importorskip("lstmkit.optimizers")
     model = with_gradients(LSTMCell(3, 4, rng=0))
     model.output.b.grad[1] = np.nan
-    fails(model, lambda: optimizers.clip_grad_norm(model.named_parameters(), 1.0), ValueError,
-          "output.b")
-    fails(model, lambda: optimizers.clip_grad_norm(model.parameters(), -1.0), ValueError,
-          "max_norm")
+    fails(
+        model,
+        lambda: optimizers.clip_grad_norm(model.named_parameters(), 1.0),
+        ValueError,
+        "output.b",
+    )
+    fails(
+        model, lambda: optimizers.clip_grad_norm(model.parameters(), -1.0), ValueError, "max_norm"
+    )
 
 
 # -- files -------------------------------------------------------------------------------------

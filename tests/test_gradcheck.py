@@ -42,8 +42,10 @@ CELL_OPTIONS = {
     **{f"candidate={name}": {"candidate_activation": name} for name in activations.available()},
     **{f"cell={name}": {"cell_activation": name} for name in activations.available()},
     "all-swapped+peephole": {
-        "gate_activation": "hard_sigmoid", "candidate_activation": "softsign",
-        "cell_activation": "elu", "peephole": True,
+        "gate_activation": "hard_sigmoid",
+        "candidate_activation": "softsign",
+        "cell_activation": "elu",
+        "peephole": True,
     },
 }
 
@@ -52,7 +54,9 @@ CELL_OPTIONS = {
 @pytest.mark.parametrize("options", list(CELL_OPTIONS.values()), ids=list(CELL_OPTIONS))
 def test_lstm_cell_options(options, fused):
     # A nonzero random bias and peephole so every term of the backward pass matters.
-    cell = LSTMCell(2, 3, rng=1, bias_initializer="normal", peephole_initializer="normal", **options)
+    cell = LSTMCell(
+        2, 3, rng=1, bias_initializer="normal", peephole_initializer="normal", **options
+    )
     report = check_cell_gradients(cell, batch_size=2, time=3, lengths=[3, 2], fused=fused, rng=2)
     _assert_passes(report)
     assert set(report.parameters) == {f"cell.{n}" for n in cell.named_parameters()}
@@ -67,11 +71,14 @@ def test_lstm_cell_one_step(fused):
 
 # -- Recurrent ------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("fused", [True, False], ids=["fused", "step"])
 @pytest.mark.parametrize("reverse", [False, True], ids=["forward", "reverse"])
 @pytest.mark.parametrize("lengths", [None, [4, 2, 0]], ids=["full", "lengths"])
 def test_recurrent(fused, reverse, lengths):
-    runner = Recurrent(LSTMCell(2, 3, rng=0, bias_initializer="normal"), reverse=reverse, fused=fused)
+    runner = Recurrent(
+        LSTMCell(2, 3, rng=0, bias_initializer="normal"), reverse=reverse, fused=fused
+    )
     _assert_passes(check_gradients(runner, _x(), lengths=lengths, rng=1))
 
 
@@ -85,14 +92,22 @@ def test_recurrent_given_initial_state_and_unbatched_input():
 
 # -- Stacked --------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("fused", [True, False], ids=["fused", "step"])
 def test_stacked(fused):
-    stack = Stacked([Recurrent(LSTMCell(2, 3, rng=0), fused=fused), Recurrent(LSTMCell(3, 2, rng=1), fused=fused)])
+    stack = Stacked(
+        [
+            Recurrent(LSTMCell(2, 3, rng=0), fused=fused),
+            Recurrent(LSTMCell(3, 2, rng=1), fused=fused),
+        ]
+    )
     _assert_passes(check_gradients(stack, _x(), lengths=[4, 1, 3]))
 
 
 def test_stacked_dropout_with_fixed_masks():
-    stack = Stacked([LSTMCell(2, 3, rng=0), LSTMCell(3, 3, rng=1), LSTMCell(3, 2, rng=2)], dropout=0.4, rng=3)
+    stack = Stacked(
+        [LSTMCell(2, 3, rng=0), LSTMCell(3, 3, rng=1), LSTMCell(3, 2, rng=2)], dropout=0.4, rng=3
+    )
     report = check_gradients(stack, _x(), lengths=[4, 2, 3], training_seed=7)
     _assert_passes(report)
     assert set(report.initial_state) == {f"{k}.{n}" for k in range(3) for n in "hc"}
@@ -106,6 +121,7 @@ def test_dropout_needs_a_training_seed():
 
 # -- Bidirectional --------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("fused", [True, False], ids=["fused", "step"])
 @pytest.mark.parametrize("merge", MERGE_MODES)
 def test_bidirectional(merge, fused):
@@ -117,13 +133,18 @@ def test_bidirectional(merge, fused):
 
 def test_bidirectional_inside_a_stack_with_dropout():
     stack = Stacked(
-        [Bidirectional(LSTMCell(2, 2, rng=0), rng=1), Bidirectional(LSTMCell(4, 2, rng=2), merge="sum", rng=3)],
-        dropout=0.3, rng=4,
+        [
+            Bidirectional(LSTMCell(2, 2, rng=0), rng=1),
+            Bidirectional(LSTMCell(4, 2, rng=2), merge="sum", rng=3),
+        ],
+        dropout=0.3,
+        rng=4,
     )
     _assert_passes(check_gradients(stack, _x(), lengths=[4, 2, 3], training_seed=0))
 
 
 # -- Sequential and feed-forward layers ------------------------------------------------------------
+
 
 @pytest.mark.parametrize("pool", [LastStep, MeanPool])
 def test_sequential_with_pooling_and_dense(pool):
@@ -137,11 +158,14 @@ def test_sequential_with_pooling_and_dense(pool):
 
 @pytest.mark.parametrize("activation", activations.available())
 def test_sequential_dense_activations(activation):
-    model = Sequential(Recurrent(LSTMCell(2, 3, rng=0)), Dense(3, 2, activation, rng=1, bias_initializer="normal"))
+    model = Sequential(
+        Recurrent(LSTMCell(2, 3, rng=0)), Dense(3, 2, activation, rng=1, bias_initializer="normal")
+    )
     _assert_passes(check_gradients(model, _x()))
 
 
 # -- the checker itself ----------------------------------------------------------------------------
+
 
 @attrs.define(eq=False, repr=False)
 class _Broken(LSTMCell):
@@ -193,6 +217,7 @@ def test_relative_error_definition():
 
 # -- fused and unfused training agree ------------------------------------------------------------
 
+
 def _unfused_copy(runner):
     clone = copy.deepcopy(runner)
     for module in [clone, *_descendants(clone)]:
@@ -215,10 +240,17 @@ def test_one_training_step_fused_equals_unfused(kind, dtype):
     from lstmkit.training import train_step
 
     if kind == "stacked":
-        fused = Stacked([LSTMCell(2, 4, dtype=dtype, rng=0), LSTMCell(4, 3, dtype=dtype, rng=1)], dropout=0.3)
+        fused = Stacked(
+            [LSTMCell(2, 4, dtype=dtype, rng=0), LSTMCell(4, 3, dtype=dtype, rng=1)], dropout=0.3
+        )
     else:
-        fused = Stacked([Bidirectional(LSTMCell(2, 4, dtype=dtype, rng=0), rng=1),
-                         Bidirectional(LSTMCell(8, 3, dtype=dtype, rng=2), merge="mean", rng=3)], dropout=0.3)
+        fused = Stacked(
+            [
+                Bidirectional(LSTMCell(2, 4, dtype=dtype, rng=0), rng=1),
+                Bidirectional(LSTMCell(8, 3, dtype=dtype, rng=2), merge="mean", rng=3),
+            ],
+            dropout=0.3,
+        )
     unfused = _unfused_copy(fused)
     assert all(not m.fused for m in _descendants(unfused) if isinstance(m, Recurrent))
     x = _x(4, 6, 2).astype(dtype)
@@ -228,8 +260,15 @@ def test_one_training_step_fused_equals_unfused(kind, dtype):
     for model in (fused, unfused):
         opt = Adam(model.named_parameters(), lr=0.01)
         # Same seed -> same dropout masks in both runs.
-        train_step(model, losses.mean_squared_error, opt, x, target, lengths=lengths,
-                   rng=np.random.default_rng(4))
+        train_step(
+            model,
+            losses.mean_squared_error,
+            opt,
+            x,
+            target,
+            lengths=lengths,
+            rng=np.random.default_rng(4),
+        )
         results.append((model.named_parameters(), model.state_dict()))
     tol = 1e-11 if dtype == np.float64 else 1e-5
     (pf, wf), (pu, wu) = results
@@ -240,6 +279,7 @@ def test_one_training_step_fused_equals_unfused(kind, dtype):
 
 
 # -- the custom-cell guide runs as a test -------------------------------------------------------------
+
 
 def test_custom_cell_guide_runs():
     page = (ROOT / "docs" / "guides" / "custom-cell.md").read_text()

@@ -36,7 +36,7 @@ def keras_lstm_reference(x_seq, kernel, recurrent_kernel, bias, act=np.tanh, rec
     out = []
     for x in x_seq:
         z = x @ kernel + h @ recurrent_kernel + bias
-        z0, z1, z2, z3 = z[:H], z[H:2 * H], z[2 * H:3 * H], z[3 * H:]
+        z0, z1, z2, z3 = z[:H], z[H : 2 * H], z[2 * H : 3 * H], z[3 * H :]
         i = rec_act(z0)
         f = rec_act(z1)
         c = f * c + i * act(z2)
@@ -46,26 +46,28 @@ def keras_lstm_reference(x_seq, kernel, recurrent_kernel, bias, act=np.tanh, rec
     return np.array(out)
 
 
-def keras_gru_reference(x_seq, kernel, recurrent_kernel, bias, reset_after, act=np.tanh, rec_act=sigmoid):
+def keras_gru_reference(
+    x_seq, kernel, recurrent_kernel, bias, reset_after, act=np.tanh, rec_act=sigmoid
+):
     h = np.zeros(H)
     out = []
     for x in x_seq:
         if reset_after:
             input_bias, recurrent_bias = bias[0], bias[1]
             matrix_x = x @ kernel + input_bias
-            x_z, x_r, x_h = matrix_x[:H], matrix_x[H:2 * H], matrix_x[2 * H:]
+            x_z, x_r, x_h = matrix_x[:H], matrix_x[H : 2 * H], matrix_x[2 * H :]
             matrix_inner = h @ recurrent_kernel + recurrent_bias
-            rec_z, rec_r, rec_h = matrix_inner[:H], matrix_inner[H:2 * H], matrix_inner[2 * H:]
+            rec_z, rec_r, rec_h = matrix_inner[:H], matrix_inner[H : 2 * H], matrix_inner[2 * H :]
             z = rec_act(x_z + rec_z)
             r = rec_act(x_r + rec_r)
             hh = act(x_h + r * rec_h)
         else:
             x_z = x @ kernel[:, :H] + bias[:H]
-            x_r = x @ kernel[:, H:2 * H] + bias[H:2 * H]
-            x_h = x @ kernel[:, 2 * H:] + bias[2 * H:]
+            x_r = x @ kernel[:, H : 2 * H] + bias[H : 2 * H]
+            x_h = x @ kernel[:, 2 * H :] + bias[2 * H :]
             z = rec_act(x_z + h @ recurrent_kernel[:, :H])
-            r = rec_act(x_r + h @ recurrent_kernel[:, H:2 * H])
-            hh = act(x_h + (r * h) @ recurrent_kernel[:, 2 * H:])
+            r = rec_act(x_r + h @ recurrent_kernel[:, H : 2 * H])
+            hh = act(x_h + (r * h) @ recurrent_kernel[:, 2 * H :])
         h = z * h + (1 - z) * hh
         out.append(h)
     return np.array(out)
@@ -77,8 +79,11 @@ def rng():
 
 
 def keras_arrays(rng, gates, bias_shape):
-    return [rng.uniform(-1, 1, (I, gates * H)), rng.uniform(-1, 1, (H, gates * H)),
-            rng.uniform(-1, 1, bias_shape)]
+    return [
+        rng.uniform(-1, 1, (I, gates * H)),
+        rng.uniform(-1, 1, (H, gates * H)),
+        rng.uniform(-1, 1, bias_shape),
+    ]
 
 
 def test_lstm_matches_keras_equations(rng):
@@ -93,14 +98,20 @@ def test_lstm_with_swapped_activations(rng):
     weights = keras_arrays(rng, 4, (4 * H,))
     x = rng.standard_normal((T, I))
     cell = from_keras_lstm(weights, activation="softsign", recurrent_activation="hard_sigmoid")
-    ref = keras_lstm_reference(x, *weights, act=lambda z: z / (1 + np.abs(z)), rec_act=hard_sigmoid_keras2)
+    ref = keras_lstm_reference(
+        x, *weights, act=lambda z: z / (1 + np.abs(z)), rec_act=hard_sigmoid_keras2
+    )
     np.testing.assert_allclose(Recurrent(cell)(x)[0], ref, rtol=1e-13, atol=1e-15)
-    assert keras_config(cell) == {"units": H, "activation": "softsign", "recurrent_activation": "hard_sigmoid"}
+    assert keras_config(cell) == {
+        "units": H,
+        "activation": "softsign",
+        "recurrent_activation": "hard_sigmoid",
+    }
 
 
 def test_lstm_blocks_land_in_the_documented_gates(rng):
     kernel = np.zeros((I, 4 * H))
-    kernel[:, H:2 * H] = 1.0  # only Keras' second block (f) is non-zero
+    kernel[:, H : 2 * H] = 1.0  # only Keras' second block (f) is non-zero
     cell = from_keras_lstm([kernel, np.zeros((H, 4 * H)), np.zeros(4 * H)])
     assert np.all(cell.forget.W.value == 1.0)
     assert not any(np.any(cell.gates[n].W.value) for n in ("input", "candidate", "output"))
@@ -113,7 +124,9 @@ def test_gru_matches_keras_equations(rng, reset_after):
     cell = from_keras_gru(weights)  # reset_after inferred from the bias shape
     assert cell.reset_after is reset_after
     y, _ = Recurrent(cell)(x)
-    np.testing.assert_allclose(y, keras_gru_reference(x, *weights, reset_after), rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(
+        y, keras_gru_reference(x, *weights, reset_after), rtol=1e-13, atol=1e-15
+    )
 
 
 @pytest.mark.parametrize("reset_after", [True, False])
@@ -124,8 +137,9 @@ def test_gru_export_computes_the_same_keras_function(rng, reset_after):
     weights = to_keras_gru(cell)
     assert weights[2].shape == ((2, 3 * H) if reset_after else (3 * H,))
     x = rng.standard_normal((T, I))
-    np.testing.assert_allclose(keras_gru_reference(x, *weights, reset_after), Recurrent(cell)(x)[0],
-                               rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(
+        keras_gru_reference(x, *weights, reset_after), Recurrent(cell)(x)[0], rtol=1e-13, atol=1e-15
+    )
     again = from_keras_gru(weights)
     for name, value in cell.state_dict().items():
         np.testing.assert_array_equal(again.state_dict()[name], value)
@@ -138,8 +152,9 @@ def test_lstm_round_trip_is_exact(rng):
         np.testing.assert_array_equal(a, b)
     cell = LSTMCell(I, H, rng=3)
     x = rng.standard_normal((T, I))
-    np.testing.assert_allclose(keras_lstm_reference(x, *to_keras_lstm(cell)), Recurrent(cell)(x)[0],
-                               rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(
+        keras_lstm_reference(x, *to_keras_lstm(cell)), Recurrent(cell)(x)[0], rtol=1e-13, atol=1e-15
+    )
 
 
 def test_dtype_and_use_bias_false(rng):
@@ -148,8 +163,11 @@ def test_dtype_and_use_bias_false(rng):
     assert cell.dtype == np.float32 and not np.any(cell.input.b.value)
     state, y = cell.step(cell.initial_state(1), np.ones((1, I), np.float32))
     assert isinstance(state, LSTMState) and y.dtype == np.float32
-    gru = from_keras_gru([w.astype(np.float32) for w in keras_arrays(rng, 3, (3 * H,))[:2]],
-                         reset_after=True, dtype=np.float64)
+    gru = from_keras_gru(
+        [w.astype(np.float32) for w in keras_arrays(rng, 3, (3 * H,))[:2]],
+        reset_after=True,
+        dtype=np.float64,
+    )
     assert gru.dtype == np.float64 and not np.any(gru.recurrent_bias.value)
     assert isinstance(gru.initial_state(1), HiddenState)
 
@@ -158,7 +176,9 @@ def test_bad_input(rng):
     weights = keras_arrays(rng, 4, (4 * H,))
     with pytest.raises(ValueError, match=r"kernel\): expected shape \(input, 8\)"):
         from_keras_lstm([weights[0][:, :6], *weights[1:]])
-    with pytest.raises(ValueError, match=r"recurrent_kernel\): expected shape \(units, 4 \* units\)"):
+    with pytest.raises(
+        ValueError, match=r"recurrent_kernel\): expected shape \(units, 4 \* units\)"
+    ):
         from_keras_lstm([weights[0], weights[1][:, :6], weights[2]])
     with pytest.raises(ValueError, match=r"bias\): expected shape \(8,\)"):
         from_keras_lstm([*weights[:2], np.zeros(6)])

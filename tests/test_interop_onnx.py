@@ -60,20 +60,30 @@ def lstm(n_in=3, n_h=4, seed=0, **kwargs):
 @pytest.mark.parametrize("with_lengths", [False, True])
 @pytest.mark.parametrize("reverse", [False, True])
 def test_single_layer(tmp_path, with_lengths, reverse):
-    y = check(randomize(Recurrent(lstm(), reverse=reverse)), tmp_path, LENGTHS if with_lengths else None)
+    y = check(
+        randomize(Recurrent(lstm(), reverse=reverse)), tmp_path, LENGTHS if with_lengths else None
+    )
     if with_lengths:
         assert np.all(y[1, 2:] == 0)  # zero past each length, as in lstmkit
 
 
 def test_peephole_cell_with_non_default_activations(tmp_path):
-    cell = lstm(peephole=True, gate_activation="hard_sigmoid", candidate_activation="softsign",
-                cell_activation="elu")
+    cell = lstm(
+        peephole=True,
+        gate_activation="hard_sigmoid",
+        candidate_activation="softsign",
+        cell_activation="elu",
+    )
     check(randomize(Recurrent(cell)), tmp_path, LENGTHS)
 
 
-@pytest.mark.parametrize("candidate, cell_activation", [("linear", "relu"), ("softplus", "tanh"), ("tanh", "softsign")])
+@pytest.mark.parametrize(
+    "candidate, cell_activation", [("linear", "relu"), ("softplus", "tanh"), ("tanh", "softsign")]
+)
 def test_more_activations(tmp_path, candidate, cell_activation):
-    cell = lstm(peephole=["output"], candidate_activation=candidate, cell_activation=cell_activation)
+    cell = lstm(
+        peephole=["output"], candidate_activation=candidate, cell_activation=cell_activation
+    )
     model = randomize(Recurrent(cell))
     for gate in cell.gates.values():  # keep linear/relu/softplus chains moderate
         gate.W.value *= F32(0.5)
@@ -87,11 +97,14 @@ def test_bidirectional_merges(tmp_path, merge):
 
 
 def test_stack_of_layers(tmp_path):
-    model = Stacked([
-        Bidirectional(lstm(), rng=1),
-        Recurrent(lstm(8, 5, seed=2, peephole=True), reverse=True),
-        Bidirectional(lstm(5, 3, seed=3), merge="sum", rng=4),
-    ], dropout=0.3)  # dropout is training-only, so the graph has none
+    model = Stacked(
+        [
+            Bidirectional(lstm(), rng=1),
+            Recurrent(lstm(8, 5, seed=2, peephole=True), reverse=True),
+            Bidirectional(lstm(5, 3, seed=3), merge="sum", rng=4),
+        ],
+        dropout=0.3,
+    )  # dropout is training-only, so the graph has none
     check(randomize(model), tmp_path, LENGTHS)
     check(model, tmp_path)
 
@@ -99,16 +112,26 @@ def test_stack_of_layers(tmp_path):
 def test_coupled_cell_uses_input_forget(tmp_path):
     model = randomize(Recurrent(CoupledLSTMCell(3, 4, peephole=True, dtype=F32, rng=0)))
     check(model, tmp_path, LENGTHS)
-    node = next(n for n in onnx.load(str(tmp_path / "model.onnx")).graph.node if n.op_type == "LSTM")
+    node = next(
+        n for n in onnx.load(str(tmp_path / "model.onnx")).graph.node if n.op_type == "LSTM"
+    )
     assert {a.name: a.i for a in node.attribute}["input_forget"] == 1
-    hard = randomize(Recurrent(CoupledLSTMCell(3, 4, gate_activation="hard_sigmoid", dtype=F32, rng=0)))
+    hard = randomize(
+        Recurrent(CoupledLSTMCell(3, 4, gate_activation="hard_sigmoid", dtype=F32, rng=0))
+    )
     check(hard, tmp_path, LENGTHS)
 
 
 @pytest.mark.parametrize("reset_after", [True, False])
 def test_gru(tmp_path, reset_after):
-    model = Stacked([Bidirectional(GRUCell(3, 4, reset_after=reset_after, dtype=F32, rng=0), rng=1),
-                     GRUCell(8, 2, reset_after=reset_after, gate_activation="hard_sigmoid", dtype=F32, rng=2)])
+    model = Stacked(
+        [
+            Bidirectional(GRUCell(3, 4, reset_after=reset_after, dtype=F32, rng=0), rng=1),
+            GRUCell(
+                8, 2, reset_after=reset_after, gate_activation="hard_sigmoid", dtype=F32, rng=2
+            ),
+        ]
+    )
     check(randomize(model), tmp_path, LENGTHS)
     node = next(n for n in onnx.load(str(tmp_path / "model.onnx")).graph.node if n.op_type == "GRU")
     assert {a.name: a.i for a in node.attribute}["linear_before_reset"] == int(reset_after)
@@ -124,9 +147,15 @@ def test_bare_cell_exports_as_a_forward_runner(tmp_path):
         (lambda: ProjectionLSTMCell(3, 4, 2, dtype=F32, rng=0), "ProjectionLSTMCell"),
         (lambda: LayerNormLSTMCell(3, 4, dtype=F32, rng=0), "LayerNormLSTMCell"),
         (lambda: VariationalDropout(lstm(), 0.1, 0.1), "VariationalDropout"),
-        (lambda: GRUCell(3, 4, update_convention="olah", dtype=F32, rng=0), "update_convention='olah'"),
+        (
+            lambda: GRUCell(3, 4, update_convention="olah", dtype=F32, rng=0),
+            "update_convention='olah'",
+        ),
         (lambda: Bidirectional(lstm(), merge="none", rng=1), "merge='none'"),
-        (lambda: CoupledLSTMCell(3, 4, gate_activation="relu", dtype=F32, rng=0), "f\\(-a\\) = 1 - f\\(a\\)"),
+        (
+            lambda: CoupledLSTMCell(3, 4, gate_activation="relu", dtype=F32, rng=0),
+            "f\\(-a\\) = 1 - f\\(a\\)",
+        ),
     ],
 )
 def test_clear_errors(tmp_path, make, message):
@@ -138,7 +167,9 @@ def test_clear_errors(tmp_path, make, message):
 def test_per_gate_activations_and_unknown_activations_are_named(tmp_path):
     cell = lstm()
     cell.forget.activation = "hard_sigmoid"
-    with pytest.raises(ValueError, match="different activations on the input, forget and output gates"):
+    with pytest.raises(
+        ValueError, match="different activations on the input, forget and output gates"
+    ):
         to_onnx(cell, tmp_path / "m.onnx")
     from lstmkit.activations import Activation
 

@@ -50,8 +50,11 @@ def layer_cells(model):
     layers = model.layers if isinstance(model, Stacked) else [model]
     out = []
     for layer in layers:
-        out.append([layer.cell] if isinstance(layer, Recurrent)
-                   else [layer.forward_layer.cell, layer.backward_layer.cell])
+        out.append(
+            [layer.cell]
+            if isinstance(layer, Recurrent)
+            else [layer.forward_layer.cell, layer.backward_layer.cell]
+        )
     return out
 
 
@@ -61,8 +64,10 @@ def our_states(model, h, c):
     cells = layer_cells(model)
     D = len(cells[0])
     for k in range(len(cells)):
-        states = [LSTMState(h[k * D + d], c[k * D + d]) if c is not None else HiddenState(h[k * D + d])
-                  for d in range(D)]
+        states = [
+            LSTMState(h[k * D + d], c[k * D + d]) if c is not None else HiddenState(h[k * D + d])
+            for d in range(D)
+        ]
         layers.append(BidirectionalState(*states) if D == 2 else states[0])
     return tuple(layers) if isinstance(model, Stacked) else layers[0]
 
@@ -86,7 +91,9 @@ def grads_in_torch_layout(model):
             b = np.concatenate([g.b.grad for g in gates])
             grads[f"bias_ih_l{k}{suffix}"] = b
             if gru:  # b_hr and b_hz add to b_ir and b_iz; b_hn is the cell's recurrent_bias
-                grads[f"bias_hh_l{k}{suffix}"] = np.concatenate([b[: 2 * H], cell.recurrent_bias.grad])
+                grads[f"bias_hh_l{k}{suffix}"] = np.concatenate(
+                    [b[: 2 * H], cell.recurrent_bias.grad]
+                )
             else:
                 grads[f"bias_hh_l{k}{suffix}"] = b
             if isinstance(cell, ProjectionLSTMCell):
@@ -120,10 +127,13 @@ def compare(module, model, dtype, lengths, batch_first=True):
     inp = xt
     if lengths is not None:
         inp = torch.nn.utils.rnn.pack_padded_sequence(
-            xt, torch.from_numpy(lengths), batch_first=batch_first, enforce_sorted=False)
+            xt, torch.from_numpy(lengths), batch_first=batch_first, enforce_sorted=False
+        )
     out, hn = module(inp, (h0t, c0t) if lstm else h0t)
     if lengths is not None:
-        out, _ = torch.nn.utils.rnn.pad_packed_sequence(out, batch_first=batch_first, total_length=T)
+        out, _ = torch.nn.utils.rnn.pad_packed_sequence(
+            out, batch_first=batch_first, total_length=T
+        )
     y_ref = out if batch_first else out.transpose(0, 1)
     h_ref, c_ref = hn if lstm else (hn, None)
     loss = (y_ref * torch.from_numpy(dy)).sum() + (h_ref * torch.from_numpy(dh)).sum()
@@ -185,8 +195,13 @@ DTYPES = [np.float32, np.float64]
 @pytest.mark.parametrize("with_lengths", [False, True])
 def test_from_torch_matches(dtype, kind, num_layers, bidirectional, with_lengths):
     batch_first = num_layers == 1  # both layouts are covered; lstmkit itself is always batch-first
-    module = random_torch(getattr(torch.nn, kind), dtype, num_layers=num_layers,
-                          bidirectional=bidirectional, batch_first=batch_first)
+    module = random_torch(
+        getattr(torch.nn, kind),
+        dtype,
+        num_layers=num_layers,
+        bidirectional=bidirectional,
+        batch_first=batch_first,
+    )
     model = from_torch(module)
     expected = Stacked if num_layers > 1 else (Bidirectional if bidirectional else Recurrent)
     assert type(model) is expected and model.dtype == dtype
@@ -202,8 +217,10 @@ def test_to_torch_matches(dtype, kind, num_layers, bidirectional):
         size = I if k == 0 else H * (2 if bidirectional else 1)
         return (LSTMCell if kind == "LSTM" else GRUCell)(size, H, dtype=dtype, rng=k)
 
-    layers = [Bidirectional(cell(k), rng=10 + k) if bidirectional else Recurrent(cell(k))
-              for k in range(num_layers)]
+    layers = [
+        Bidirectional(cell(k), rng=10 + k) if bidirectional else Recurrent(cell(k))
+        for k in range(num_layers)
+    ]
     model = randomize(Stacked(layers) if num_layers > 1 else layers[0], dtype)
     module = to_torch(model)
     assert isinstance(module, getattr(torch.nn, kind)) and module.batch_first
@@ -214,7 +231,9 @@ def test_to_torch_matches(dtype, kind, num_layers, bidirectional):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_projection_both_ways(dtype):
-    module = random_torch(torch.nn.LSTM, dtype, num_layers=2, bidirectional=True, proj_size=2, batch_first=True)
+    module = random_torch(
+        torch.nn.LSTM, dtype, num_layers=2, bidirectional=True, proj_size=2, batch_first=True
+    )
     model = from_torch(module)
     assert isinstance(model.layers[1].forward_layer.cell, ProjectionLSTMCell)
     compare(module, model, dtype, LENGTHS)
@@ -234,19 +253,25 @@ def test_single_cells_both_ways(dtype, kind):
         x = rng.standard_normal((B, I)).astype(dtype)
         h = rng.standard_normal((B, H)).astype(dtype)
         c = rng.standard_normal((B, H)).astype(dtype)
-        dh, dc = rng.standard_normal((B, H)).astype(dtype), rng.standard_normal((B, H)).astype(dtype)
+        dh, dc = (
+            rng.standard_normal((B, H)).astype(dtype),
+            rng.standard_normal((B, H)).astype(dtype),
+        )
         lstm = kind == "LSTMCell"
         xt, ht, ct = (torch.tensor(a, requires_grad=True) for a in (x, h, c))
         module.zero_grad()
         out = module(xt, (ht, ct)) if lstm else module(xt, ht)
         h_ref, c_ref = out if lstm else (out, None)
-        loss = (h_ref * torch.from_numpy(dh)).sum() + ((c_ref * torch.from_numpy(dc)).sum() if lstm else 0)
+        loss = (h_ref * torch.from_numpy(dh)).sum() + (
+            (c_ref * torch.from_numpy(dc)).sum() if lstm else 0
+        )
         loss.backward()
         cell.zero_grad()
         state = LSTMState(h, c) if lstm else HiddenState(h)
         new, y, cache = cell.step_train(state, x)
-        d_prev, d_x = cell.step_backward(cache, LSTMState(np.zeros_like(h), dc) if lstm
-                                         else HiddenState(np.zeros_like(h)), dh)
+        d_prev, d_x = cell.step_backward(
+            cache, LSTMState(np.zeros_like(h), dc) if lstm else HiddenState(np.zeros_like(h)), dh
+        )
         close(y, h_ref.detach().numpy(), dtype, "h")
         if lstm:
             close(new.c, c_ref.detach().numpy(), dtype, "c")
@@ -254,8 +279,18 @@ def test_single_cells_both_ways(dtype, kind):
         close(d_x, xt.grad.numpy(), dtype, "d x")
         close(d_prev.h, ht.grad.numpy(), dtype, "d h")
         order = TORCH_LSTM if lstm else TORCH_GRU
-        close(np.concatenate([cell.gates[n].W.grad.T for n in order]), module.weight_ih.grad.numpy(), dtype, "dW")
-        close(np.concatenate([cell.gates[n].U.grad.T for n in order]), module.weight_hh.grad.numpy(), dtype, "dU")
+        close(
+            np.concatenate([cell.gates[n].W.grad.T for n in order]),
+            module.weight_ih.grad.numpy(),
+            dtype,
+            "dW",
+        )
+        close(
+            np.concatenate([cell.gates[n].U.grad.T for n in order]),
+            module.weight_hh.grad.numpy(),
+            dtype,
+            "dU",
+        )
         cell = randomize(cell, dtype, seed=5)
         module = to_torch(cell)
 
@@ -264,7 +299,9 @@ def test_batch_first_false_is_documented_as_batch_first_input():
     module = random_torch(torch.nn.LSTM, np.float64, batch_first=False)
     model = from_torch(module)
     x = np.random.default_rng(0).standard_normal((B, T, I))
-    ref = module(torch.from_numpy(x.transpose(1, 0, 2).copy()))[0].detach().numpy().transpose(1, 0, 2)
+    ref = (
+        module(torch.from_numpy(x.transpose(1, 0, 2).copy()))[0].detach().numpy().transpose(1, 0, 2)
+    )
     np.testing.assert_allclose(model(x)[0], ref, rtol=1e-12, atol=1e-13)
 
 
@@ -273,7 +310,9 @@ def test_modules_without_bias_import_as_zero_bias():
     model = from_torch(module)
     assert all(not np.any(g.b.value) for g in model.cell.gates.values())
     x = np.random.default_rng(0).standard_normal((B, T, I))
-    np.testing.assert_allclose(model(x)[0], module(torch.from_numpy(x))[0].detach().numpy(), rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(
+        model(x)[0], module(torch.from_numpy(x))[0].detach().numpy(), rtol=1e-12, atol=1e-13
+    )
 
 
 def test_stacked_dropout_round_trips():
@@ -289,8 +328,14 @@ def test_stacked_dropout_round_trips():
 @pytest.mark.parametrize(
     "make, message",
     [
-        (lambda: LSTMCell(I, H, peephole=True, rng=0), r"peepholes on the forget, input, output gate"),
-        (lambda: LSTMCell(I, H, gate_activation="hard_sigmoid", rng=0), r"input: activation 'hard_sigmoid'"),
+        (
+            lambda: LSTMCell(I, H, peephole=True, rng=0),
+            r"peepholes on the forget, input, output gate",
+        ),
+        (
+            lambda: LSTMCell(I, H, gate_activation="hard_sigmoid", rng=0),
+            r"input: activation 'hard_sigmoid'",
+        ),
         (lambda: LSTMCell(I, H, cell_activation="softsign", rng=0), r"cell_activation 'softsign'"),
         (lambda: CoupledLSTMCell(I, H, rng=0), "coupled input and forget gates"),
         (lambda: LayerNormLSTMCell(I, H, rng=0), "layer normalization"),
@@ -302,9 +347,15 @@ def test_stacked_dropout_round_trips():
         (lambda: Bidirectional(LSTMCell(I, H, rng=0), merge="sum", rng=1), "merge='sum'"),
         (lambda: Stacked([LSTMCell(I, H, rng=0), GRUCell(H, H, rng=1)]), "a mix of LSTM and GRU"),
         (lambda: Stacked([LSTMCell(I, H, rng=0), LSTMCell(H, 2, rng=1)]), "different sizes"),
-        (lambda: Stacked([Recurrent(LSTMCell(I, H, rng=0)),
-                          Recurrent(LSTMCell(H, H, peephole=["output"], rng=1))]),
-         r"model\.layers\[1\]\.cell: peepholes on the output gate"),
+        (
+            lambda: Stacked(
+                [
+                    Recurrent(LSTMCell(I, H, rng=0)),
+                    Recurrent(LSTMCell(H, H, peephole=["output"], rng=1)),
+                ]
+            ),
+            r"model\.layers\[1\]\.cell: peepholes on the output gate",
+        ),
     ],
 )
 def test_to_torch_names_what_it_cannot_express(make, message):
@@ -313,7 +364,9 @@ def test_to_torch_names_what_it_cannot_express(make, message):
 
 
 def test_from_torch_rejects_other_modules():
-    with pytest.raises(TypeError, match="expected torch.nn.LSTM, LSTMCell, GRU or GRUCell, received RNN"):
+    with pytest.raises(
+        TypeError, match="expected torch.nn.LSTM, LSTMCell, GRU or GRUCell, received RNN"
+    ):
         from_torch(torch.nn.RNN(3, 4))
     with pytest.raises(TypeError, match="dtype"):
         from_torch(torch.nn.LSTM(3, 4).half())

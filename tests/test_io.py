@@ -70,45 +70,87 @@ def bidirectional(dt, merge):
 
 def builders():
     def swapped(dt):
-        cell = LSTMCell(3, 4, gate_activation="hard_sigmoid", candidate_activation="softsign",
-                        cell_activation="elu", dtype=dt, rng=0)
+        cell = LSTMCell(
+            3,
+            4,
+            gate_activation="hard_sigmoid",
+            candidate_activation="softsign",
+            cell_activation="elu",
+            dtype=dt,
+            rng=0,
+        )
         cell.forget.activation = "sigmoid"  # one gate swapped in place
         return cell
 
     return {
         "cell": lambda dt: LSTMCell(3, 4, dtype=dt, rng=0),
         "cell_peephole": lambda dt: LSTMCell(3, 4, peephole=True, dtype=dt, rng=0),
-        "cell_peephole_subset": lambda dt: LSTMCell(3, 4, peephole=["forget", "output"], dtype=dt, rng=0),
+        "cell_peephole_subset": lambda dt: LSTMCell(
+            3, 4, peephole=["forget", "output"], dtype=dt, rng=0
+        ),
         "cell_swapped": swapped,
         "cell_initializers": lambda dt: LSTMCell(
-            3, 4, kernel_initializer=initializers.Normal(0.1, 0.3), bias_initializer=initializers.Constant(0.25),
-            recurrent_initializer="he_uniform", forget_bias=2.5, dtype=dt, rng=0),
+            3,
+            4,
+            kernel_initializer=initializers.Normal(0.1, 0.3),
+            bias_initializer=initializers.Constant(0.25),
+            recurrent_initializer="he_uniform",
+            forget_bias=2.5,
+            dtype=dt,
+            rng=0,
+        ),
         "gate": lambda dt: lstmkit.Gate(3, 4, activation="relu", peephole=True, dtype=dt, rng=0),
-        "recurrent_reverse_unfused": lambda dt: Recurrent(LSTMCell(3, 4, dtype=dt, rng=0), reverse=True, fused=False),
-        "stacked_dropout": lambda dt: Stacked([LSTMCell(3, 4, dtype=dt, rng=0), LSTMCell(4, 2, dtype=dt, rng=1)],
-                                              dropout=0.3, rng=0),
-        **{f"bidirectional_{merge}": partial(bidirectional, merge=merge)
-           for merge in ("concat", "sum", "mean", "mul", "none")},
-        "coupled_peephole": lambda dt: lstmkit.CoupledLSTMCell(3, 4, peephole=True, dtype=dt, rng=0),
+        "recurrent_reverse_unfused": lambda dt: Recurrent(
+            LSTMCell(3, 4, dtype=dt, rng=0), reverse=True, fused=False
+        ),
+        "stacked_dropout": lambda dt: Stacked(
+            [LSTMCell(3, 4, dtype=dt, rng=0), LSTMCell(4, 2, dtype=dt, rng=1)], dropout=0.3, rng=0
+        ),
+        **{
+            f"bidirectional_{merge}": partial(bidirectional, merge=merge)
+            for merge in ("concat", "sum", "mean", "mul", "none")
+        },
+        "coupled_peephole": lambda dt: lstmkit.CoupledLSTMCell(
+            3, 4, peephole=True, dtype=dt, rng=0
+        ),
         "gru": lambda dt: lstmkit.GRUCell(3, 4, dtype=dt, rng=0),
         "gru_reset_before_olah": lambda dt: lstmkit.GRUCell(
-            3, 4, reset_after=False, update_convention="olah", gate_activation="hard_sigmoid", dtype=dt, rng=0),
+            3,
+            4,
+            reset_after=False,
+            update_convention="olah",
+            gate_activation="hard_sigmoid",
+            dtype=dt,
+            rng=0,
+        ),
         "layernorm": lambda dt: lstmkit.LayerNormLSTMCell(3, 4, epsilon=1e-3, dtype=dt, rng=0),
         "projection_peephole": lambda dt: lstmkit.ProjectionLSTMCell(
-            3, 5, 2, peephole=["input"], projection_initializer="orthogonal", dtype=dt, rng=0),
-        "variational_dropout": lambda dt: Recurrent(lstmkit.VariationalDropout(
-            lstmkit.GRUCell(3, 4, dtype=dt, rng=0), 0.2, 0.3, rng=0)),
-        "zoneout": lambda dt: lstmkit.Zoneout(LSTMCell(3, 4, dtype=dt, rng=0), 0.1, 0.2,
-                                              inference="expectation", rng=0),
+            3, 5, 2, peephole=["input"], projection_initializer="orthogonal", dtype=dt, rng=0
+        ),
+        "variational_dropout": lambda dt: Recurrent(
+            lstmkit.VariationalDropout(lstmkit.GRUCell(3, 4, dtype=dt, rng=0), 0.2, 0.3, rng=0)
+        ),
+        "zoneout": lambda dt: lstmkit.Zoneout(
+            LSTMCell(3, 4, dtype=dt, rng=0), 0.1, 0.2, inference="expectation", rng=0
+        ),
         "sequential": lambda dt: lstmkit.Sequential(
-            Bidirectional(lstmkit.GRUCell(3, 4, dtype=dt, rng=0), rng=1), lstmkit.layers.MeanPool(),
-            lstmkit.Dense(8, 2, activation="softplus", bias_initializer="ones", dtype=dt, rng=2)),
+            Bidirectional(lstmkit.GRUCell(3, 4, dtype=dt, rng=0), rng=1),
+            lstmkit.layers.MeanPool(),
+            lstmkit.Dense(8, 2, activation="softplus", bias_initializer="ones", dtype=dt, rng=2),
+        ),
         "sequential_last_step": lambda dt: lstmkit.Sequential(
-            LSTMCell(3, 4, dtype=dt, rng=0), lstmkit.layers.LastStep(), lstmkit.Dense(4, 1, dtype=dt, rng=2)),
-        "nested": lambda dt: Stacked([
-            Bidirectional(LSTMCell(3, 4, peephole=True, dtype=dt, rng=0), rng=1),
-            Recurrent(LSTMCell(8, 2, gate_activation="hard_sigmoid", dtype=dt, rng=2), reverse=True),
-        ]),
+            LSTMCell(3, 4, dtype=dt, rng=0),
+            lstmkit.layers.LastStep(),
+            lstmkit.Dense(4, 1, dtype=dt, rng=2),
+        ),
+        "nested": lambda dt: Stacked(
+            [
+                Bidirectional(LSTMCell(3, 4, peephole=True, dtype=dt, rng=0), rng=1),
+                Recurrent(
+                    LSTMCell(8, 2, gate_activation="hard_sigmoid", dtype=dt, rng=2), reverse=True
+                ),
+            ]
+        ),
     }
 
 
@@ -134,7 +176,9 @@ def test_round_trip_is_exact(tmp_path, name, dtype):
 
 
 def test_loaded_model_trains_the_same(tmp_path):
-    model = Stacked([Bidirectional(LSTMCell(3, 4, rng=0), rng=1), LSTMCell(8, 2, rng=2)], dropout=0.5)
+    model = Stacked(
+        [Bidirectional(LSTMCell(3, 4, rng=0), rng=1), LSTMCell(8, 2, rng=2)], dropout=0.5
+    )
     lstmkit.save(model, tmp_path / "m.npz")
     loaded = lstmkit.load(tmp_path / "m.npz")
     x = np.random.default_rng(0).standard_normal((2, 5, 3))
@@ -182,7 +226,7 @@ def test_save_overwrites_atomically_and_leaves_no_temp_files(tmp_path, monkeypat
 
 
 def test_custom_activation_is_saved_by_name_and_must_be_registered_to_load(tmp_path):
-    cube = activations.Activation("cube_io_test", lambda z: z ** 3, lambda z: 3 * z ** 2)
+    cube = activations.Activation("cube_io_test", lambda z: z**3, lambda z: 3 * z**2)
     cell = LSTMCell(2, 3, candidate_activation=cube, rng=0)
     lstmkit.save(cell, tmp_path / "c.npz")
     with pytest.raises(ValueError, match=r"cube_io_test.*lstmkit\.activations\.register"):
@@ -236,7 +280,9 @@ def _scaled_to_config(cell):
 
 def _scaled_from_config(cfg, ctx):
     ctx.check_keys(cfg, ["input_size", "hidden_size", "scale"])
-    return ScaledRNNCell(ctx.int(cfg, "input_size"), ctx.int(cfg, "hidden_size"), ctx.float(cfg, "scale"))
+    return ScaledRNNCell(
+        ctx.int(cfg, "input_size"), ctx.int(cfg, "hidden_size"), ctx.float(cfg, "scale")
+    )
 
 
 def test_user_cell_round_trips_once_registered(tmp_path):
@@ -307,6 +353,7 @@ def test_huge_size_in_description_is_refused_before_allocating(saved):
         cell = h["model"]["layers"][0]["cell"]
         for gate in cell["gates"].values():
             gate["hidden_size"] = 10**9
+
     rewrite(path, huge)
     with pytest.raises(ValueError, match="shape"):
         lstmkit.load(path)
@@ -321,7 +368,9 @@ def test_array_shape_disagreeing_with_manifest(saved):
 
 def test_wrong_dtype_array(saved):
     _, path = saved
-    rewrite(path, edit_arrays=lambda a: a.update({"layers.0.cell.forget.b": np.zeros(4, np.float32)}))
+    rewrite(
+        path, edit_arrays=lambda a: a.update({"layers.0.cell.forget.b": np.zeros(4, np.float32)})
+    )
     with pytest.raises(TypeError, match="dtype float32"):
         lstmkit.load(path)
 
@@ -340,8 +389,13 @@ def test_non_finite_weights(saved, bad):
 
 def test_unregistered_activation_name(saved):
     _, path = saved
-    rewrite(path, lambda h: h["model"]["layers"][0]["cell"]["gates"]["input"].update(activation="gelu_x"))
-    with pytest.raises(ValueError, match=r"'gelu_x'.*register it with lstmkit\.activations\.register"):
+    rewrite(
+        path,
+        lambda h: h["model"]["layers"][0]["cell"]["gates"]["input"].update(activation="gelu_x"),
+    )
+    with pytest.raises(
+        ValueError, match=r"'gelu_x'.*register it with lstmkit\.activations\.register"
+    ):
         lstmkit.load(path)
 
 
@@ -364,8 +418,12 @@ def test_unknown_component_type(saved):
         (lambda h: h["model"].update(layers=[]), TypeError),
         (lambda h: h.update(model=[1, 2]), TypeError),
         (lambda h: h.pop("parameters"), ValueError),
-        (lambda h: h["model"]["layers"][0]["cell"]["gates"]["forget"].update(
-            kernel_initializer={"name": "normal", "args": {"mean": 0.0}}), ValueError),
+        (
+            lambda h: h["model"]["layers"][0]["cell"]["gates"]["forget"].update(
+                kernel_initializer={"name": "normal", "args": {"mean": 0.0}}
+            ),
+            ValueError,
+        ),
     ],
 )
 def test_bad_description_values(saved, edit, error):
@@ -443,9 +501,14 @@ def test_load_weights_is_all_or_nothing(saved):
 
 def test_load_weights_checks_architecture_unless_told_not_to(saved):
     model, path = saved
-    target = Stacked([LSTMCell(3, 4, cell_activation="softsign", rng=5),
-                      LSTMCell(4, 2, peephole=True, rng=6)])
-    with pytest.raises(ValueError, match=r"cell_activation \(the file has 'tanh', the model 'softsign'\)"):
+    target = Stacked(
+        [LSTMCell(3, 4, cell_activation="softsign", rng=5), LSTMCell(4, 2, peephole=True, rng=6)]
+    )
+    with pytest.raises(
+        ValueError, match=r"cell_activation \(the file has 'tanh', the model 'softsign'\)"
+    ):
         lstmkit.load_weights(target, path)
     lstmkit.load_weights(target, path, check_config=False)
-    np.testing.assert_array_equal(target.layers[1].cell.output.p.value, model.layers[1].cell.output.p.value)
+    np.testing.assert_array_equal(
+        target.layers[1].cell.output.p.value, model.layers[1].cell.output.p.value
+    )

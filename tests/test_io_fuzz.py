@@ -30,8 +30,10 @@ DOCUMENTED = (ValueError, TypeError)
 
 
 def small_model():
-    first = Bidirectional(LSTMCell(2, 3, peephole=True, gate_activation="hard_sigmoid",
-                                   dtype=np.float32, rng=0), rng=1)
+    first = Bidirectional(
+        LSTMCell(2, 3, peephole=True, gate_activation="hard_sigmoid", dtype=np.float32, rng=0),
+        rng=1,
+    )
     second = Recurrent(LSTMCell(6, 2, dtype=np.float32, rng=2), reverse=True)
     return Stacked([first, second], dropout=0.25)
 
@@ -83,7 +85,9 @@ def assert_equal_to(model, config, arrays):
 def test_truncated_files(original, tmp_path):
     _, data = original
     rng = np.random.default_rng(0)
-    cuts = np.unique(np.concatenate([rng.integers(0, len(data), 400), [0, 1, 4, 22, len(data) - 1]]))
+    cuts = np.unique(
+        np.concatenate([rng.integers(0, len(data), 400), [0, 1, 4, 22, len(data) - 1]])
+    )
     for cut in cuts:
         # The zip directory sits at the end, so every proper prefix must be refused.
         assert try_load(tmp_path / "t.npz", data[:cut]) is None, f"cut at {cut}"
@@ -94,7 +98,7 @@ def test_flipped_bytes(original, tmp_path):
     reference = (to_config(model), model.state_dict())
     rng = np.random.default_rng(1)
     outcomes = {"loaded": 0, "refused": 0}
-    for trial in range(1200):
+    for _trial in range(1200):
         mutated = bytearray(data)
         for _ in range(int(rng.integers(1, 4))):
             mutated[int(rng.integers(len(data)))] ^= int(rng.integers(1, 256))
@@ -108,17 +112,51 @@ def test_flipped_bytes(original, tmp_path):
     assert outcomes["refused"] > 800 and outcomes["loaded"] > 0, outcomes
 
 
-REPLACEMENTS = [0, -1, 1, 2, 7, 10**9, 2.5, -0.5, 1e308, "", "x", "tanh", "sigmoid", "relu",
-                "float32", "float16", "concat", "none", "zeros", "orthogonal", "LSTMCell", "Gate",
-                "Recurrent", None, True, False, [], [1], {}, {"type": "Gate"}]
+REPLACEMENTS = [
+    0,
+    -1,
+    1,
+    2,
+    7,
+    10**9,
+    2.5,
+    -0.5,
+    1e308,
+    "",
+    "x",
+    "tanh",
+    "sigmoid",
+    "relu",
+    "float32",
+    "float16",
+    "concat",
+    "none",
+    "zeros",
+    "orthogonal",
+    "LSTMCell",
+    "Gate",
+    "Recurrent",
+    None,
+    True,
+    False,
+    [],
+    [1],
+    {},
+    {"type": "Gate"},
+]
 
 
 ACTIVATIONS = ["sigmoid", "tanh", "hard_sigmoid", "relu", "linear", "softsign", "softplus", "elu"]
 SAME_KIND = {
     **{name: ACTIVATIONS for name in ACTIVATIONS},
-    **{m: ["concat", "sum", "mean", "mul", "none"] for m in ("concat", "sum", "mean", "mul", "none")},
-    **{i: ["zeros", "ones", "orthogonal", "glorot_uniform", "he_normal"]
-       for i in ("zeros", "orthogonal", "glorot_uniform")},
+    **{
+        m: ["concat", "sum", "mean", "mul", "none"]
+        for m in ("concat", "sum", "mean", "mul", "none")
+    },
+    **{
+        i: ["zeros", "ones", "orthogonal", "glorot_uniform", "he_normal"]
+        for i in ("zeros", "orthogonal", "glorot_uniform")
+    },
 }
 
 
@@ -164,9 +202,16 @@ def edit_json(header, rng):
 
 def variant_model():
     return lstmkit.Sequential(
-        Bidirectional(lstmkit.Zoneout(lstmkit.GRUCell(2, 3, dtype=np.float32, rng=0), 0.1, 0.0), rng=1),
-        Recurrent(lstmkit.VariationalDropout(lstmkit.ProjectionLSTMCell(
-            6, 3, 2, peephole=True, dtype=np.float32, rng=2), 0.1, 0.2)),
+        Bidirectional(
+            lstmkit.Zoneout(lstmkit.GRUCell(2, 3, dtype=np.float32, rng=0), 0.1, 0.0), rng=1
+        ),
+        Recurrent(
+            lstmkit.VariationalDropout(
+                lstmkit.ProjectionLSTMCell(6, 3, 2, peephole=True, dtype=np.float32, rng=2),
+                0.1,
+                0.2,
+            )
+        ),
         lstmkit.CoupledLSTMCell(2, 3, dtype=np.float32, rng=3),
         lstmkit.LayerNormLSTMCell(3, 2, dtype=np.float32, rng=4),
         lstmkit.layers.LastStep(),
@@ -181,7 +226,7 @@ def test_edited_json(make, trials, tmp_path):
     header, arrays = unpack(path.read_bytes())
     rng = np.random.default_rng(2)
     outcomes = {"loaded": 0, "refused": 0}
-    for trial in range(trials):
+    for _trial in range(trials):
         edited = edit_json(header, rng)
         loaded = try_load(tmp_path / "j.npz", pack(edited, arrays))
         if loaded is None:
@@ -224,10 +269,18 @@ def test_corrupt_array_headers(original, tmp_path):
     rng = np.random.default_rng(4)
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         entries = {info.filename: zf.read(info) for info in zf.infolist()}
-    edits = [(b"(3,)", b"(999999999999,)"), (b"(3,)", b"(3, 3)"), (b"'<f4'", b"'|O'"),
-             (b"'<f4'", b"'>f4'"), (b"'<f4'", b"'<f8'"), (b"False", b"True"), (b"'descr'", b"'desc'"),
-             (b"(2, 3)", b"(-2, 3)"), (b"(2, 3)", b"(3, 2)")]
-    for trial in range(300):
+    edits = [
+        (b"(3,)", b"(999999999999,)"),
+        (b"(3,)", b"(3, 3)"),
+        (b"'<f4'", b"'|O'"),
+        (b"'<f4'", b"'>f4'"),
+        (b"'<f4'", b"'<f8'"),
+        (b"False", b"True"),
+        (b"'descr'", b"'desc'"),
+        (b"(2, 3)", b"(-2, 3)"),
+        (b"(2, 3)", b"(3, 2)"),
+    ]
+    for _trial in range(300):
         name = list(entries)[int(rng.integers(len(entries)))]
         old, new = edits[int(rng.integers(len(edits)))]
         buffer = io.BytesIO()

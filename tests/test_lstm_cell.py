@@ -46,7 +46,12 @@ def test_step_matches_reference():
 
 def test_defaults():
     cell = LSTMCell(3, 4, rng=0)
-    assert [g.activation.name for g in cell.gates.values()] == ["sigmoid", "sigmoid", "tanh", "sigmoid"]
+    assert [g.activation.name for g in cell.gates.values()] == [
+        "sigmoid",
+        "sigmoid",
+        "tanh",
+        "sigmoid",
+    ]
     assert cell.cell_activation.name == "tanh"
     assert cell.dtype == np.float64
     np.testing.assert_array_equal(cell.forget.b.value, np.ones(4))
@@ -64,8 +69,15 @@ def test_gates_are_drawn_independently_and_reproducibly():
 
 
 def test_swapping_at_construction_and_in_place():
-    cell = LSTMCell(3, 4, gate_activation="hard_sigmoid", candidate_activation="softsign",
-                    cell_activation=activations.relu, recurrent_initializer="glorot_normal", rng=0)
+    cell = LSTMCell(
+        3,
+        4,
+        gate_activation="hard_sigmoid",
+        candidate_activation="softsign",
+        cell_activation=activations.relu,
+        recurrent_initializer="glorot_normal",
+        rng=0,
+    )
     assert cell.forget.activation is activations.hard_sigmoid
     assert cell.candidate.activation.name == "softsign"
     assert cell.cell_activation.name == "relu"
@@ -76,7 +88,9 @@ def test_swapping_at_construction_and_in_place():
 
 
 def test_custom_gate_object_and_initializer_object():
-    gate = Gate(3, 4, activation="hard_sigmoid", kernel_initializer=initializers.Constant(0.1), rng=0)
+    gate = Gate(
+        3, 4, activation="hard_sigmoid", kernel_initializer=initializers.Constant(0.1), rng=0
+    )
     cell = LSTMCell(3, 4, forget=gate, rng=0)
     assert cell.forget is gate
     np.testing.assert_array_equal(cell.forget.W.value, np.full((3, 4), 0.1))
@@ -93,10 +107,26 @@ def test_float32_cell_keeps_float32():
     "kwargs, error, match",
     [
         (dict(input_size=0, hidden_size=4), ValueError, "input_size: expected a positive integer"),
-        (dict(input_size=3, hidden_size=4, dtype=np.int32), TypeError, "dtype: expected float32 or float64"),
-        (dict(input_size=3, hidden_size=4, gate_activation="sigmod"), ValueError, "gate_activation: unknown"),
-        (dict(input_size=3, hidden_size=4, kernel_initializer="glorot"), ValueError, "unknown initializer"),
-        (dict(input_size=3, hidden_size=4, forget=Gate(2, 4)), ValueError, "forget: expected a gate of sizes"),
+        (
+            dict(input_size=3, hidden_size=4, dtype=np.int32),
+            TypeError,
+            "dtype: expected float32 or float64",
+        ),
+        (
+            dict(input_size=3, hidden_size=4, gate_activation="sigmod"),
+            ValueError,
+            "gate_activation: unknown",
+        ),
+        (
+            dict(input_size=3, hidden_size=4, kernel_initializer="glorot"),
+            ValueError,
+            "unknown initializer",
+        ),
+        (
+            dict(input_size=3, hidden_size=4, forget=Gate(2, 4)),
+            ValueError,
+            "forget: expected a gate of sizes",
+        ),
         (dict(input_size=3, hidden_size=4, peephole={"candidate"}), ValueError, "peephole: gates"),
     ],
 )

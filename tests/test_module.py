@@ -20,7 +20,10 @@ def test_dotted_names():
 
 
 def test_state_dict_round_trip_between_models():
-    a, b = make_stack(), Stacked([Bidirectional(LSTMCell(3, 4, rng=9), rng=8), LSTMCell(8, 5, rng=7)])
+    a, b = (
+        make_stack(),
+        Stacked([Bidirectional(LSTMCell(3, 4, rng=9), rng=8), LSTMCell(8, 5, rng=7)]),
+    )
     x = np.random.default_rng(0).standard_normal((2, 6, 3))
     assert not np.allclose(a(x)[0], b(x)[0])
     b.load_state_dict(a.state_dict())
@@ -39,8 +42,16 @@ def test_state_dict_is_a_copy():
     [
         (lambda sd: sd.pop("input.U"), ValueError, "missing \\['input.U'\\]"),
         (lambda sd: sd.update(extra=np.zeros(2)), ValueError, "unexpected \\['extra'\\]"),
-        (lambda sd: sd.update({"output.b": np.zeros(4)}), ValueError, "expected shape \\(3,\\), received \\(4,\\)"),
-        (lambda sd: sd.update({"output.b": np.zeros(3, np.float32)}), TypeError, "expected dtype float64, received float32"),
+        (
+            lambda sd: sd.update({"output.b": np.zeros(4)}),
+            ValueError,
+            "expected shape \\(3,\\), received \\(4,\\)",
+        ),
+        (
+            lambda sd: sd.update({"output.b": np.zeros(3, np.float32)}),
+            TypeError,
+            "expected dtype float64, received float32",
+        ),
         (lambda sd: sd.update({"output.b": [0.0, 0.0, 0.0]}), TypeError, "expected a numpy array"),
     ],
 )

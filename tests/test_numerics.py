@@ -18,7 +18,8 @@ DTYPES = [np.float32, np.float64]
 BOUNDED = ("sigmoid", "tanh", "hard_sigmoid", "softsign")
 # The built-in activations (module attributes), not any a test may have registered.
 BUILTINS = sorted(
-    name for name in activations.available()
+    name
+    for name in activations.available()
     if isinstance(getattr(activations, name, None), Activation)
 )
 
@@ -84,7 +85,9 @@ def test_ten_thousand_steps_forward_and_backward_stay_finite(dtype):
     x = (3 * np.random.default_rng(1).standard_normal((2, T, 3))).astype(dtype)
     rnn = Recurrent(cell)
     y, final, cache = rnn.forward(x)
-    dx, d_init = rnn.backward(cache, np.ones_like(y), LSTMState(np.ones((2, 4), dtype), np.ones((2, 4), dtype)))
+    dx, d_init = rnn.backward(
+        cache, np.ones_like(y), LSTMState(np.ones((2, 4), dtype), np.ones((2, 4), dtype))
+    )
     for a in (y, final.h, final.c, dx, d_init.h, d_init.c, *(p.grad for p in cell.parameters())):
         assert a.dtype == dtype
         assert np.all(np.isfinite(a))
@@ -129,8 +132,15 @@ def test_saturating_inputs_give_finite_outputs_and_gradients(gate, candidate, dt
     # With bounded activations, +-1e4 inputs over 30 steps stay finite, in both paths.
     for cell_act, peephole in (("tanh", False), ("softsign", True), ("hard_sigmoid", False)):
         cell = LSTMCell(
-            2, 3, cell_activation=cell_act, gate_activation=gate, candidate_activation=candidate,
-            peephole=peephole, peephole_initializer="normal", dtype=dtype, rng=3,
+            2,
+            3,
+            cell_activation=cell_act,
+            gate_activation=gate,
+            candidate_activation=candidate,
+            peephole=peephole,
+            peephole_initializer="normal",
+            dtype=dtype,
+            rng=3,
         )
         x = saturating((2, 30, 2), dtype)
         for fused in (True, False):
@@ -176,7 +186,8 @@ def test_cell_state_growth_bound_is_reached_and_stays_finite(dtype):
     for name in ("forget", "input", "candidate", "output"):
         gate = cell.gates[name]
         gate.set_weights(
-            W=np.zeros_like(gate.W.value), U=np.zeros_like(gate.U.value),
+            W=np.zeros_like(gate.W.value),
+            U=np.zeros_like(gate.U.value),
             b=np.full_like(gate.b.value, 1e4),
         )
     y, final = Recurrent(cell)(np.zeros((1, T, 1), dtype))
@@ -204,8 +215,15 @@ def test_default_forget_bias_keeps_cell_state_small_on_random_inputs():
 def exploding_setup():
     # Linear candidate and cell activations with gates held open make h_t ~ (1 + U) h_{t-1}:
     # gradients grow geometrically with the sequence length.
-    cell = LSTMCell(2, 3, candidate_activation="linear", cell_activation="linear",
-                    forget_bias=3.0, recurrent_initializer="orthogonal", rng=11)
+    cell = LSTMCell(
+        2,
+        3,
+        candidate_activation="linear",
+        cell_activation="linear",
+        forget_bias=3.0,
+        recurrent_initializer="orthogonal",
+        rng=11,
+    )
     cell.candidate.set_weights(U=1.5 * np.eye(3))
     x = np.random.default_rng(12).standard_normal((2, 25, 2))
     target = np.random.default_rng(13).standard_normal((2, 25, 3))

@@ -193,9 +193,7 @@ def test_fused_equals_unfused_forward_and_backward(data):
         cell.zero_grad()
         y, final, cache = rnn.forward(x, state, lengths)
         dy = gen.standard_normal(y.shape).astype(cell.dtype) if not results else results[0][4]
-        d_final = (
-            random_state(final, seed + 2) if not results else results[0][5]
-        )
+        d_final = random_state(final, seed + 2) if not results else results[0][5]
         dx, d_init = rnn.backward(cache, dy, d_final)
         results.append((y, final, dx, d_init, dy, d_final, grads(cell)))
     (y1, f1, dx1, di1, *_, g1), (y2, f2, dx2, di2, *_, g2) = results
@@ -390,5 +388,11 @@ def test_runner_never_writes_into_the_callers_arrays(data, fused):
     dy_copy, dh_copy = dy.copy(), d_final.h.copy()
     rnn.backward(cache, dy, d_final)
     rnn(x, state, lengths)
-    for got, want in ((x, x_copy), (state.h, h_copy), (state.c, c_copy), (dy, dy_copy), (d_final.h, dh_copy)):
+    for got, want in (
+        (x, x_copy),
+        (state.h, h_copy),
+        (state.c, c_copy),
+        (dy, dy_copy),
+        (d_final.h, dh_copy),
+    ):
         np.testing.assert_array_equal(got, want)

@@ -38,7 +38,10 @@ def test_variational_lstm_matches_hand_loop_with_one_mask_per_sequence():
     assert set(np.round(mx[:2], 12).ravel()) <= {0.0, round(keep_x, 12)}
     assert set(np.round(mh[:2], 12).ravel()) <= {0.0, round(keep_h, 12)}
     # Reference: the gates written out by hand, the same masks at every step.
-    g = {n: (getattr(cell, n).W.value, getattr(cell, n).U.value, getattr(cell, n).b.value) for n in cell.gates}
+    g = {
+        n: (getattr(cell, n).W.value, getattr(cell, n).U.value, getattr(cell, n).b.value)
+        for n in cell.gates
+    }
     for b, n in enumerate(lengths[:2]):
         h, c = np.zeros(4), np.zeros(4)
         for t in range(n):
@@ -156,12 +159,18 @@ def test_zoneout_expectation_inference():
 
 WRAPPED = {
     "dropout-lstm": lambda: VariationalDropout(LSTMCell(3, 4, rng=0), 0.3, 0.4, rng=0),
-    "dropout-gru-after": lambda: VariationalDropout(GRUCell(3, 4, bias_initializer="normal", rng=0), 0.3, 0.4),
-    "dropout-gru-before": lambda: VariationalDropout(GRUCell(3, 4, reset_after=False, rng=0), 0.3, 0.4),
+    "dropout-gru-after": lambda: VariationalDropout(
+        GRUCell(3, 4, bias_initializer="normal", rng=0), 0.3, 0.4
+    ),
+    "dropout-gru-before": lambda: VariationalDropout(
+        GRUCell(3, 4, reset_after=False, rng=0), 0.3, 0.4
+    ),
     "dropout-projection": lambda: VariationalDropout(ProjectionLSTMCell(3, 4, 2, rng=0), 0.3, 0.4),
     "zoneout-lstm": lambda: Zoneout(LSTMCell(3, 4, rng=0), 0.3, 0.4),
     "zoneout-gru": lambda: Zoneout(GRUCell(3, 4, rng=0), 0.3),
-    "zoneout-over-dropout": lambda: Zoneout(VariationalDropout(GRUCell(3, 4, rng=0), 0.3, 0.3), 0.3),
+    "zoneout-over-dropout": lambda: Zoneout(
+        VariationalDropout(GRUCell(3, 4, rng=0), 0.3, 0.3), 0.3
+    ),
 }
 
 
@@ -170,7 +179,9 @@ def test_wrapper_gradients_match_finite_differences(name):
     wrapped = WRAPPED[name]()
     rng = np.random.default_rng(4)
     x = rng.normal(size=(3, 4, 3))
-    init = map_state(lambda a: rng.normal(size=a.shape) if not np.isnan(a).any() else a, wrapped.initial_state(3))
+    init = map_state(
+        lambda a: rng.normal(size=a.shape) if not np.isnan(a).any() else a, wrapped.initial_state(3)
+    )
 
     def reseed():  # replay the same masks in every wrapper of the chain
         layer, seed = wrapped, 11
@@ -191,19 +202,32 @@ def test_wrappers_run_in_stacked_and_bidirectional():
     assert not np.array_equal(state.forward.mask_x, state.backward.mask_x)
     dx, _ = bi.backward(cache, np.ones_like(y))
     assert dx.shape == x.shape and np.all(dx[1, 2:] == 0)
-    stack = Stacked([Zoneout(GRUCell(3, 4, rng=0), 0.2, rng=0), Zoneout(LSTMCell(4, 2, rng=1), 0.2, 0.2, rng=1)])
+    stack = Stacked(
+        [Zoneout(GRUCell(3, 4, rng=0), 0.2, rng=0), Zoneout(LSTMCell(4, 2, rng=1), 0.2, 0.2, rng=1)]
+    )
     y, finals, cache = stack.forward(x, lengths=lengths)
     dx, d_inits = stack.backward(cache, np.ones_like(y))
     assert y.shape == (2, 5, 2) and dx.shape == x.shape
     assert len(finals) == len(d_inits) == 2
-    assert all(name.startswith(("layers.0.cell.cell.", "layers.1.cell.cell.")) for name in stack.state_dict())
+    assert all(
+        name.startswith(("layers.0.cell.cell.", "layers.1.cell.cell."))
+        for name in stack.state_dict()
+    )
 
 
 @pytest.mark.parametrize(
     ("build", "error", "words"),
     [
-        (lambda: VariationalDropout(LSTMCell(3, 4), input_rate=1.0), ValueError, ["input_rate", "[0, 1)", "1.0"]),
-        (lambda: VariationalDropout(LSTMCell(3, 4), recurrent_rate=-0.1), ValueError, ["recurrent_rate", "-0.1"]),
+        (
+            lambda: VariationalDropout(LSTMCell(3, 4), input_rate=1.0),
+            ValueError,
+            ["input_rate", "[0, 1)", "1.0"],
+        ),
+        (
+            lambda: VariationalDropout(LSTMCell(3, 4), recurrent_rate=-0.1),
+            ValueError,
+            ["recurrent_rate", "-0.1"],
+        ),
         (lambda: VariationalDropout(LSTMCell(3, 4), input_rate="0.2"), TypeError, ["input_rate"]),
         (lambda: VariationalDropout(object()), TypeError, ["cell", "object"]),
         (lambda: Zoneout(LSTMCell(3, 4), h_rate=1.5), ValueError, ["h_rate", "1.5"]),

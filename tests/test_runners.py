@@ -30,7 +30,7 @@ def test_runner_equals_stepping_by_hand(fused):
     h0 = LSTMState(RNG.standard_normal((2, 4)), RNG.standard_normal((2, 4)))
     y, final = Recurrent(cell, fused=fused)(x, h0)
     for b in range(2):
-        ref_y, ref_state = by_hand(cell, x[b], LSTMState(h0.h[b:b + 1], h0.c[b:b + 1]))
+        ref_y, ref_state = by_hand(cell, x[b], LSTMState(h0.h[b : b + 1], h0.c[b : b + 1]))
         np.testing.assert_allclose(y[b], ref_y, rtol=1e-12, atol=1e-14)
         np.testing.assert_allclose(final.c[b], ref_state.c[0], rtol=1e-12, atol=1e-14)
 
@@ -80,13 +80,16 @@ def test_bidirectional_with_lengths_equals_per_sequence_runs(merge):
         yf, sf = by_hand(fwd, x[b, :L])
         yb, sb = by_hand(bwd, x[b, :L][::-1])
         yb = yb[::-1]
-        expected = {
-            "concat": lambda: np.concatenate([yf, yb], axis=-1),
-            "sum": lambda: yf + yb,
-            "mean": lambda: (yf + yb) / 2,
-            "mul": lambda: yf * yb,
-            "none": lambda: (yf, yb),
-        }[merge]()
+        if merge == "concat":
+            expected = np.concatenate([yf, yb], axis=-1)
+        elif merge == "sum":
+            expected = yf + yb
+        elif merge == "mean":
+            expected = (yf + yb) / 2
+        elif merge == "mul":
+            expected = yf * yb
+        else:
+            expected = (yf, yb)
         if merge == "none":
             np.testing.assert_allclose(y[0][b, :L], expected[0], rtol=1e-12, atol=1e-14)
             np.testing.assert_allclose(y[1][b, :L], expected[1], rtol=1e-12, atol=1e-14)
@@ -165,20 +168,57 @@ def test_float32_runs_in_float32():
 @pytest.mark.parametrize(
     "call, error, match",
     [
-        (lambda r: r(np.zeros((2, 5, 4))), ValueError, r"x: expected 3 features on the last axis, received shape \(2, 5, 4\)"),
+        (
+            lambda r: r(np.zeros((2, 5, 4))),
+            ValueError,
+            r"x: expected 3 features on the last axis, received shape \(2, 5, 4\)",
+        ),
         (lambda r: r(np.zeros(5)), ValueError, "x: expected shape"),
-        (lambda r: r(np.zeros((2, 5, 3), dtype=complex)), TypeError, "x: expected a real numeric array"),
-        (lambda r: r(np.zeros((2, 5, 3)), lengths=[1, 2, 3]), ValueError, r"lengths: expected shape \(2,\), received \(3,\)"),
-        (lambda r: r(np.zeros((2, 5, 3)), lengths=[1, -1]), ValueError, "lengths: expected values >= 0"),
-        (lambda r: r(np.zeros((2, 5, 3)), lengths=[1, 6]), ValueError, "lengths: expected values <= the time axis length 5"),
-        (lambda r: r(np.zeros((2, 5, 3)), lengths=[1.5, 2]), TypeError, "lengths: expected integers"),
-        (lambda r: r(np.zeros((5, 3)), lengths=[5]), ValueError, "lengths: only meaningful for batched"),
-        (lambda r: r(np.zeros((2, 5, 3)), LSTMState(np.zeros((3, 4)), np.zeros((2, 4)))), ValueError,
-         r"initial_state.h: expected shape \(2, 4\), received \(3, 4\)"),
-        (lambda r: r(np.zeros((2, 5, 3)), LSTMState(np.zeros((2, 5)), np.zeros((2, 5)))), ValueError,
-         r"initial_state.h: expected shape \(2, 4\), received \(2, 5\)"),
-        (lambda r: r(np.zeros((2, 5, 3)), (np.zeros((2, 4)), np.zeros((2, 4)))), TypeError,
-         "initial_state: expected LSTMState, received tuple"),
+        (
+            lambda r: r(np.zeros((2, 5, 3), dtype=complex)),
+            TypeError,
+            "x: expected a real numeric array",
+        ),
+        (
+            lambda r: r(np.zeros((2, 5, 3)), lengths=[1, 2, 3]),
+            ValueError,
+            r"lengths: expected shape \(2,\), received \(3,\)",
+        ),
+        (
+            lambda r: r(np.zeros((2, 5, 3)), lengths=[1, -1]),
+            ValueError,
+            "lengths: expected values >= 0",
+        ),
+        (
+            lambda r: r(np.zeros((2, 5, 3)), lengths=[1, 6]),
+            ValueError,
+            "lengths: expected values <= the time axis length 5",
+        ),
+        (
+            lambda r: r(np.zeros((2, 5, 3)), lengths=[1.5, 2]),
+            TypeError,
+            "lengths: expected integers",
+        ),
+        (
+            lambda r: r(np.zeros((5, 3)), lengths=[5]),
+            ValueError,
+            "lengths: only meaningful for batched",
+        ),
+        (
+            lambda r: r(np.zeros((2, 5, 3)), LSTMState(np.zeros((3, 4)), np.zeros((2, 4)))),
+            ValueError,
+            r"initial_state.h: expected shape \(2, 4\), received \(3, 4\)",
+        ),
+        (
+            lambda r: r(np.zeros((2, 5, 3)), LSTMState(np.zeros((2, 5)), np.zeros((2, 5)))),
+            ValueError,
+            r"initial_state.h: expected shape \(2, 4\), received \(2, 5\)",
+        ),
+        (
+            lambda r: r(np.zeros((2, 5, 3)), (np.zeros((2, 4)), np.zeros((2, 4)))),
+            TypeError,
+            "initial_state: expected LSTMState, received tuple",
+        ),
     ],
 )
 def test_bad_input(call, error, match):
@@ -232,5 +272,7 @@ def test_user_cell_runs_in_every_runner():
     for t in range(2):
         h = np.tanh(x[1, t] @ cell.W + h @ cell.U)
     np.testing.assert_allclose(final.h[1], h, rtol=1e-12)
-    y2, _ = Stacked([Bidirectional(cell, ElmanCell(3, 4, 1)), ElmanCell(8, 2, 2)])(x, lengths=[5, 2])
+    y2, _ = Stacked([Bidirectional(cell, ElmanCell(3, 4, 1)), ElmanCell(8, 2, 2)])(
+        x, lengths=[5, 2]
+    )
     assert y2.shape == (2, 5, 2)

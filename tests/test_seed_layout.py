@@ -98,7 +98,9 @@ def test_float32_and_flat_biases(seed):
     cell = from_seed(weights, dtype=np.float32)
     assert cell.dtype == np.float32
     X = np.random.default_rng(2).standard_normal((4, 3))
-    np.testing.assert_allclose(Recurrent(cell)(X)[0], seed.forward_sequence(X), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        Recurrent(cell)(X)[0], seed.forward_sequence(X), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_bad_input(seed):

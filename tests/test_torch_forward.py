@@ -19,7 +19,11 @@ TORCH_ORDER = ("input", "forget", "candidate", "output")
 def cell_from_torch(lstm, layer, suffix, dtype):
     w_ih = getattr(lstm, f"weight_ih_l{layer}{suffix}").detach().numpy()
     w_hh = getattr(lstm, f"weight_hh_l{layer}{suffix}").detach().numpy()
-    bias = (getattr(lstm, f"bias_ih_l{layer}{suffix}") + getattr(lstm, f"bias_hh_l{layer}{suffix}")).detach().numpy()
+    bias = (
+        (getattr(lstm, f"bias_ih_l{layer}{suffix}") + getattr(lstm, f"bias_hh_l{layer}{suffix}"))
+        .detach()
+        .numpy()
+    )
     H = lstm.hidden_size
     cell = LSTMCell(w_ih.shape[1], H, dtype=dtype, rng=0)
     for k, name in enumerate(TORCH_ORDER):
@@ -53,7 +57,9 @@ def torch_final(final, bidirectional):
     return np.stack(hs), np.stack(cs)
 
 
-@pytest.mark.parametrize("dtype, rtol, atol", [(np.float32, 1e-5, 1e-6), (np.float64, 1e-12, 1e-13)])
+@pytest.mark.parametrize(
+    "dtype, rtol, atol", [(np.float32, 1e-5, 1e-6), (np.float64, 1e-12, 1e-13)]
+)
 @pytest.mark.parametrize("num_layers", [1, 2])
 @pytest.mark.parametrize("bidirectional", [False, True])
 @pytest.mark.parametrize("with_lengths", [False, True])
@@ -76,7 +82,9 @@ def test_matches_torch_lstm(dtype, rtol, atol, num_layers, bidirectional, with_l
     with torch.no_grad():
         xt = torch.from_numpy(x)
         if with_lengths:
-            packed = torch.nn.utils.rnn.pack_padded_sequence(xt, torch.from_numpy(lengths), batch_first=True, enforce_sorted=False)
+            packed = torch.nn.utils.rnn.pack_padded_sequence(
+                xt, torch.from_numpy(lengths), batch_first=True, enforce_sorted=False
+            )
             out, (hn, cn) = lstm(packed, (torch.from_numpy(h0), torch.from_numpy(c0)))
             out, _ = torch.nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=T)
         else:

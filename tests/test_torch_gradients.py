@@ -44,8 +44,14 @@ def build(num_layers, bidirectional, dtype, seed=0):
         in_size = 2 * H if bidirectional else H
     model = Stacked(layers)
     torch_dtype = torch.float64 if dtype == np.float64 else torch.float32
-    lstm = torch.nn.LSTM(I, H, num_layers=num_layers, bidirectional=bidirectional, batch_first=True,
-                         dtype=torch_dtype)
+    lstm = torch.nn.LSTM(
+        I,
+        H,
+        num_layers=num_layers,
+        bidirectional=bidirectional,
+        batch_first=True,
+        dtype=torch_dtype,
+    )
     with torch.no_grad():
         for layer, directions in enumerate(cells):
             for cell, suffix in zip(directions, ("", "_reverse")):
@@ -81,7 +87,9 @@ def from_our_state(states, bidirectional):
     return np.stack(hs), np.stack(cs)
 
 
-@pytest.mark.parametrize(("dtype", "tol"), [(np.float64, 1e-10), (np.float32, 1e-5)], ids=["float64", "float32"])
+@pytest.mark.parametrize(
+    ("dtype", "tol"), [(np.float64, 1e-10), (np.float32, 1e-5)], ids=["float64", "float32"]
+)
 @pytest.mark.parametrize("num_layers", [1, 2])
 @pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
 @pytest.mark.parametrize("lengths", [None, [5, 2, 4]], ids=["full", "lengths"])
@@ -90,7 +98,7 @@ def test_gradients_match_torch(dtype, tol, num_layers, bidirectional, lengths, f
     model, cells, lstm = build(num_layers, bidirectional, dtype)
     if not fused:
         for layer in model.layers:
-            for rec in ([layer.forward_layer, layer.backward_layer] if bidirectional else [layer]):
+            for rec in [layer.forward_layer, layer.backward_layer] if bidirectional else [layer]:
                 rec.fused = False
     D = 2 if bidirectional else 1
     rng = np.random.default_rng(1)
@@ -122,7 +130,11 @@ def test_gradients_match_torch(dtype, tol, num_layers, bidirectional, lengths, f
         )
         out, (hn, cn) = lstm(packed, (th0, tc0))
         out, _ = torch.nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=T)
-    loss = (out * torch.tensor(dy)).sum() + (hn * torch.tensor(dh)).sum() + (cn * torch.tensor(dc)).sum()
+    loss = (
+        (out * torch.tensor(dy)).sum()
+        + (hn * torch.tensor(dh)).sum()
+        + (cn * torch.tensor(dc)).sum()
+    )
     loss.backward()
 
     # Forward agreement first, so a gradient mismatch is not a forward bug in disguise.

@@ -35,6 +35,7 @@ def _fd(f, x, eps=1e-6):
 
 # -- losses ---------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("use_mask", [False, True])
 def test_mse_value_and_gradient(use_mask):
     rng = np.random.default_rng(0)
@@ -90,7 +91,9 @@ def test_loss_errors_name_the_argument():
         losses.softmax_cross_entropy(logits, np.zeros((2, 4), int))
     with pytest.raises(TypeError, match="targets: expected integer"):
         losses.softmax_cross_entropy(logits, np.zeros((2, 3)))
-    with pytest.raises(ValueError, match=r"targets: expected class indices in \[0, 4\), received 4"):
+    with pytest.raises(
+        ValueError, match=r"targets: expected class indices in \[0, 4\), received 4"
+    ):
         losses.softmax_cross_entropy(logits, np.full((2, 3), 4))
     with pytest.raises(ValueError, match="received -1"):
         losses.softmax_cross_entropy(logits, np.full((2, 3), -1))
@@ -110,6 +113,7 @@ def test_fully_masked_loss_is_zero():
 
 
 # -- optimizers: plain-Python reference updates ----------------------------------------------------
+
 
 def _reference(kind, w, grads, lr, **kw):
     """Independent scalar-by-scalar implementation of each update rule."""
@@ -179,14 +183,20 @@ def test_optimizer_matches_reference(kind, cls, kw):
     for g in grads:
         p.grad[...] = g
         opt.step()
-    np.testing.assert_allclose(p.value, _reference(kind, w0, grads, 0.05, **kw), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(
+        p.value, _reference(kind, w0, grads, 0.05, **kw), rtol=1e-12, atol=1e-14
+    )
 
 
 @pytest.mark.parametrize(("kind", "cls", "kw"), CASES)
 def test_optimizer_matches_torch(kind, cls, kw):
     torch = pytest.importorskip("torch")
-    torch_cls = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW,
-                 "rmsprop": torch.optim.RMSprop}[kind]
+    torch_cls = {
+        "sgd": torch.optim.SGD,
+        "adam": torch.optim.Adam,
+        "adamw": torch.optim.AdamW,
+        "rmsprop": torch.optim.RMSprop,
+    }[kind]
     w0 = np.array([[0.5, -1.0], [2.0, 0.0]])
     grads = [g.reshape(2, 2) for g in _grad_sequence()]
     p = Parameter(w0.copy())
@@ -251,6 +261,7 @@ def test_float32_parameters_stay_float32():
 
 # -- clipping -------------------------------------------------------------------------------------
 
+
 def test_clip_grad_norm():
     a, b = Parameter(np.zeros(2)), Parameter(np.zeros(1))
     a.grad[...] = [3.0, 0.0]
@@ -273,6 +284,7 @@ def test_clip_grad_norm():
 
 # -- Dense, pooling, Sequential ---------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("activation", ["linear", "tanh", "softplus", "relu"])
 def test_dense_backward_matches_finite_differences(activation):
     rng = np.random.default_rng(0)
@@ -282,8 +294,10 @@ def test_dense_backward_matches_finite_differences(activation):
     y, cache = layer.forward(x)
     np.testing.assert_allclose(y, layer.activation(x @ layer.W.value + layer.b.value))
     dx = layer.backward(cache, dy)
+
     def loss():
         return float(np.sum(layer(x) * dy))
+
     np.testing.assert_allclose(dx, _fd(loss, x), rtol=1e-6, atol=1e-8)
     np.testing.assert_allclose(layer.W.grad, _fd(loss, layer.W.value), rtol=1e-6, atol=1e-8)
     np.testing.assert_allclose(layer.b.grad, _fd(loss, layer.b.value), rtol=1e-6, atol=1e-8)
@@ -337,6 +351,7 @@ def test_sequential_size_check_and_backward_errors():
 
 # -- training helpers -------------------------------------------------------------------------------
 
+
 def _regression_model(seed=0):
     return Sequential(Recurrent(LSTMCell(1, 8, rng=seed)), LastStep(), Dense(8, 1, rng=seed + 1))
 
@@ -367,8 +382,15 @@ def test_fit_learns_and_shows_running_loss():
         return x, x.mean(axis=1)
 
     out = io.StringIO()
-    history = fit(model, losses.mean_squared_error, Adam(model, lr=0.02), batch, steps=150,
-                  clip_norm=1.0, stream=out)
+    history = fit(
+        model,
+        losses.mean_squared_error,
+        Adam(model, lr=0.02),
+        batch,
+        steps=150,
+        clip_norm=1.0,
+        stream=out,
+    )
     assert np.mean(history.losses[-10:]) < 0.2 * np.mean(history.losses[:10])
     assert len(history.grad_norms) == 150
     text = out.getvalue()

@@ -32,8 +32,12 @@ VARIANTS = {
         3, 4, peephole={"forget"}, peephole_initializer="normal", **kw
     ),
     "gru-after-pytorch": lambda **kw: GRUCell(3, 4, bias_initializer="normal", **kw),
-    "gru-after-olah": lambda **kw: GRUCell(3, 4, update_convention="olah", bias_initializer="normal", **kw),
-    "gru-before-pytorch": lambda **kw: GRUCell(3, 4, reset_after=False, bias_initializer="normal", **kw),
+    "gru-after-olah": lambda **kw: GRUCell(
+        3, 4, update_convention="olah", bias_initializer="normal", **kw
+    ),
+    "gru-before-pytorch": lambda **kw: GRUCell(
+        3, 4, reset_after=False, bias_initializer="normal", **kw
+    ),
     "gru-before-olah": lambda **kw: GRUCell(
         3, 4, reset_after=False, update_convention="olah", bias_initializer="normal", **kw
     ),
@@ -164,16 +168,36 @@ def test_projection_shapes_and_parameter_count():
 @pytest.mark.parametrize(
     ("build", "error", "words"),
     [
-        (lambda: ProjectionLSTMCell(3, 4, 4), ValueError, ["proj_size", "smaller than hidden_size=4", "4"]),
+        (
+            lambda: ProjectionLSTMCell(3, 4, 4),
+            ValueError,
+            ["proj_size", "smaller than hidden_size=4", "4"],
+        ),
         (lambda: ProjectionLSTMCell(3, 4, 0), ValueError, ["proj_size", "positive"]),
-        (lambda: GRUCell(3, 4, proj_size=2), ValueError, ["proj_size", "GRU", "ProjectionLSTMCell"]),
+        (
+            lambda: GRUCell(3, 4, proj_size=2),
+            ValueError,
+            ["proj_size", "GRU", "ProjectionLSTMCell"],
+        ),
         (lambda: GRUCell(3, 4, peephole=True), ValueError, ["peephole", "no cell state"]),
-        (lambda: GRUCell(3, 4, update_convention="keras"), ValueError, ["update_convention", "keras"]),
+        (
+            lambda: GRUCell(3, 4, update_convention="keras"),
+            ValueError,
+            ["update_convention", "keras"],
+        ),
         (lambda: GRUCell(3, 4, reset_after="yes"), TypeError, ["reset_after", "bool"]),
         (lambda: LayerNormLSTMCell(3, 1), ValueError, ["hidden_size", "at least 2", "received 1"]),
         (lambda: LayerNormLSTMCell(3, 4, epsilon=0.0), ValueError, ["epsilon", "positive"]),
-        (lambda: CoupledLSTMCell(3, 4, peephole={"input"}), ValueError, ["peephole", "no input gate"]),
-        (lambda: CoupledLSTMCell(3, 4, peephole={"candidate"}), ValueError, ["peephole", "candidate"]),
+        (
+            lambda: CoupledLSTMCell(3, 4, peephole={"input"}),
+            ValueError,
+            ["peephole", "no input gate"],
+        ),
+        (
+            lambda: CoupledLSTMCell(3, 4, peephole={"candidate"}),
+            ValueError,
+            ["peephole", "candidate"],
+        ),
         (lambda: CoupledLSTMCell(3, 4, peephole="forget"), TypeError, ["peephole"]),
     ],
 )

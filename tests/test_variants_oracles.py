@@ -40,7 +40,12 @@ def _torch_run(module, x, h0, dy, dh, c0=None, dc=None):
             + (cn[0] * torch.tensor(dc)).sum()
         )
     loss.backward()
-    out = {"y": y.detach().numpy(), "h": hn[0].detach().numpy(), "dx": xt.grad.numpy(), "dh0": h0t.grad[0].numpy()}
+    out = {
+        "y": y.detach().numpy(),
+        "h": hn[0].detach().numpy(),
+        "dx": xt.grad.numpy(),
+        "dh0": h0t.grad[0].numpy(),
+    }
     if c0t is not None:
         out["c"], out["dc0"] = cn[0].detach().numpy(), c0t.grad[0].numpy()
     return out
@@ -91,10 +96,18 @@ def test_gru_reset_after_matches_torch(dtype):
     gbir, gbiz, gbin = np.split(g["bias_ih_l0"], 3)
     gbhr, gbhz, gbhn = np.split(g["bias_hh_l0"], 3)
     pairs = [
-        (cell.reset.W.grad, gWr.T), (cell.update.W.grad, gWz.T), (cell.candidate.W.grad, gWn.T),
-        (cell.reset.U.grad, gUr.T), (cell.update.U.grad, gUz.T), (cell.candidate.U.grad, gUn.T),
-        (cell.reset.b.grad, gbir), (cell.reset.b.grad, gbhr), (cell.update.b.grad, gbiz),
-        (cell.update.b.grad, gbhz), (cell.candidate.b.grad, gbin), (cell.recurrent_bias.grad, gbhn),
+        (cell.reset.W.grad, gWr.T),
+        (cell.update.W.grad, gWz.T),
+        (cell.candidate.W.grad, gWn.T),
+        (cell.reset.U.grad, gUr.T),
+        (cell.update.U.grad, gUz.T),
+        (cell.candidate.U.grad, gUn.T),
+        (cell.reset.b.grad, gbir),
+        (cell.reset.b.grad, gbhr),
+        (cell.update.b.grad, gbiz),
+        (cell.update.b.grad, gbhz),
+        (cell.candidate.b.grad, gbin),
+        (cell.recurrent_bias.grad, gbhn),
     ]
     for ours, theirs in pairs:
         np.testing.assert_allclose(ours, theirs, atol=tol * 10, rtol=tol)
@@ -188,8 +201,11 @@ def _onnx_run(op, names, arrays, attributes, x):
     node = helper.make_node(op, ["X", *names], ["Y", "Y_h"], **attributes)
     inits = [numpy_helper.from_array(a.astype(np.float32), n) for n, a in arrays.items()]
     graph = helper.make_graph(
-        [node], "g", [helper.make_tensor_value_info("X", TensorProto.FLOAT, list(x.shape))],
-        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None)], initializer=inits,
+        [node],
+        "g",
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, list(x.shape))],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None)],
+        initializer=inits,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
     sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
@@ -233,7 +249,10 @@ def test_coupled_lstm_matches_onnx_runtime_input_forget(peephole):
     I, H, B, T = 3, 4, 2, 5
     rng = np.random.default_rng(1)
     cell = CoupledLSTMCell(I, H, peephole=peephole, rng=0)
-    p = {n: (_rand_f32(rng, I, H), _rand_f32(rng, H, H), _rand_f32(rng, H)) for n in ("forget", "candidate", "output")}
+    p = {
+        n: (_rand_f32(rng, I, H), _rand_f32(rng, H, H), _rand_f32(rng, H))
+        for n in ("forget", "candidate", "output")
+    }
     for n, (W, U, b) in p.items():
         getattr(cell, n).set_weights(W=W, U=U, b=b)
     pf, po = _rand_f32(rng, H), _rand_f32(rng, H)
@@ -250,11 +269,15 @@ def test_coupled_lstm_matches_onnx_runtime_input_forget(peephole):
     order = ("input", "output", "forget", "candidate")
     Wx = np.concatenate([onnx_gates[n][0].T for n in order])[None]
     R = np.concatenate([onnx_gates[n][1].T for n in order])[None]
-    Bias = np.concatenate([np.concatenate([onnx_gates[n][2] for n in order]), np.zeros(4 * H)])[None]
+    Bias = np.concatenate([np.concatenate([onnx_gates[n][2] for n in order]), np.zeros(4 * H)])[
+        None
+    ]
     arrays = {"W": Wx, "R": R, "B": Bias}
     names = ["W", "R", "B"]
     if peephole:
-        arrays["P"] = np.concatenate([-pf, po, _rand_f32(rng, H)])[None]  # i (negated f), o, f (unused)
+        arrays["P"] = np.concatenate([-pf, po, _rand_f32(rng, H)])[
+            None
+        ]  # i (negated f), o, f (unused)
         names += ["", "", "", "P"]
     x = _rand_f32(rng, B, T, I)
     attributes = {"hidden_size": H, "input_forget": 1}
@@ -270,7 +293,10 @@ def test_gru_matches_onnx_runtime(reset_after):
     I, H, B, T = 3, 4, 2, 5
     rng = np.random.default_rng(2)
     cell = GRUCell(I, H, reset_after=reset_after, rng=0)
-    p = {n: (_rand_f32(rng, I, H), _rand_f32(rng, H, H), _rand_f32(rng, H)) for n in ("update", "reset", "candidate")}
+    p = {
+        n: (_rand_f32(rng, I, H), _rand_f32(rng, H, H), _rand_f32(rng, H))
+        for n in ("update", "reset", "candidate")
+    }
     for n, (W, U, b) in p.items():
         getattr(cell, n).set_weights(W=W, U=U, b=b)
     rb = _rand_f32(rng, H) if reset_after else np.zeros(H)
@@ -279,7 +305,9 @@ def test_gru_matches_onnx_runtime(reset_after):
     order = ("update", "reset", "candidate")
     Wx = np.concatenate([p[n][0].T for n in order])[None]
     R = np.concatenate([p[n][1].T for n in order])[None]
-    Bias = np.concatenate([p["update"][2], p["reset"][2], p["candidate"][2], np.zeros(2 * H), rb])[None]
+    Bias = np.concatenate([p["update"][2], p["reset"][2], p["candidate"][2], np.zeros(2 * H), rb])[
+        None
+    ]
     x = _rand_f32(rng, B, T, I)
     attrs_ = {"hidden_size": H, "linear_before_reset": int(reset_after)}
     arrays = {"W": Wx, "R": R, "B": Bias}
@@ -321,7 +349,14 @@ def test_layernorm_lstm_matches_plain_python_reference():
     y, final = Recurrent(cell)(x, type(cell.initial_state(B))(h=h0, c=c0))
 
     names = ("forget", "input", "candidate", "output")
-    P = {n: (getattr(cell, n).W.value.tolist(), getattr(cell, n).U.value.tolist(), getattr(cell, n).b.value.tolist()) for n in names}
+    P = {
+        n: (
+            getattr(cell, n).W.value.tolist(),
+            getattr(cell, n).U.value.tolist(),
+            getattr(cell, n).b.value.tolist(),
+        )
+        for n in names
+    }
     gx, gh = cell.norm_x.gain.value.tolist(), cell.norm_h.gain.value.tolist()
     gc, bc = cell.norm_c.gain.value.tolist(), cell.norm_c.bias.value.tolist()
     zero = [0.0] * H
@@ -335,7 +370,9 @@ def test_layernorm_lstm_matches_plain_python_reference():
                 a = [
                     p + q + r
                     for p, q, r in zip(
-                        _ln_python(_matvec(xt, W), gx[k], zero, 1e-5), _ln_python(_matvec(h, U), gh[k], zero, 1e-5), bias
+                        _ln_python(_matvec(xt, W), gx[k], zero, 1e-5),
+                        _ln_python(_matvec(h, U), gh[k], zero, 1e-5),
+                        bias,
                     )
                 ]
                 act[n] = [math.tanh(v) if n == "candidate" else _sig(v) for v in a]

@@ -107,7 +107,11 @@ class _Refs(HTMLParser):
             self.resources.append(a["data"])
         if tag == "script" and "src" in a:
             self.resources.append(a["src"])
-        if tag == "link" and "href" in a and not {"canonical", "alternate"} & set(a.get("rel", "").split()):
+        if (
+            tag == "link"
+            and "href" in a
+            and not {"canonical", "alternate"} & set(a.get("rel", "").split())
+        ):
             self.resources.append(a["href"])
 
 
@@ -147,7 +151,11 @@ def _requests_from_netlog(netlog: Path) -> tuple[set[str], set[str]]:
 
 
 def find_chromium(explicit: str | None) -> str:
-    for name in ([explicit] if explicit else []) + ["chromium", "chromium-browser", "google-chrome"]:
+    for name in ([explicit] if explicit else []) + [
+        "chromium",
+        "chromium-browser",
+        "google-chrome",
+    ]:
         path = shutil.which(name) if name else None
         if path:
             return path
@@ -184,7 +192,8 @@ def check(site: Path, chromium: str, screenshots: Path | None) -> list[str]:
             for page in pages:
                 url = base + page
                 dom = run_chromium(
-                    chromium, tmpdir / "profile",
+                    chromium,
+                    tmpdir / "profile",
                     ["--dump-dom", "--virtual-time-budget=15000", f"--log-net-log={netlog}"],
                     url,
                 )
@@ -227,7 +236,9 @@ def check(site: Path, chromium: str, screenshots: Path | None) -> list[str]:
                 page_requests, internal = _requests_from_netlog(netlog)
                 browser_internal.update(internal)
                 for req in page_requests:
-                    if urlparse(req).hostname != "127.0.0.1" and not req.startswith(("data:", "blob:")):
+                    if urlparse(req).hostname != "127.0.0.1" and not req.startswith(
+                        ("data:", "blob:")
+                    ):
                         failures.append(f"{page or '/'}: request left the machine: {req}")
             # Fragment links point at ids that exist.
             for page in pages:
@@ -245,9 +256,13 @@ def check(site: Path, chromium: str, screenshots: Path | None) -> list[str]:
                         continue
                     name = (page.strip("/").replace("/", "-") or "index") + ".png"
                     run_chromium(
-                        chromium, tmpdir / "profile",
-                        ["--virtual-time-budget=15000", "--window-size=1280,2400",
-                         f"--screenshot={screenshots / name}"],
+                        chromium,
+                        tmpdir / "profile",
+                        [
+                            "--virtual-time-budget=15000",
+                            "--window-size=1280,2400",
+                            f"--screenshot={screenshots / name}",
+                        ],
                         base + page,
                     )
     finally:
@@ -256,18 +271,30 @@ def check(site: Path, chromium: str, screenshots: Path | None) -> list[str]:
         failures.append("no page with math found: is pymdownx.arithmatex configured?")
     off_machine = [p for p, _ in _LoggingHandler.log if p.startswith("http")]
     failures += [f"proxy-style request reached the server: {p}" for p in off_machine]
-    print(json.dumps({"pages": len(pages), "math_pages": math_pages, "links_checked": len(checked),
-                      "local_requests": len(_LoggingHandler.log),
-                      # Chromium's own services (updates, time, sign-in), not started by a page;
-                      # --host-resolver-rules makes every one of them fail to resolve.
-                      "blocked_browser_requests": sorted({urlparse(u).hostname for u in browser_internal})}))
+    print(
+        json.dumps(
+            {
+                "pages": len(pages),
+                "math_pages": math_pages,
+                "links_checked": len(checked),
+                "local_requests": len(_LoggingHandler.log),
+                # Chromium's own services (updates, time, sign-in), not started by a page;
+                # --host-resolver-rules makes every one of them fail to resolve.
+                "blocked_browser_requests": sorted(
+                    {urlparse(u).hostname for u in browser_internal}
+                ),
+            }
+        )
+    )
     return failures
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("site", type=Path, help="the built site (mkdocs build --site-dir ...)")
-    parser.add_argument("--screenshots", type=Path, help="save PNG screenshots of the main pages here")
+    parser.add_argument(
+        "--screenshots", type=Path, help="save PNG screenshots of the main pages here"
+    )
     parser.add_argument("--chromium", help="path to the Chromium binary")
     args = parser.parse_args(argv)
     if not (args.site / "index.html").is_file():

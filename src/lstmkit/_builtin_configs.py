@@ -203,4 +203,4 @@ register("Stacked", Stacked, stacked_to_config, stacked_from_config)
 register("Bidirectional", Bidirectional, bidirectional_to_config, bidirectional_from_config)
 
 # The variants, wrappers and layers (imported last: that module uses cell_gates from this one).
-from lstmkit import _variant_configs  # noqa: F401
+from lstmkit import _variant_configs  # noqa: E402, F401

@@ -78,7 +78,9 @@ class Activation:
 
     def __attrs_post_init__(self) -> None:
         if not callable(self.function):
-            raise TypeError(f"function: expected a callable, received {type(self.function).__name__}")
+            raise TypeError(
+                f"function: expected a callable, received {type(self.function).__name__}"
+            )
         if not callable(self.derivative):
             raise TypeError(
                 f"derivative: expected a callable, received {type(self.derivative).__name__}"
@@ -220,10 +222,12 @@ def register(activation: Activation, *, overwrite: bool = False) -> Activation:
         The registered activation (so this can be used as a one-liner).
     """
     if not isinstance(activation, Activation):
-        raise TypeError(
-            f"activation: expected an Activation, received {type(activation).__name__}"
-        )
-    if activation.name in _REGISTRY and not overwrite and _REGISTRY[activation.name] is not activation:
+        raise TypeError(f"activation: expected an Activation, received {type(activation).__name__}")
+    if (
+        activation.name in _REGISTRY
+        and not overwrite
+        and _REGISTRY[activation.name] is not activation
+    ):
         raise ValueError(
             f"activation: the name {activation.name!r} is already registered; "
             "pass overwrite=True to replace it"

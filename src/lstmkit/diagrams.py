@@ -213,8 +213,11 @@ def _highlight_set(cell: Any, canvas: _Canvas, highlight: Any) -> frozenset[str]
 
 def _cell_canvas(cell: Any, ox: float, oy: float) -> _Canvas:
     kind = _kind(cell)
-    title = {"lstm": "LSTM cell", "coupled": "LSTM cell with coupled forget and input gates",
-             "gru": "GRU cell"}[kind]
+    title = {
+        "lstm": "LSTM cell",
+        "coupled": "LSTM cell with coupled forget and input gates",
+        "gru": "GRU cell",
+    }[kind]
     canvas = _Canvas(700, 380, f"{title} ({type(cell).__name__})")
     canvas.add("module", '<rect class="module" x="80" y="45" width="540" height="280" rx="18"/>')
     if kind == "gru":
@@ -341,7 +344,10 @@ def _gru(cv: _Canvas, cell: Any) -> None:
 
 
 def _module_box(cv: _Canvas, part: str, cx: float, cy: float, label: str = "A") -> None:
-    cv.add(part, f'<rect class="module" x="{cx - 35:g}" y="{cy - 30:g}" width="70" height="60" rx="10"/>')
+    cv.add(
+        part,
+        f'<rect class="module" x="{cx - 35:g}" y="{cy - 30:g}" width="70" height="60" rx="10"/>',
+    )
     cv.text(part, cx, cy + 6, label, cls="title")
 
 
@@ -391,12 +397,18 @@ def chain(cell: Any | None = None, steps: int = 3) -> str:
             body = "".join(e for _, e in inner.items)
             cv.add("module", f'<g transform="translate({x0},10) scale({scale})">{body}</g>')
         else:
-            cv.add("module", f'<g transform="translate({x0},10) scale({scale})">'
-                   '<rect class="module" x="80" y="45" width="540" height="280" rx="18"/>'
-                   '<text x="350" y="195" style="font-size:40px">A</text></g>')
-            cv.add("module", f'<g transform="translate({x0},10) scale({scale})">'
-                   '<path class="wire" d="M15,290 L80,290 M620,290 L685,290 M350,370 L350,325 '
-                   'M350,45 L350,0"/></g>')
+            cv.add(
+                "module",
+                f'<g transform="translate({x0},10) scale({scale})">'
+                '<rect class="module" x="80" y="45" width="540" height="280" rx="18"/>'
+                '<text x="350" y="195" style="font-size:40px">A</text></g>',
+            )
+            cv.add(
+                "module",
+                f'<g transform="translate({x0},10) scale({scale})">'
+                '<path class="wire" d="M15,290 L80,290 M620,290 L685,290 M350,370 L350,325 '
+                'M350,45 L350,0"/></g>',
+            )
     return cv.render()
 
 
@@ -477,9 +489,13 @@ def reversal(lengths: Sequence[int] = (5, 3)) -> str:
     """How the backward direction reverses each padded sequence within its own length."""
     lengths = [int(n) for n in lengths]
     if not lengths or min(lengths) < 1:
-        raise ValueError(f"lengths: expected a non-empty sequence of positive ints, received {lengths}")
+        raise ValueError(
+            f"lengths: expected a non-empty sequence of positive ints, received {lengths}"
+        )
     steps = max(lengths)
-    cv = _Canvas(60 * steps + 200, 130 * len(lengths) + 30, "Reversal within each sequence's length")
+    cv = _Canvas(
+        60 * steps + 200, 130 * len(lengths) + 30, "Reversal within each sequence's length"
+    )
     for b, n in enumerate(lengths):
         y0 = 20 + 130 * b
         cv.text("label", 70, y0 + 25, f"sequence {b}", cls="small")
@@ -489,10 +505,15 @@ def reversal(lengths: Sequence[int] = (5, 3)) -> str:
             valid = t < n
             part = "valid" if valid else "padding"
             fill = "#ffd966" if valid else "#eeeeee"
-            for row, label in ((0, f"x{t}" if valid else "pad"),
-                               (70, f"x{n - 1 - t}" if valid else "pad")):
-                cv.add(part, f'<rect x="{x:g}" y="{y0 + row:g}" width="50" height="36" rx="4" '
-                       f'style="fill:{fill};stroke:#555"/>')
+            for row, label in (
+                (0, f"x{t}" if valid else "pad"),
+                (70, f"x{n - 1 - t}" if valid else "pad"),
+            ):
+                cv.add(
+                    part,
+                    f'<rect x="{x:g}" y="{y0 + row:g}" width="50" height="36" rx="4" '
+                    f'style="fill:{fill};stroke:#555"/>',
+                )
                 cv.text(part, x + 25, y0 + row + 23, label, cls="small")
             if valid:
                 cv.wire("valid", [(x + 25, y0 + 38), (150 + 60 * (n - 1 - t) + 25, y0 + 68)])

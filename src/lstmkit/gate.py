@@ -89,24 +89,34 @@ class Gate(Module):
     input_size: int = attrs.field(validator=_positive_int)
     hidden_size: int = attrs.field(validator=_positive_int)
     activation: Activation = attrs.field(
-        default="sigmoid", converter=activations.get  # type: ignore[misc]
+        default="sigmoid",
+        converter=activations.get,  # type: ignore[misc]
     )
     peephole: bool = attrs.field(default=False, kw_only=True)
     recurrent_size: int = attrs.field(
-        default=None, kw_only=True,
+        default=None,
+        kw_only=True,
         validator=attrs.validators.optional(_positive_int),  # type: ignore[arg-type]
     )
     kernel_initializer: Initializer = attrs.field(
-        default="glorot_uniform", kw_only=True, converter=initializers.get  # type: ignore[misc]
+        default="glorot_uniform",
+        kw_only=True,
+        converter=initializers.get,  # type: ignore[misc]
     )
     recurrent_initializer: Initializer = attrs.field(
-        default="orthogonal", kw_only=True, converter=initializers.get  # type: ignore[misc]
+        default="orthogonal",
+        kw_only=True,
+        converter=initializers.get,  # type: ignore[misc]
     )
     bias_initializer: Initializer = attrs.field(
-        default="zeros", kw_only=True, converter=initializers.get  # type: ignore[misc]
+        default="zeros",
+        kw_only=True,
+        converter=initializers.get,  # type: ignore[misc]
     )
     peephole_initializer: Initializer = attrs.field(
-        default="zeros", kw_only=True, converter=initializers.get  # type: ignore[misc]
+        default="zeros",
+        kw_only=True,
+        converter=initializers.get,  # type: ignore[misc]
     )
     dtype: np.dtype[Any] = attrs.field(default=np.float64, kw_only=True, converter=check_dtype)
     rng: Any = attrs.field(default=None, kw_only=True, repr=False)
@@ -145,7 +155,11 @@ class Gate(Module):
 
     @staticmethod
     def _draw(
-        init: Initializer, shape: tuple[int, ...], rng: np.random.Generator, dtype: DTypeLike, name: str
+        init: Initializer,
+        shape: tuple[int, ...],
+        rng: np.random.Generator,
+        dtype: DTypeLike,
+        name: str,
     ) -> Array:
         value = np.asarray(init(shape, rng, dtype))
         if value.shape != shape:
@@ -155,7 +169,11 @@ class Gate(Module):
     # -- setting weights ------------------------------------------------------------------------
 
     def set_weights(
-        self, W: Array | None = None, U: Array | None = None, b: Array | None = None, p: Array | None = None
+        self,
+        W: Array | None = None,
+        U: Array | None = None,
+        b: Array | None = None,
+        p: Array | None = None,
     ) -> None:
         """Replace some of the weights, checking every shape and dtype before changing any.
 

@@ -50,7 +50,9 @@ Shape = tuple[int, ...]
 class Initializer(Protocol):
     """Anything callable as ``init(shape, rng, dtype) -> ndarray``."""
 
-    def __call__(self, shape: Shape, rng: np.random.Generator, dtype: DTypeLike) -> NDArray[Any]: ...
+    def __call__(
+        self, shape: Shape, rng: np.random.Generator, dtype: DTypeLike
+    ) -> NDArray[Any]: ...
 
 
 def as_rng(rng: np.random.Generator | int | None, *, argument: str = "rng") -> np.random.Generator:

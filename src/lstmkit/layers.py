@@ -158,7 +158,9 @@ def _pool_lengths(x: Array, lengths: Any) -> Array:
         return np.full(B, T, dtype=np.intp)
     arr = np.asarray(lengths)
     if arr.dtype.kind not in "iu" or arr.shape != (B,):
-        raise ValueError(f"lengths: expected integers of shape ({B},), received {arr.dtype} {arr.shape}")
+        raise ValueError(
+            f"lengths: expected integers of shape ({B},), received {arr.dtype} {arr.shape}"
+        )
     if arr.size and (arr.min() < 0 or arr.max() > T):
         raise ValueError(f"lengths: expected values in [0, {T}], received {arr.min()}..{arr.max()}")
     return arr.astype(np.intp)
@@ -196,7 +198,9 @@ class LastStep(Module):
 
     def backward(self, cache: _PoolCache, dy: Array) -> Array:
         if not isinstance(cache, _PoolCache) or cache.layer is not self:
-            raise TypeError(f"cache: expected the cache from this layer's forward(), received {type(cache).__name__}")
+            raise TypeError(
+                f"cache: expected the cache from this layer's forward(), received {type(cache).__name__}"
+            )
         B, _, F = cache.shape
         dy = _check_grad(dy, (B, F))
         dx = np.zeros(cache.shape, dy.dtype)
@@ -227,11 +231,15 @@ class MeanPool(Module):
 
     def backward(self, cache: _PoolCache, dy: Array) -> Array:
         if not isinstance(cache, _PoolCache) or cache.layer is not self:
-            raise TypeError(f"cache: expected the cache from this layer's forward(), received {type(cache).__name__}")
+            raise TypeError(
+                f"cache: expected the cache from this layer's forward(), received {type(cache).__name__}"
+            )
         B, T, F = cache.shape
         dy = _check_grad(dy, (B, F))
         L = cache.lengths
-        weights = ((np.arange(T)[None, :] < L[:, None]) / np.maximum(L, 1)[:, None]).astype(dy.dtype)
+        weights = ((np.arange(T)[None, :] < L[:, None]) / np.maximum(L, 1)[:, None]).astype(
+            dy.dtype
+        )
         return weights[:, :, None] * dy[:, None, :]
 
     def describe(self) -> str:
@@ -285,7 +293,9 @@ class Sequential(Module):
             elif all(hasattr(layer, m) for m in ("forward", "backward")):
                 built.append(layer)
             else:
-                raise TypeError(f"layers[{k}]: expected a runner, a cell or a layer, received {type(layer).__name__}")
+                raise TypeError(
+                    f"layers[{k}]: expected a runner, a cell or a layer, received {type(layer).__name__}"
+                )
         for k in range(1, len(built)):
             prev = _out_size(built[k - 1])
             want = getattr(built[k], "input_size", None)
@@ -332,11 +342,18 @@ class Sequential(Module):
         if n == 1:
             return [state]
         if not isinstance(state, (tuple, list)) or len(state) != n:
-            raise ValueError(f"{argument}: expected a tuple of {n} states (one per recurrent layer)")
+            raise ValueError(
+                f"{argument}: expected a tuple of {n} states (one per recurrent layer)"
+            )
         return list(state)
 
     def __call__(
-        self, x: Array, initial_state: Any = None, lengths: Any = None, *, return_state: bool = False
+        self,
+        x: Array,
+        initial_state: Any = None,
+        lengths: Any = None,
+        *,
+        return_state: bool = False,
     ) -> Any:
         """Inference.
 
@@ -366,22 +383,31 @@ class Sequential(Module):
         return (x, self._pack(tuple(finals))) if return_state else x
 
     def forward(
-        self, x: Array, initial_state: Any = None, lengths: Any = None, *,
-        training: bool = True, rng: Any = None,
+        self,
+        x: Array,
+        initial_state: Any = None,
+        lengths: Any = None,
+        *,
+        training: bool = True,
+        rng: Any = None,
     ) -> tuple[Array, SequentialCache]:
         """Training forward: ``(y, cache)``; the final state is ``cache.final_state``."""
         states = iter(self._unpack(initial_state, "initial_state"))
         caches, finals = [], []
         for layer in self.layers:
             if _is_recurrent(layer):
-                x, final, cache = layer.forward(x, next(states), lengths, training=training, rng=rng)
+                x, final, cache = layer.forward(
+                    x, next(states), lengths, training=training, rng=rng
+                )
                 finals.append(final)
             else:
                 x, cache = layer.forward(x, lengths, training=training, rng=rng)
             caches.append(cache)
         return x, SequentialCache(self, caches, self._pack(tuple(finals)))
 
-    def backward(self, cache: SequentialCache, dy: Array | None = None, d_state: Any = None) -> tuple[Array, Any]:
+    def backward(
+        self, cache: SequentialCache, dy: Array | None = None, d_state: Any = None
+    ) -> tuple[Array, Any]:
         """Back-propagate through every layer; returns ``(dx, d_initial_state)``.
 
         ``dy`` is the gradient of the loss with respect to the output; ``d_state``
@@ -404,7 +430,9 @@ class Sequential(Module):
                 d_inits.append(d_init)
             else:
                 if grad is None:
-                    raise ValueError("dy: a feed-forward layer needs an output gradient, received None")
+                    raise ValueError(
+                        "dy: a feed-forward layer needs an output gradient, received None"
+                    )
                 grad = layer.backward(layer_cache, grad)
         cache.used = True
         return grad, self._pack(tuple(reversed(d_inits)))

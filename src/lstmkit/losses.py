@@ -101,7 +101,9 @@ def mean_squared_error(prediction: Any, target: Any, mask: Any = None) -> tuple[
     pred = _float_array(prediction, "prediction")
     tgt = _float_array(target, "target")
     if tgt.shape != pred.shape:
-        raise ValueError(f"target: expected shape {pred.shape} like prediction, received {tgt.shape}")
+        raise ValueError(
+            f"target: expected shape {pred.shape} like prediction, received {tgt.shape}"
+        )
     m = _check_mask(mask, pred.shape)
     diff = pred - tgt.astype(pred.dtype, copy=False)
     if m is None:
@@ -147,8 +149,10 @@ def softmax_cross_entropy(logits: Any, targets: Any, mask: Any = None) -> tuple[
             f"targets: expected shape {z.shape[:-1]} (logits without the class axis), received {t.shape}"
         )
     m = _check_mask(mask, z.shape[:-1])
-    keep = np.ones(t.shape, bool) if m is None else np.broadcast_to(
-        m.reshape(m.shape + (1,) * (t.ndim - m.ndim)), t.shape
+    keep = (
+        np.ones(t.shape, bool)
+        if m is None
+        else np.broadcast_to(m.reshape(m.shape + (1,) * (t.ndim - m.ndim)), t.shape)
     )
     classes = z.shape[-1]
     bad = keep & ((t < 0) | (t >= classes))
@@ -166,7 +170,9 @@ def softmax_cross_entropy(logits: Any, targets: Any, mask: Any = None) -> tuple[
     log_p = np.take_along_axis(shifted, safe_t[..., None], axis=-1)[..., 0] - np.log(total[..., 0])
     loss = float(-np.sum(np.where(keep, log_p, 0.0)) / count)
     grad = exp / total
-    np.put_along_axis(grad, safe_t[..., None], np.take_along_axis(grad, safe_t[..., None], -1) - 1, -1)
+    np.put_along_axis(
+        grad, safe_t[..., None], np.take_along_axis(grad, safe_t[..., None], -1) - 1, -1
+    )
     grad *= (keep[..., None] / count).astype(z.dtype)
     return loss, grad
 

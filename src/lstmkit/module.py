@@ -81,7 +81,9 @@ class Parameter:
                 f"{argument}: expected shape {self.value.shape}, received {array.shape}"
             )
         if array.dtype != self.value.dtype:
-            raise TypeError(f"{argument}: expected dtype {self.value.dtype}, received {array.dtype}")
+            raise TypeError(
+                f"{argument}: expected dtype {self.value.dtype}, received {array.dtype}"
+            )
         if not np.all(np.isfinite(array)):
             bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
             raise ValueError(f"{argument}: expected finite values, received {bad} NaN or infinite")
@@ -176,7 +178,9 @@ class Module:
             ``state`` is not a mapping, or an entry has the wrong dtype or type.
         """
         if not isinstance(state, Mapping):
-            raise TypeError(f"state: expected a mapping of name to array, received {type(state).__name__}")
+            raise TypeError(
+                f"state: expected a mapping of name to array, received {type(state).__name__}"
+            )
         params = self.named_parameters()
         missing = sorted(set(params) - set(state))
         unexpected = sorted(set(state) - set(params))
@@ -185,7 +189,9 @@ class Module:
                 f"state: names do not match the module; missing {missing or 'none'}, "
                 f"unexpected {unexpected or 'none'}"
             )
-        checked = {name: p.check(state[name], argument=f"state[{name!r}]") for name, p in params.items()}
+        checked = {
+            name: p.check(state[name], argument=f"state[{name!r}]") for name, p in params.items()
+        }
         for name, p in params.items():
             p.value = np.array(checked[name], copy=True)
 
@@ -209,4 +215,3 @@ class Module:
 
     def __repr__(self) -> str:
         return self.summary()
-

@@ -55,7 +55,9 @@ def _named(params: Any, argument: str = "params") -> dict[str, Parameter]:
     seen: set[int] = set()
     for name, p in items:
         if not isinstance(p, Parameter):
-            raise TypeError(f"{argument}: entry {name!r} is not a Parameter, received {type(p).__name__}")
+            raise TypeError(
+                f"{argument}: entry {name!r} is not a Parameter, received {type(p).__name__}"
+            )
         if id(p) in seen:
             raise ValueError(f"{argument}: parameter {name!r} is listed twice")
         seen.add(id(p))
@@ -65,7 +67,9 @@ def _named(params: Any, argument: str = "params") -> dict[str, Parameter]:
     return out
 
 
-def _check_rate(value: Any, argument: str, *, upper: float | None = None, open_upper: bool = True) -> float:
+def _check_rate(
+    value: Any, argument: str, *, upper: float | None = None, open_upper: bool = True
+) -> float:
     try:
         v = float(value)
     except (TypeError, ValueError):
@@ -86,9 +90,7 @@ def _check_grads(params: Mapping[str, Parameter]) -> None:
                 f"parameter's shape {p.value.shape}"
             )
         if not np.all(np.isfinite(g)):
-            raise ValueError(
-                f"{name}: gradient contains NaN or infinity; no parameter was updated"
-            )
+            raise ValueError(f"{name}: gradient contains NaN or infinity; no parameter was updated")
 
 
 def clip_grad_norm(params: Any, max_norm: float, *, error_if_nonfinite: bool = True) -> float:
@@ -111,7 +113,9 @@ def clip_grad_norm(params: Any, max_norm: float, *, error_if_nonfinite: bool = T
     limit = _check_rate(max_norm, "max_norm")
     if limit == 0:
         raise ValueError("max_norm: expected a number > 0, received 0")
-    total = math.sqrt(sum(float(np.sum(np.square(p.grad, dtype=np.float64))) for p in named.values()))
+    total = math.sqrt(
+        sum(float(np.sum(np.square(p.grad, dtype=np.float64))) for p in named.values())
+    )
     if not math.isfinite(total):
         if error_if_nonfinite:
             bad = next(n for n, p in named.items() if not np.all(np.isfinite(p.grad)))
@@ -194,7 +198,12 @@ class SGD(Optimizer):
     """
 
     def __init__(
-        self, params: Any, lr: float = 0.01, *, momentum: float = 0.0, nesterov: bool = False,
+        self,
+        params: Any,
+        lr: float = 0.01,
+        *,
+        momentum: float = 0.0,
+        nesterov: bool = False,
         weight_decay: float = 0.0,
     ) -> None:
         self.momentum = _check_rate(momentum, "momentum", upper=1.0)
@@ -239,12 +248,20 @@ class Adam(Optimizer):
     decoupled = False
 
     def __init__(
-        self, params: Any, lr: float = 1e-3, *, betas: tuple[float, float] = (0.9, 0.999),
-        eps: float = 1e-8, weight_decay: float = 0.0,
+        self,
+        params: Any,
+        lr: float = 1e-3,
+        *,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
     ) -> None:
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise TypeError(f"betas: expected a pair of numbers, received {betas!r}")
-        self.betas = (_check_rate(betas[0], "betas[0]", upper=1.0), _check_rate(betas[1], "betas[1]", upper=1.0))
+        self.betas = (
+            _check_rate(betas[0], "betas[0]", upper=1.0),
+            _check_rate(betas[1], "betas[1]", upper=1.0),
+        )
         self.eps = _check_rate(eps, "eps")
         self.weight_decay = _check_rate(weight_decay, "weight_decay")
         super().__init__(params, lr)
@@ -279,8 +296,13 @@ class AdamW(Adam):
     decoupled = True
 
     def __init__(
-        self, params: Any, lr: float = 1e-3, *, betas: tuple[float, float] = (0.9, 0.999),
-        eps: float = 1e-8, weight_decay: float = 0.01,
+        self,
+        params: Any,
+        lr: float = 1e-3,
+        *,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.01,
     ) -> None:
         super().__init__(params, lr, betas=betas, eps=eps, weight_decay=weight_decay)
 
@@ -304,8 +326,15 @@ class RMSprop(Optimizer):
     """
 
     def __init__(
-        self, params: Any, lr: float = 0.01, *, alpha: float = 0.99, eps: float = 1e-8,
-        momentum: float = 0.0, centered: bool = False, weight_decay: float = 0.0,
+        self,
+        params: Any,
+        lr: float = 0.01,
+        *,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        momentum: float = 0.0,
+        centered: bool = False,
+        weight_decay: float = 0.0,
     ) -> None:
         self.alpha = _check_rate(alpha, "alpha", upper=1.0)
         self.eps = _check_rate(eps, "eps")

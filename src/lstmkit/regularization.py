@@ -37,7 +37,13 @@ from lstmkit.cells.base import check_step_input
 from lstmkit.initializers import as_rng
 from lstmkit.module import Module, component
 
-__all__ = ["VariationalDropout", "VariationalStepCache", "Zoneout", "ZoneoutStepCache", "masked_state_class"]
+__all__ = [
+    "VariationalDropout",
+    "VariationalStepCache",
+    "Zoneout",
+    "ZoneoutStepCache",
+    "masked_state_class",
+]
 
 Array = NDArray[Any]
 
@@ -49,12 +55,22 @@ def _check_rate(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{name}: expected a number in [0, 1), received {value!r}")
     if not (0.0 <= float(value) < 1.0):
-        raise ValueError(f"{name}: expected a rate in [0, 1) (1 would drop everything), received {value!r}")
+        raise ValueError(
+            f"{name}: expected a rate in [0, 1) (1 would drop everything), received {value!r}"
+        )
     return float(value)
 
 
 def _check_cell(value: Any) -> None:
-    needed = ("input_size", "hidden_size", "dtype", "initial_state", "step", "step_train", "step_backward")
+    needed = (
+        "input_size",
+        "hidden_size",
+        "dtype",
+        "initial_state",
+        "step",
+        "step_train",
+        "step_backward",
+    )
     missing = [m for m in needed if not hasattr(value, m)]
     if missing:
         raise TypeError(
@@ -64,7 +80,10 @@ def _check_cell(value: Any) -> None:
 
 
 def _short_repr(self: Any) -> str:
-    parts = [f"{f.name}={getattr(self, f.name).shape} {getattr(self, f.name).dtype}" for f in attrs.fields(type(self))]
+    parts = [
+        f"{f.name}={getattr(self, f.name).shape} {getattr(self, f.name).dtype}"
+        for f in attrs.fields(type(self))
+    ]
     return f"{type(self).__name__}({', '.join(parts)})"
 
 
@@ -79,9 +98,13 @@ def masked_state_class(inner: type) -> type:
         names = [f.name for f in attrs.fields(inner)]
         clash = sorted(set(names) & set(_MASK_FIELDS))
         if clash:
-            raise ValueError(f"cell: its state already has fields named {clash}; cannot add dropout masks")
+            raise ValueError(
+                f"cell: its state already has fields named {clash}; cannot add dropout masks"
+            )
         fields = {n: attrs.field() for n in (*names, *_MASK_FIELDS)}
-        cls = attrs.make_class(f"Variational{inner.__name__}", fields, frozen=True, eq=False, repr=False)
+        cls = attrs.make_class(
+            f"Variational{inner.__name__}", fields, frozen=True, eq=False, repr=False
+        )
         cls.__repr__ = _short_repr  # type: ignore[method-assign]
         cls.__module__ = __name__
         cls.__doc__ = (
@@ -232,9 +255,15 @@ class VariationalDropout(Module):
             new, y, cache = self.cell.step_train(inner, x_in, h_mask=mask_h)
         else:
             new, y, cache = self.cell.step_train(attrs.evolve(inner, h=inner.h * mask_h), x_in)
-        return self._rewrap(new, mask_x, mask_h), y, VariationalStepCache(cache, mask_x, mask_h, hooked)
+        return (
+            self._rewrap(new, mask_x, mask_h),
+            y,
+            VariationalStepCache(cache, mask_x, mask_h, hooked),
+        )
 
-    def step_backward(self, cache: VariationalStepCache, d_state: Any, d_y: Array) -> tuple[Any, Array]:
+    def step_backward(
+        self, cache: VariationalStepCache, d_state: Any, d_y: Array
+    ) -> tuple[Any, Array]:
         """Exact backward of :meth:`step_train`; the masks get zero gradient."""
         if not isinstance(cache, VariationalStepCache):
             raise TypeError(
@@ -314,7 +343,9 @@ class Zoneout(Module):
         self.h_rate = _check_rate("h_rate", self.h_rate)
         self.c_rate = _check_rate("c_rate", self.c_rate)
         if self.inference not in ("off", "expectation"):
-            raise ValueError(f"inference: expected 'off' or 'expectation', received {self.inference!r}")
+            raise ValueError(
+                f"inference: expected 'off' or 'expectation', received {self.inference!r}"
+            )
         template = self.cell.initial_state(1)
         names = attrs.fields_dict(type(template)) if attrs.has(type(template)) else {}
         if "h" not in names:
@@ -408,4 +439,3 @@ class Zoneout(Module):
 
     def describe(self) -> str:
         return f"Zoneout(h_rate={self.h_rate}, c_rate={self.c_rate}, inference={self.inference!r})"
-

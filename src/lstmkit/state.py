@@ -87,5 +87,8 @@ def map_state(fn: Callable[..., NDArray[Any]], state: S, *others: Any) -> S:
     """Apply ``fn`` field by field to ``state`` (and the matching fields of ``others``)."""
     fields = attrs.fields(type(state))  # type: ignore[arg-type]
     return type(state)(  # type: ignore[call-arg]
-        **{f.name: fn(getattr(state, f.name), *(getattr(o, f.name) for o in others)) for f in fields}
+        **{
+            f.name: fn(getattr(state, f.name), *(getattr(o, f.name) for o in others))
+            for f in fields
+        }
     )

@@ -109,7 +109,9 @@ class GradientReport:
     def __str__(self) -> str:
         width = max(len(k) for k in self.errors)
         lines = [f"{k:<{width}}  {v:.2e}" for k, v in self.errors.items()]
-        lines.append(f"max relative error {self.max_error:.2e} ({self.worst}); {self.checked} entries")
+        lines.append(
+            f"max relative error {self.max_error:.2e} ({self.worst}); {self.checked} entries"
+        )
         return "\n".join(lines)
 
 
@@ -129,7 +131,9 @@ def _leaves(obj: Any, prefix: str = "") -> Iterator[tuple[str, Array]]:
         for f in attrs.fields(type(obj)):
             yield from _leaves(getattr(obj, f.name), f"{prefix}.{f.name}" if prefix else f.name)
     else:
-        raise TypeError(f"state: expected arrays, tuples or attrs states, received {type(obj).__name__}")
+        raise TypeError(
+            f"state: expected arrays, tuples or attrs states, received {type(obj).__name__}"
+        )
 
 
 def _map(fn: Callable[[Array], Array], obj: Any) -> Any:
@@ -141,8 +145,12 @@ def _map(fn: Callable[[Array], Array], obj: Any) -> Any:
     if isinstance(obj, (tuple, list)):
         return type(obj)(_map(fn, item) for item in obj)
     if attrs.has(type(obj)):
-        return type(obj)(**{f.name: _map(fn, getattr(obj, f.name)) for f in attrs.fields(type(obj))})
-    raise TypeError(f"state: expected arrays, tuples or attrs states, received {type(obj).__name__}")
+        return type(obj)(
+            **{f.name: _map(fn, getattr(obj, f.name)) for f in attrs.fields(type(obj))}
+        )
+    raise TypeError(
+        f"state: expected arrays, tuples or attrs states, received {type(obj).__name__}"
+    )
 
 
 def _dot(a: Any, b: Any) -> float:
@@ -243,7 +251,9 @@ def check_gradients(
     x = np.array(x, dtype=np.float64)
     batch = None if x.ndim == 2 else x.shape[0]
     if initial_state is None:
-        initial_state = _map(lambda a: 0.5 * gen.standard_normal(a.shape), runner.initial_state(batch))
+        initial_state = _map(
+            lambda a: 0.5 * gen.standard_normal(a.shape), runner.initial_state(batch)
+        )
     else:
         initial_state = _map(lambda a: np.array(a, dtype=np.float64), initial_state)
 

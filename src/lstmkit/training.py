@@ -82,8 +82,12 @@ def detach_state(state: Any) -> Any:
     if isinstance(state, (tuple, list)):
         return type(state)(detach_state(s) for s in state)
     if attrs.has(type(state)):
-        return type(state)(**{f.name: detach_state(getattr(state, f.name)) for f in attrs.fields(type(state))})
-    raise TypeError(f"state: expected arrays, tuples or attrs states, received {type(state).__name__}")
+        return type(state)(
+            **{f.name: detach_state(getattr(state, f.name)) for f in attrs.fields(type(state))}
+        )
+    raise TypeError(
+        f"state: expected arrays, tuples or attrs states, received {type(state).__name__}"
+    )
 
 
 def _forward(model: Any, x: Array, state: Any, lengths: Any, rng: Any) -> tuple[Any, Any, Any]:
@@ -192,12 +196,22 @@ class ProgressBar:
     """
 
     def __init__(
-        self, total: int, *, desc: str = "train", stream: TextIO | None = None, width: int = 30,
+        self,
+        total: int,
+        *,
+        desc: str = "train",
+        stream: TextIO | None = None,
+        width: int = 30,
         smoothing: float = 0.05,
     ) -> None:
         if total < 0:
             raise ValueError(f"total: expected a number of steps >= 0, received {total}")
-        self.total, self.desc, self.width, self.smoothing = int(total), desc, int(width), float(smoothing)
+        self.total, self.desc, self.width, self.smoothing = (
+            int(total),
+            desc,
+            int(width),
+            float(smoothing),
+        )
         self.stream = sys.stderr if stream is None else stream
         self.count = 0
         self._avg = 0.0
@@ -329,9 +343,17 @@ def fit(
                 break
             b = _unpack_batch(batch)
             result = train_step(
-                model, loss_fn, optimizer, b["x"], b["target"], lengths=b.get("lengths"),
-                mask=b.get("mask"), initial_state=b.get("initial_state"), clip_norm=clip_norm,
-                step=k, rng=rng,
+                model,
+                loss_fn,
+                optimizer,
+                b["x"],
+                b["target"],
+                lengths=b.get("lengths"),
+                mask=b.get("mask"),
+                initial_state=b.get("initial_state"),
+                clip_norm=clip_norm,
+                step=k,
+                rng=rng,
             )
             history.losses.append(result.loss)
             if result.grad_norm is not None:
@@ -406,9 +428,16 @@ def tbptt(
     for k, start in enumerate(range(0, T, int(chunk))):
         sl = slice(start, start + int(chunk))
         result = train_step(
-            model, loss_fn, optimizer, x[:, sl], target[:, sl],
+            model,
+            loss_fn,
+            optimizer,
+            x[:, sl],
+            target[:, sl],
             mask=None if mask is None else np.asarray(mask)[:, sl],
-            initial_state=state, clip_norm=clip_norm, step=step_offset + k, rng=rng,
+            initial_state=state,
+            clip_norm=clip_norm,
+            step=step_offset + k,
+            rng=rng,
         )
         state = detach_state(result.final_state)
         history.losses.append(result.loss)

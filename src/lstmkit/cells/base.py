@@ -63,7 +63,5 @@ def check_step_input(cell: Any, x: Any) -> Array:
     if x.dtype.kind not in "fiu":
         raise TypeError(f"x: expected a real numeric array, received dtype {x.dtype}")
     if x.ndim != 2 or x.shape[1] != cell.input_size:
-        raise ValueError(
-            f"x: expected shape (batch, {cell.input_size}), received {x.shape}"
-        )
+        raise ValueError(f"x: expected shape (batch, {cell.input_size}), received {x.shape}")
     return x.astype(cell.dtype, copy=False)

@@ -46,7 +46,9 @@ def _peephole_set(value: Any) -> frozenset[str]:
     if value is False or value is None:
         return frozenset()
     if isinstance(value, str) or not isinstance(value, Sequence | set | frozenset):
-        raise TypeError(f"peephole: expected a bool or a collection of gate names, received {value!r}")
+        raise TypeError(
+            f"peephole: expected a bool or a collection of gate names, received {value!r}"
+        )
     names = frozenset(value)
     if "input" in names:
         raise ValueError(
@@ -203,7 +205,7 @@ class CoupledLSTMCell(Module):
         # --8<-- [start:coupled]
         f, f_cache = self.forget.forward_train(x, h_prev, c_prev)
         g, g_cache = self.candidate.forward_train(x, h_prev)
-        c = f * c_prev + (1 - f) * g                  # write exactly where we forget
+        c = f * c_prev + (1 - f) * g  # write exactly where we forget
         # --8<-- [end:coupled]
         o, o_cache = self.output.forward_train(x, h_prev, c)
         cell_out = self.cell_activation(c)

@@ -118,9 +118,7 @@ class GRUCell(Module):
     input_size: int = attrs.field()
     hidden_size: int = attrs.field()
     reset_after: bool = attrs.field(default=True, kw_only=True)
-    update_convention: str = attrs.field(
-        default="pytorch", kw_only=True, validator=_check_update
-    )
+    update_convention: str = attrs.field(default="pytorch", kw_only=True, validator=_check_update)
     gate_activation: Any = attrs.field(default="sigmoid", kw_only=True, repr=False)
     candidate_activation: Any = attrs.field(default="tanh", kw_only=True, repr=False)
     kernel_initializer: Any = attrs.field(default="glorot_uniform", kw_only=True, repr=False)
@@ -207,7 +205,9 @@ class GRUCell(Module):
             raise TypeError(f"state: expected a HiddenState, received {type(state).__name__}")
         if not isinstance(state.h, np.ndarray) or state.h.shape != (batch, self.hidden_size):
             got = getattr(state.h, "shape", type(state.h).__name__)
-            raise ValueError(f"state.h: expected shape ({batch}, {self.hidden_size}), received {got}")
+            raise ValueError(
+                f"state.h: expected shape ({batch}, {self.hidden_size}), received {got}"
+            )
         return state
 
     def step(self, state: HiddenState, x: Array) -> tuple[HiddenState, Array]:
@@ -252,7 +252,9 @@ class GRUCell(Module):
     ) -> tuple[HiddenState, Array]:
         """Back-propagate one step; returns ``(d_state_prev, d_x)`` and accumulates gradients."""
         if not isinstance(cache, GRUStepCache):
-            raise TypeError(f"cache: expected the GRUStepCache from step_train, received {type(cache).__name__}")
+            raise TypeError(
+                f"cache: expected the GRUStepCache from step_train, received {type(cache).__name__}"
+            )
         if d_y.shape != cache.n.shape:
             raise ValueError(f"d_y: expected shape {cache.n.shape}, received {d_y.shape}")
         dh = d_y + d_state.h
@@ -278,7 +280,10 @@ class GRUCell(Module):
             dx, d_rh, _ = self.candidate.backward(dn, cache.candidate)
             dr = d_rh * cache.h_gates
             dhg = d_rh * r
-        for gate, d_gate, gate_cache in ((self.reset, dr, cache.reset), (self.update, dz, cache.update)):
+        for gate, d_gate, gate_cache in (
+            (self.reset, dr, cache.reset),
+            (self.update, dz, cache.update),
+        ):
             dx_g, dh_g, _ = gate.backward(d_gate, gate_cache)
             dx = dx + dx_g
             dhg = dhg + dh_g

@@ -77,7 +77,11 @@ class LayerNorm(Module):
     bias: Parameter | None = attrs.field(init=False, default=None)
 
     def __attrs_post_init__(self) -> None:
-        if isinstance(self.size, bool) or not isinstance(self.size, (int, np.integer)) or self.size < 2:
+        if (
+            isinstance(self.size, bool)
+            or not isinstance(self.size, (int, np.integer))
+            or self.size < 2
+        ):
             raise ValueError(
                 f"size: layer normalization needs at least 2 units (one unit always normalizes to 0), "
                 f"received {self.size!r}"
@@ -117,7 +121,9 @@ class LayerNorm(Module):
         dxhat = dy * self.gain.value
         # d xhat / d a removes the mean and the component along xhat (the variance's pull).
         return inv_std * (
-            dxhat - dxhat.mean(axis=-1, keepdims=True) - xhat * (dxhat * xhat).mean(axis=-1, keepdims=True)
+            dxhat
+            - dxhat.mean(axis=-1, keepdims=True)
+            - xhat * (dxhat * xhat).mean(axis=-1, keepdims=True)
         )
 
     def describe(self) -> str:
@@ -272,7 +278,7 @@ class LayerNormLSTMCell(Module):
         state = check_lstm_state(state, x.shape[0], self.hidden_size, self.hidden_size)
         h_prev, c_prev = state.h, state.c
         gates = list(self.gates.values())
-        xw = np.stack([x @ g.W.value for g in gates], axis=1)       # (batch, 4, hidden)
+        xw = np.stack([x @ g.W.value for g in gates], axis=1)  # (batch, 4, hidden)
         hu = np.stack([h_prev @ g.U.value for g in gates], axis=1)
         nx, cache_x = self.norm_x.forward(xw)
         nh, cache_h = self.norm_h.forward(hu)
@@ -283,7 +289,9 @@ class LayerNormLSTMCell(Module):
         c_hat, cache_c = self.norm_c.forward(c)
         cell_out = self.cell_activation(c_hat)
         h = o * cell_out
-        cache = LayerNormStepCache(x, h_prev, c_prev, pre, acts, cache_x, cache_h, cache_c, c_hat, cell_out)
+        cache = LayerNormStepCache(
+            x, h_prev, c_prev, pre, acts, cache_x, cache_h, cache_c, c_hat, cell_out
+        )
         return LSTMState(h=h, c=c), h, cache
 
     def step_backward(
@@ -303,9 +311,13 @@ class LayerNormLSTMCell(Module):
         dc = d_state.c + self.norm_c.backward(d_c_hat, cache.norm_c)
         d_acts = np.stack([dc * cache.c_prev, dc * g_, dc * i, dh * cache.cell_out], axis=1)
         gates = list(self.gates.values())
-        d_pre = np.stack(
-            [gate.activation.grad(cache.pre[:, k], acts[:, k]) for k, gate in enumerate(gates)], axis=1
-        ) * d_acts
+        d_pre = (
+            np.stack(
+                [gate.activation.grad(cache.pre[:, k], acts[:, k]) for k, gate in enumerate(gates)],
+                axis=1,
+            )
+            * d_acts
+        )
         d_xw = self.norm_x.backward(d_pre, cache.norm_x)
         d_hu = self.norm_h.backward(d_pre, cache.norm_h)
         dx = np.zeros_like(cache.x)

@@ -60,7 +60,9 @@ def _peephole_set(value: bool | Sequence[str]) -> frozenset[str]:
 
 def _finite_number(instance: Any, attribute: Any, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{attribute.name}: expected a real number, received {type(value).__name__}")
+        raise TypeError(
+            f"{attribute.name}: expected a real number, received {type(value).__name__}"
+        )
     if not np.isfinite(value):
         raise ValueError(f"{attribute.name}: expected a finite number, received {value!r}")
 
@@ -133,7 +135,9 @@ class LSTMCell(Module):
     recurrent_initializer: Any = attrs.field(default="orthogonal", kw_only=True, repr=False)
     bias_initializer: Any = attrs.field(default="zeros", kw_only=True, repr=False)
     peephole_initializer: Any = attrs.field(default="zeros", kw_only=True, repr=False)
-    forget_bias: float = attrs.field(default=1.0, kw_only=True, repr=False, validator=_finite_number)
+    forget_bias: float = attrs.field(
+        default=1.0, kw_only=True, repr=False, validator=_finite_number
+    )
     peephole: Any = attrs.field(default=False, kw_only=True, repr=False)
     dtype: np.dtype[Any] = attrs.field(default=np.float64, kw_only=True, converter=check_dtype)
     rng: Any = attrs.field(default=None, kw_only=True, repr=False)
@@ -203,9 +207,13 @@ class LSTMCell(Module):
     def initial_state(self, batch_size: int | None = None) -> LSTMState:
         """Zero state; ``batch_size=None`` gives an unbatched state of shape ``(hidden,)``."""
         if batch_size is not None and (
-            isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 0
+            isinstance(batch_size, bool)
+            or not isinstance(batch_size, (int, np.integer))
+            or batch_size < 0
         ):
-            raise ValueError(f"batch_size: expected a non-negative integer or None, received {batch_size!r}")
+            raise ValueError(
+                f"batch_size: expected a non-negative integer or None, received {batch_size!r}"
+            )
         shape = (self.hidden_size,) if batch_size is None else (batch_size, self.hidden_size)
         return LSTMState(h=np.zeros(shape, self.dtype), c=np.zeros(shape, self.dtype))
 
@@ -242,18 +250,18 @@ class LSTMCell(Module):
         h_prev, c_prev = state.h, state.c
         # --8<-- [start:step]
         # --8<-- [start:forget]
-        f = self.forget(x, h_prev, c_prev)          # forget gate
+        f = self.forget(x, h_prev, c_prev)  # forget gate
         # --8<-- [end:forget]
         # --8<-- [start:input]
-        i = self.input(x, h_prev, c_prev)           # input gate
-        g = self.candidate(x, h_prev)               # candidate values
+        i = self.input(x, h_prev, c_prev)  # input gate
+        g = self.candidate(x, h_prev)  # candidate values
         # --8<-- [end:input]
         # --8<-- [start:update]
-        c = f * c_prev + i * g                      # cell-state update
+        c = f * c_prev + i * g  # cell-state update
         # --8<-- [end:update]
         # --8<-- [start:output]
-        o = self.output(x, h_prev, c)               # output gate (its peephole sees the new c)
-        h = o * self.cell_activation(c)             # new hidden state
+        o = self.output(x, h_prev, c)  # output gate (its peephole sees the new c)
+        h = o * self.cell_activation(c)  # new hidden state
         # --8<-- [end:output]
         # --8<-- [end:step]
         return LSTMState(h=h, c=c), h
@@ -270,7 +278,9 @@ class LSTMCell(Module):
         o, o_cache = self.output.forward_train(x, h_prev, c)
         cell_out = self.cell_activation(c)
         h = o * cell_out
-        cache = LSTMStepCache(f_cache, i_cache, g_cache, o_cache, c_prev=c_prev, c=c, cell_out=cell_out)
+        cache = LSTMStepCache(
+            f_cache, i_cache, g_cache, o_cache, c_prev=c_prev, c=c, cell_out=cell_out
+        )
         return LSTMState(h=h, c=c), h, cache
 
     def step_backward(
@@ -301,13 +311,13 @@ class LSTMCell(Module):
             raise ValueError(f"d_y: expected shape {cache.c.shape}, received {d_y.shape}")
         o, g, i, f = cache.output.y, cache.candidate.y, cache.input.y, cache.forget.y
         # --8<-- [start:step_backward]
-        dh = d_y + d_state.h                                    # output and recurrent paths meet
+        dh = d_y + d_state.h  # output and recurrent paths meet
         d_o = dh * cache.cell_out
         dc = d_state.c + dh * o * self.cell_activation.grad(cache.c, cache.cell_out)
         dx, dh_prev, dc_peep = self.output.backward(d_o, cache.output)
         if dc_peep is not None:
-            dc = dc + dc_peep                                   # output peephole looks at c_t
-        dc_prev = dc * f                                        # along the conveyor belt
+            dc = dc + dc_peep  # output peephole looks at c_t
+        dc_prev = dc * f  # along the conveyor belt
         for gate, d_gate, gate_cache in (
             (self.forget, dc * cache.c_prev, cache.forget),
             (self.input, dc * g, cache.input),
@@ -317,7 +327,7 @@ class LSTMCell(Module):
             dx = dx + dx_g
             dh_prev = dh_prev + dh_g
             if dc_g is not None:
-                dc_prev = dc_prev + dc_g                        # forget/input peepholes see c_{t-1}
+                dc_prev = dc_prev + dc_g  # forget/input peepholes see c_{t-1}
         # --8<-- [end:step_backward]
         return LSTMState(h=dh_prev, c=dc_prev), dx
 

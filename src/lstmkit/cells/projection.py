@@ -111,7 +111,10 @@ class ProjectionLSTMCell(Module):
     bias_initializer: Any = attrs.field(default="zeros", kw_only=True, repr=False)
     peephole_initializer: Any = attrs.field(default="zeros", kw_only=True, repr=False)
     projection_initializer: Any = attrs.field(
-        default="glorot_uniform", kw_only=True, repr=False, converter=initializers.get  # type: ignore[misc]
+        default="glorot_uniform",
+        kw_only=True,
+        repr=False,
+        converter=initializers.get,  # type: ignore[misc]
     )
     forget_bias: float = attrs.field(default=1.0, kw_only=True, repr=False)
     peephole: Any = attrs.field(default=False, kw_only=True, repr=False)
@@ -184,7 +187,8 @@ class ProjectionLSTMCell(Module):
         """Zero state: ``h (batch, proj_size)``, ``c (batch, hidden_size)``; unbatched if None."""
         lead = () if batch_size is None else (batch_size,)
         return LSTMState(
-            h=np.zeros(lead + (self.proj_size,), self.dtype), c=np.zeros(lead + (self.hidden_size,), self.dtype)
+            h=np.zeros(lead + (self.proj_size,), self.dtype),
+            c=np.zeros(lead + (self.hidden_size,), self.dtype),
         )
 
     def step(self, state: LSTMState, x: Array) -> tuple[LSTMState, Array]:
@@ -192,7 +196,9 @@ class ProjectionLSTMCell(Module):
         new, y, _ = self.step_train(state, x)
         return new, y
 
-    def step_train(self, state: LSTMState, x: Array) -> tuple[LSTMState, Array, ProjectionStepCache]:
+    def step_train(
+        self, state: LSTMState, x: Array
+    ) -> tuple[LSTMState, Array, ProjectionStepCache]:
         """:meth:`step` that also returns the cache :meth:`step_backward` needs."""
         x = check_step_input(self, x)
         state = check_lstm_state(state, x.shape[0], self.proj_size, self.hidden_size)
@@ -204,7 +210,7 @@ class ProjectionLSTMCell(Module):
         o, o_cache = self.output.forward_train(x, h_prev, c)
         cell_out = self.cell_activation(c)
         m = o * cell_out
-        h = m @ self.projection.value                 # project down before feeding back
+        h = m @ self.projection.value  # project down before feeding back
         cache = ProjectionStepCache(f_cache, i_cache, g_cache, o_cache, c_prev, c, cell_out, m)
         return LSTMState(h=h, c=c), h, cache
 

@@ -43,7 +43,12 @@ def check_lengths(lengths: Any, batch: int, time: int, *, unbatched: bool) -> Ar
         )
     arr = np.asarray(lengths)
     if arr.dtype.kind not in "iu":
-        if arr.dtype.kind == "f" and arr.size and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
+        if (
+            arr.dtype.kind == "f"
+            and arr.size
+            and np.all(np.isfinite(arr))
+            and np.all(arr == np.round(arr))
+        ):
             arr = arr.astype(np.intp)
         else:
             raise TypeError(f"lengths: expected integers, received dtype {arr.dtype}")
@@ -75,7 +80,9 @@ def check_state(
                 f"{argument}.{f.name}: expected a numpy array, received {type(got).__name__}"
             )
         if got.dtype.kind not in "fiu":
-            raise TypeError(f"{argument}.{f.name}: expected real numbers, received dtype {got.dtype}")
+            raise TypeError(
+                f"{argument}.{f.name}: expected real numbers, received dtype {got.dtype}"
+            )
         if got.shape != want.shape:
             raise ValueError(
                 f"{argument}.{f.name}: expected shape {want.shape}, received {got.shape}"

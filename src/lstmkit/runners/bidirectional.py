@@ -123,14 +123,17 @@ class Bidirectional(Module):
 
     def initial_state(self, batch_size: int | None = None) -> BidirectionalState:
         return BidirectionalState(
-            self.forward_layer.initial_state(batch_size), self.backward_layer.initial_state(batch_size)
+            self.forward_layer.initial_state(batch_size),
+            self.backward_layer.initial_state(batch_size),
         )
 
     def _split_state(self, state: Any, argument: str) -> tuple[Any, Any]:
         if state is None:
             return None, None
         if not isinstance(state, BidirectionalState):
-            raise TypeError(f"{argument}: expected a BidirectionalState, received {type(state).__name__}")
+            raise TypeError(
+                f"{argument}: expected a BidirectionalState, received {type(state).__name__}"
+            )
         return state.forward, state.backward
 
     def _merge(self, yf: Array, yb: Array) -> Any:
@@ -220,7 +223,9 @@ class Bidirectional(Module):
             return dy[0], dy[1]
         want = yf.shape[:-1] + (self.output_size,)
         if not isinstance(dy, np.ndarray) or dy.shape != want:
-            raise ValueError(f"dy: expected shape {want}, received {getattr(dy, 'shape', type(dy).__name__)}")
+            raise ValueError(
+                f"dy: expected shape {want}, received {getattr(dy, 'shape', type(dy).__name__)}"
+            )
         if self.merge == "concat":
             H = yf.shape[-1]
             return dy[..., :H], dy[..., H:]

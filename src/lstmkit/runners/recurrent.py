@@ -87,12 +87,20 @@ class Recurrent(Module):
     """
 
     cell: Any = attrs.field()
-    reverse: bool = attrs.field(default=False, kw_only=True, validator=lambda i, a, v: _check_flag(a.name, v))
-    fused: bool = attrs.field(default=True, kw_only=True, validator=lambda i, a, v: _check_flag(a.name, v))
+    reverse: bool = attrs.field(
+        default=False, kw_only=True, validator=lambda i, a, v: _check_flag(a.name, v)
+    )
+    fused: bool = attrs.field(
+        default=True, kw_only=True, validator=lambda i, a, v: _check_flag(a.name, v)
+    )
 
     @cell.validator
     def _check_cell(self, attribute: Any, value: Any) -> None:
-        missing = [m for m in ("input_size", "hidden_size", "dtype", "initial_state", "step") if not hasattr(value, m)]
+        missing = [
+            m
+            for m in ("input_size", "hidden_size", "dtype", "initial_state", "step")
+            if not hasattr(value, m)
+        ]
         if missing:
             raise TypeError(
                 f"cell: expected an object keeping the cell contract, received "
@@ -229,9 +237,13 @@ class Recurrent(Module):
             dxt = np.zeros((0, B, self.input_size), dt)
             d_init = d_final
         elif cache.fused:
-            dxt, d_init = self.cell.backward_sequence(cache.cell_cache, np.ascontiguousarray(dyt), d_final)
+            dxt, d_init = self.cell.backward_sequence(
+                cache.cell_cache, np.ascontiguousarray(dyt), d_final
+            )
         else:
-            dxt, d_init = _loop_backward(self.cell, cache.cell_cache, dyt, d_final, plan, self.input_size)
+            dxt, d_init = _loop_backward(
+                self.cell, cache.cell_cache, dyt, d_final, plan, self.input_size
+            )
         dxt = self._from_processing_order(dxt, plan)
         if plan.order is not None:
             inverse = np.argsort(plan.order)
@@ -273,9 +285,13 @@ class Recurrent(Module):
             yt = np.zeros((0, B, self.output_size), dt)
             final, cell_cache = map_state(np.copy, state), None
         elif use_fused:
-            yt, final, cell_cache = self.cell.forward_sequence(xt, state, plan.batch_sizes, training)
+            yt, final, cell_cache = self.cell.forward_sequence(
+                xt, state, plan.batch_sizes, training
+            )
         else:
-            yt, final, cell_cache = _loop_forward(self.cell, xt, state, plan.batch_sizes, training, self.output_size)
+            yt, final, cell_cache = _loop_forward(
+                self.cell, xt, state, plan.batch_sizes, training, self.output_size
+            )
 
         yt = self._from_processing_order(yt, plan)
         if plan.order is not None:
@@ -288,7 +304,11 @@ class Recurrent(Module):
         cache = None
         if training:
             cache = RecurrentCache(
-                runner=self, plan=plan, cell_cache=cell_cache, fused=use_fused, final_template=template
+                runner=self,
+                plan=plan,
+                cell_cache=cell_cache,
+                fused=use_fused,
+                final_template=template,
             )
         return y, final, cache
 

@@ -114,7 +114,11 @@ class Stacked(Module):
         if initial_state is None:
             return [None] * len(self.layers)
         if not isinstance(initial_state, (tuple, list)) or len(initial_state) != len(self.layers):
-            got = len(initial_state) if isinstance(initial_state, (tuple, list)) else type(initial_state).__name__
+            got = (
+                len(initial_state)
+                if isinstance(initial_state, (tuple, list))
+                else type(initial_state).__name__
+            )
             raise ValueError(
                 f"initial_state: expected a tuple of {len(self.layers)} per-layer states, received {got}"
             )
