@@ -35,7 +35,7 @@ def gate_to_config(gate: Gate) -> Config:
     return {
         "input_size": int(gate.input_size),
         "hidden_size": int(gate.hidden_size),
-        "recurrent_size": int(gate.recurrent_size),
+        "recurrent_size": int(gate.U.shape[0]),
         "activation": activation_name(gate.activation),
         "peephole": gate.p is not None,
         **{key: initializer_config(getattr(gate, key)) for key in _INIT_KEYS},

@@ -8,6 +8,7 @@ exactly the structure the cell expects (same type, same parameter shapes and dty
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from lstmkit import initializers
@@ -32,7 +33,7 @@ def _structure(module: Module) -> dict[str, Any]:
     return {name: (p.shape, p.dtype) for name, p in module.named_parameters().items()}
 
 
-def adopt(ctx: BuildContext, owner: Module, parts: dict[str, Module]) -> None:
+def adopt(ctx: BuildContext, owner: Module, parts: Mapping[str, Module]) -> None:
     """Put the loaded ``parts`` into the freshly built ``owner``, if each fits exactly."""
     for name, part in parts.items():
         fresh = getattr(owner, name)

@@ -89,34 +89,34 @@ class Gate(Module):
     input_size: int = attrs.field(validator=_positive_int)
     hidden_size: int = attrs.field(validator=_positive_int)
     activation: Activation = attrs.field(
-        default="sigmoid",
-        converter=activations.get,  # type: ignore[misc]
+        default=activations.sigmoid,
+        converter=activations.get,
     )
     peephole: bool = attrs.field(default=False, kw_only=True)
-    recurrent_size: int = attrs.field(
+    recurrent_size: int | None = attrs.field(
         default=None,
         kw_only=True,
-        validator=attrs.validators.optional(_positive_int),  # type: ignore[arg-type]
+        validator=attrs.validators.optional(_positive_int),
     )
     kernel_initializer: Initializer = attrs.field(
-        default="glorot_uniform",
+        default=initializers.GlorotUniform(),
         kw_only=True,
-        converter=initializers.get,  # type: ignore[misc]
+        converter=initializers.get,
     )
     recurrent_initializer: Initializer = attrs.field(
-        default="orthogonal",
+        default=initializers.Orthogonal(),
         kw_only=True,
-        converter=initializers.get,  # type: ignore[misc]
+        converter=initializers.get,
     )
     bias_initializer: Initializer = attrs.field(
-        default="zeros",
+        default=initializers.Zeros(),
         kw_only=True,
-        converter=initializers.get,  # type: ignore[misc]
+        converter=initializers.get,
     )
     peephole_initializer: Initializer = attrs.field(
-        default="zeros",
+        default=initializers.Zeros(),
         kw_only=True,
-        converter=initializers.get,  # type: ignore[misc]
+        converter=initializers.get,
     )
     dtype: np.dtype[Any] = attrs.field(default=np.float64, kw_only=True, converter=check_dtype)
     rng: Any = attrs.field(default=None, kw_only=True, repr=False)
@@ -142,7 +142,7 @@ class Gate(Module):
     def reset_parameters(self, rng: np.random.Generator | int | None = None) -> None:
         """Draw fresh weights from the gate's initializers (gradients are zeroed)."""
         gen = as_rng(rng)
-        n_in, n_h, n_r, dt = self.input_size, self.hidden_size, self.recurrent_size, self.dtype
+        n_in, n_h, n_r, dt = self.input_size, self.hidden_size, self.U.shape[0], self.dtype
         new = {
             "W": self._draw(self.kernel_initializer, (n_in, n_h), gen, dt, "W"),
             "U": self._draw(self.recurrent_initializer, (n_r, n_h), gen, dt, "U"),
@@ -260,6 +260,7 @@ class Gate(Module):
         self.b.grad += dz.sum(axis=0)
         dc = None
         if self.p is not None:
+            assert cache.c is not None  # a peephole gate's forward always keeps c
             self.p.grad += (dz * cache.c).sum(axis=0)
             dc = dz * self.p.value
         return dz @ self.W.value.T, dz @ self.U.value.T, dc

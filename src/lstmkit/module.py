@@ -17,7 +17,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 import numpy as np
@@ -97,6 +97,15 @@ class Parameter:
         return f"Parameter(shape={self.shape}, dtype={self.dtype})"
 
 
+if TYPE_CHECKING:  # lets type checkers see the attrs-generated __init__ (PEP 681)
+    from typing_extensions import dataclass_transform
+else:
+
+    def dataclass_transform(**kwargs: Any) -> Any:
+        return lambda obj: obj
+
+
+@dataclass_transform(field_specifiers=(attrs.field,))
 def component(cls: type[T]) -> type[T]:
     """Class decorator for modules: ``attrs.define`` with identity equality and the tree repr."""
     return attrs.define(eq=False, repr=False)(cls)

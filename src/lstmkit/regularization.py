@@ -105,7 +105,7 @@ def masked_state_class(inner: type) -> type:
         cls = attrs.make_class(
             f"Variational{inner.__name__}", fields, frozen=True, eq=False, repr=False
         )
-        cls.__repr__ = _short_repr  # type: ignore[method-assign]
+        cls.__repr__ = _short_repr  # type: ignore[method-assign, assignment]
         cls.__module__ = __name__
         cls.__doc__ = (
             f"{inner.__name__} plus the variational-dropout masks ``mask_x`` and ``mask_h`` "

@@ -128,7 +128,7 @@ class LSTMCell(Module):
     input: Gate = attrs.field(default=None)
     candidate: Gate = attrs.field(default=None)
     output: Gate = attrs.field(default=None)
-    cell_activation: Activation = attrs.field(default="tanh", converter=activations.get)  # type: ignore[misc]
+    cell_activation: Activation = attrs.field(default=activations.tanh, converter=activations.get)
     gate_activation: Any = attrs.field(default="sigmoid", kw_only=True, repr=False)
     candidate_activation: Any = attrs.field(default="tanh", kw_only=True, repr=False)
     kernel_initializer: Any = attrs.field(default="glorot_uniform", kw_only=True, repr=False)

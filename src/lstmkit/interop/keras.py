@@ -226,6 +226,7 @@ def keras_config(cell: LSTMCell | GRUCell) -> dict[str, Any]:
     """The Keras layer settings matching ``cell``: ``units``, ``activation``, ``recurrent_activation``
     (and ``reset_after`` for a GRU), or a ValueError naming what Keras cannot express."""
     problems = []
+    gate_names: tuple[str, ...]
     if type(cell) is LSTMCell:
         gate_names = ("input", "forget", "output")
         problems += [

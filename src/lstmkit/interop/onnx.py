@@ -98,7 +98,7 @@ def _cell_spec(cell: Any, path: str, problems: list[str]) -> dict[str, Any] | No
         order = [cell.gates[n] for n in ("input", "output", "forget", "candidate")]
         signs = [1.0, 1.0, 1.0, 1.0]
         peep = {
-            n: None if cell.gates[n].p is None else cell.gates[n].p.value
+            n: None if (p := cell.gates[n].p) is None else p.value
             for n in ("input", "output", "forget")
         }
         kind, extra = "LSTM", {}
@@ -136,6 +136,7 @@ def _cell_spec(cell: Any, path: str, problems: list[str]) -> dict[str, Any] | No
         gates = [cell.update, cell.reset, cell.candidate]
         rb = np.zeros(3 * cell.hidden_size, cell.dtype)
         if cell.reset_after:
+            assert cell.recurrent_bias is not None  # a reset-after GRU always has b_hn
             rb[2 * cell.hidden_size :] = cell.recurrent_bias.value
         g = _activation(cell.candidate.activation, f"{path}.candidate", problems)
         return {
@@ -259,15 +260,18 @@ def to_onnx(
             )
     if problems:
         raise ValueError("model: ONNX cannot express " + "; ".join(problems))
+    # With no problems reported, every cell has a spec.
+    specs_ok: list[list[dict[str, Any]]] = [[s for s in ls if s is not None] for ls in specs]
     target = Path(path)
     if not target.parent.is_dir():
         raise FileNotFoundError(
             f"path: the folder {str(target.parent)!r} does not exist; create it first"
         )
 
-    dtype = np.dtype(specs[0][0]["dtype"])
+    dtype = np.dtype(specs_ok[0][0]["dtype"])
     elem = onnx.TensorProto.FLOAT if dtype == np.float32 else onnx.TensorProto.DOUBLE
-    nodes, inits = [], []
+    nodes: list[Any] = []
+    inits: list[Any] = []
 
     def const(name: str, value: Array) -> str:
         if all(t.name != name for t in inits):
@@ -281,11 +285,9 @@ def to_onnx(
         inputs.append(helper.make_tensor_value_info("lengths", onnx.TensorProto.INT32, ["batch"]))
     nodes.append(helper.make_node("Transpose", ["x"], ["x_tm"], perm=[1, 0, 2]))
     current = "x_tm"
-    for k, ((_, _, direction, merge), layer_specs) in enumerate(zip(layers, specs)):
-        spec = layer_specs[0]
-        stack = {
-            key: np.stack([s[key] for s in layer_specs]).astype(dtype) for key in ("W", "R", "B")
-        }
+    for k, ((_, _, direction, merge), ok_specs) in enumerate(zip(layers, specs_ok)):
+        spec = ok_specs[0]
+        stack = {key: np.stack([s[key] for s in ok_specs]).astype(dtype) for key in ("W", "R", "B")}
         names = [
             current,
             const(f"W{k}", stack["W"]),
@@ -293,12 +295,12 @@ def to_onnx(
             const(f"B{k}", stack["B"]),
             "lengths" if lengths else "",
         ]
-        if spec["kind"] == "LSTM" and any(s["P"] is not None for s in layer_specs):
+        if spec["kind"] == "LSTM" and any(s["P"] is not None for s in ok_specs):
             peeps = [
-                s["P"] if s["P"] is not None else np.zeros(3 * s["H"], dtype) for s in layer_specs
+                s["P"] if s["P"] is not None else np.zeros(3 * s["H"], dtype) for s in ok_specs
             ]
             names += ["", "", const(f"P{k}", np.stack(peeps).astype(dtype))]
-        acts = [a for s in layer_specs for a in s["acts"]]
+        acts = [a for s in ok_specs for a in s["acts"]]
         alphas = [a[1] for a in acts if a[1] is not None]
         betas = [a[2] for a in acts if a[2] is not None]
         extra = dict(spec["attrs"])

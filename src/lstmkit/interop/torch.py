@@ -113,12 +113,13 @@ def from_torch(module: Any, *, dtype: Any = None) -> Any:
         runners = []
         for suffix in ("", "_reverse")[: 2 if module.bidirectional else 1]:
             names = [f"{p}_l{k}{suffix}" for p in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
-            arrays = [get(n) for n in names]
+            w_ih, w_hh, b_ih, b_hh = (get(n) for n in names)
+            cell: Any
             if is_lstm:
                 hr = get(f"weight_hr_l{k}{suffix}") if module.proj_size > 0 else None
-                cell = _lstm_cell(*arrays, hr, dt)
+                cell = _lstm_cell(w_ih, w_hh, b_ih, b_hh, hr, dt)
             else:
-                cell = _gru_cell(*arrays, dt)
+                cell = _gru_cell(w_ih, w_hh, b_ih, b_hh, dt)
             runners.append(Recurrent(cell, reverse=suffix == "_reverse"))
         layers.append(
             Bidirectional(*runners, merge="concat") if module.bidirectional else runners[0]
@@ -270,6 +271,7 @@ def to_torch(model: Any) -> Any:
                 "model: a projection on nn.LSTMCell (wrap the cell in Recurrent for nn.LSTM)"
             )
         _fail(problems)
+        assert kind is not None  # _fail raised otherwise
         cls = torch.nn.LSTMCell if kind == "lstm" else torch.nn.GRUCell
         module = cls(model.input_size, model.hidden_size, dtype=dtype)
         _copy_cell(torch, module, "", model, kind)
