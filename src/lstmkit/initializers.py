@@ -241,7 +241,7 @@ def get(initializer: str | Initializer, *, argument: str = "initializer") -> Ini
     """
     if isinstance(initializer, str):
         try:
-            return _REGISTRY[initializer]()  # type: ignore[no-any-return]
+            return _REGISTRY[initializer]()
         except KeyError:
             raise ValueError(
                 f"{argument}: unknown initializer {initializer!r}; expected one of "

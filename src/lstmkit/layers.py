@@ -93,7 +93,7 @@ class Dense(Module):
 
     input_size: int = attrs.field()
     output_size: int = attrs.field()
-    activation: Activation = attrs.field(default="linear", converter=activations.get)  # type: ignore[misc,assignment]
+    activation: Activation = attrs.field(default=activations.linear, converter=activations.get)
     kernel_initializer: Any = attrs.field(default="glorot_uniform", kw_only=True, repr=False)
     bias_initializer: Any = attrs.field(default="zeros", kw_only=True, repr=False)
     dtype: np.dtype[Any] = attrs.field(default=np.float64, kw_only=True, converter=check_dtype)

@@ -86,7 +86,7 @@ def state_arrays(state: Any) -> dict[str, NDArray[Any]]:
 def map_state(fn: Callable[..., NDArray[Any]], state: S, *others: Any) -> S:
     """Apply ``fn`` field by field to ``state`` (and the matching fields of ``others``)."""
     fields = attrs.fields(type(state))  # type: ignore[arg-type]
-    return type(state)(  # type: ignore[call-arg]
+    return type(state)(
         **{
             f.name: fn(getattr(state, f.name), *(getattr(o, f.name) for o in others))
             for f in fields

@@ -114,7 +114,7 @@ class ProjectionLSTMCell(Module):
         default="glorot_uniform",
         kw_only=True,
         repr=False,
-        converter=initializers.get,  # type: ignore[misc]
+        converter=initializers.get,
     )
     forget_bias: float = attrs.field(default=1.0, kw_only=True, repr=False)
     peephole: Any = attrs.field(default=False, kw_only=True, repr=False)

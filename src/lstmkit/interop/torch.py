@@ -152,7 +152,7 @@ def _lstm_cell(
         cell.gates[name].set_weights(
             W=np.ascontiguousarray(w_ih[rows].T), U=np.ascontiguousarray(w_hh[rows].T), b=bias[rows]
         )
-    return cell  # type: ignore[no-any-return]
+    return cell
 
 
 def _gru_cell(w_ih: Any, w_hh: Any, b_ih: Any, b_hh: Any, dt: np.dtype[Any]) -> GRUCell:
