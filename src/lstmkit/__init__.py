@@ -4,7 +4,7 @@ Activations, initializers, gates, cells and runners are separate, swappable
 components with exact hand-written backward passes.
 """
 
-from lstmkit import activations, initializers, losses, optimizers, testing
+from lstmkit import activations, diagrams, initializers, losses, optimizers, testing, training
 from lstmkit.activations import Activation
 from lstmkit.cells import (
     Cell,
@@ -17,7 +17,7 @@ from lstmkit.cells import (
 )
 from lstmkit.gate import Gate
 from lstmkit.io import load, load_weights, save
-from lstmkit.layers import Dense, Sequential
+from lstmkit.layers import Dense, LastStep, MeanPool, Sequential
 from lstmkit.module import Module, Parameter
 from lstmkit.regularization import VariationalDropout, Zoneout
 from lstmkit.runners import Bidirectional, BidirectionalState, Recurrent, Stacked
@@ -37,7 +37,9 @@ __all__ = [
     "HiddenState",
     "LSTMCell",
     "LSTMState",
+    "LastStep",
     "LayerNormLSTMCell",
+    "MeanPool",
     "Module",
     "Parameter",
     "ProjectionLSTMCell",
@@ -48,6 +50,7 @@ __all__ = [
     "VariationalDropout",
     "Zoneout",
     "activations",
+    "diagrams",
     "initializers",
     "load",
     "load_weights",
@@ -55,4 +58,5 @@ __all__ = [
     "optimizers",
     "save",
     "testing",
+    "training",
 ]
