@@ -31,7 +31,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _common import CONFIGS, MODES, config_dict, flops
+from _common import CONFIGS, MODES, config_dict, flops  # noqa: E402
 
 # Issue 5's targets: lstmkit / PyTorch, float32, same threads.
 TARGETS = {
@@ -54,6 +54,21 @@ def child(script: str, threads: int, extra: list[str]) -> dict[str, Any]:
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def merge(store: dict[str, Any], key: str, res: dict[str, Any]) -> None:
+    """Keep, per cell, the lowest median over rounds (and the highest sgemm rate)."""
+    if key not in store:
+        store[key] = res
+        return
+    old = {(x["config"], x["mode"]): x for x in store[key]["results"]}
+    for x in res["results"]:
+        k = (x["config"], x["mode"])
+        if k not in old or x["median_s"] < old[k]["median_s"]:
+            old[k] = x
+    store[key]["results"] = list(old.values())
+    if res.get("sgemm_gflops") and (store[key].get("sgemm_gflops") or 0) < res["sgemm_gflops"]:
+        store[key]["sgemm_gflops"] = res["sgemm_gflops"]
 
 
 def machine_info() -> dict[str, Any]:
@@ -105,16 +120,23 @@ def run(args: argparse.Namespace) -> str:
     configs = args.configs or (["tiny", "small", "medium"] if args.quick else list(CONFIGS))
     has_torch = importlib.util.find_spec("torch") is not None and not args.no_torch
     info = machine_info()
+    rounds = args.rounds or (1 if args.quick else 2)
     runs: dict[int, dict[str, Any]] = {}
     for n in args.threads:
-        print(f"[{n} thread(s)] lstmkit ...", file=sys.stderr, flush=True)
         cfg = ["--configs", *configs]
-        r: dict[str, Any] = {"lstmkit": child("_lstmkit_worker.py", n, cfg + timing)}
-        print(f"[{n} thread(s)] lstmkit hard_sigmoid ...", file=sys.stderr, flush=True)
-        r["swapped"] = child("_lstmkit_worker.py", n, cfg + timing + ["--variant", "hard_sigmoid"])
-        if has_torch:
-            print(f"[{n} thread(s)] PyTorch ...", file=sys.stderr, flush=True)
-            r["torch"] = child("_torch_worker.py", n, cfg + timing)
+        r: dict[str, Any] = {}
+        # Rounds alternate the libraries, so a burst of load from other jobs on a shared machine
+        # hits one round of each rather than all of one library; each cell keeps its lowest median.
+        for k in range(rounds):
+            tag = f"[{n} thread(s), round {k + 1}/{rounds}]"
+            print(f"{tag} lstmkit ...", file=sys.stderr, flush=True)
+            merge(r, "lstmkit", child("_lstmkit_worker.py", n, cfg + timing))
+            print(f"{tag} lstmkit hard_sigmoid ...", file=sys.stderr, flush=True)
+            merge(r, "swapped", child("_lstmkit_worker.py", n, cfg + timing +
+                                      ["--variant", "hard_sigmoid"]))
+            if has_torch:
+                print(f"{tag} PyTorch ...", file=sys.stderr, flush=True)
+                merge(r, "torch", child("_torch_worker.py", n, cfg + timing))
         if not args.no_seed:
             seed_cfg = [c for c in configs if c != "large" or not args.quick]
             print(f"[{n} thread(s)] seed loop ...", file=sys.stderr, flush=True)
@@ -137,6 +159,7 @@ def run(args: argparse.Namespace) -> str:
             if has_torch:
                 row["torch"] = child("_torch_worker.py", 1, m)["rss_delta"]
             memory.append(row)
+    args.rounds = rounds
     return render(args, info, configs, runs, memory, has_torch)
 
 
@@ -171,7 +194,8 @@ def render(args: argparse.Namespace, info: dict[str, Any], configs: list[str],
     else:
         out.append("- OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE: not set")
     out.append("")
-    out.append("Times are medians in milliseconds, float32, batch-first. `fwd` is inference; "
+    out.append(f"Times are medians in milliseconds (the lowest of {args.rounds} round(s) that "
+               "alternate the libraries), float32, batch-first. `fwd` is inference; "
                "`fwd+bwd` is a training forward plus backward with loss = sum of outputs, all "
                "gradients (weights and input). Ratio = lstmkit / PyTorch (lower is better; "
                "target in brackets). Seed = the seed's one-sequence-at-a-time column-vector "
@@ -243,6 +267,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--quick", action="store_true",
                    help="tiny, small and medium only, fewer repeats")
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    p.add_argument("--rounds", type=int, default=0,
+                   help="rounds per library, best median kept (default 2; 1 with --quick)")
     p.add_argument("--configs", nargs="+", choices=list(CONFIGS))
     p.add_argument("--no-torch", action="store_true")
     p.add_argument("--no-seed", action="store_true")
