@@ -13,18 +13,32 @@ accumulate parameter gradients into ``Parameter.grad``.
 
 A cell may also offer a fused whole-sequence path, used by runners when
 present (see :meth:`lstmkit.LSTMCell.forward_sequence`).
+
+The helper functions below hold what the built-in cells share: building their
+gates from the construction options, the forget-bias initialization, zero states
+and the checks of a step's input, state and cache.
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
 
+from lstmkit import activations
+from lstmkit.gate import Gate
+from lstmkit.initializers import as_rng
+from lstmkit.state import LSTMState
+
 __all__ = ["Cell", "TrainableCell", "check_step_input"]
+__all__ += ["apply_forget_bias", "build_gates", "check_given_gate", "check_lstm_state"]
+__all__ += ["check_state", "check_step_cache", "peephole_set", "reset_gates", "take_rng"]
+__all__ += ["zero_state"]
 
 Array = NDArray[Any]
+S = TypeVar("S")
 
 
 @runtime_checkable
@@ -65,3 +79,156 @@ def check_step_input(cell: Any, x: Any) -> Array:
     if x.ndim != 2 or x.shape[1] != cell.input_size:
         raise ValueError(f"x: expected shape (batch, {cell.input_size}), received {x.shape}")
     return x.astype(cell.dtype, copy=False)
+
+
+def check_state(state: Any, kind: type[S], batch: int, *, article: str = "a", **sizes: int) -> S:
+    """Validate a state of type ``kind`` whose arrays have shapes ``(batch, size)``.
+
+    ``sizes`` maps each field of the state to its size; ``article`` is the one
+    that goes before the type's name in the error message.
+    """
+    if not isinstance(state, kind):
+        raise TypeError(
+            f"state: expected {article} {kind.__name__}, received {type(state).__name__}"
+        )
+    for name, size in sizes.items():
+        arr = getattr(state, name)
+        if not isinstance(arr, np.ndarray) or arr.shape != (batch, size):
+            got = getattr(arr, "shape", type(arr).__name__)
+            raise ValueError(f"state.{name}: expected shape ({batch}, {size}), received {got}")
+    return state
+
+
+def check_lstm_state(state: Any, batch: int, h_size: int, c_size: int) -> LSTMState:
+    """Validate an :class:`~lstmkit.LSTMState` of shapes ``(batch, h_size)``, ``(batch, c_size)``."""
+    return check_state(state, LSTMState, batch, article="an", h=h_size, c=c_size)
+
+
+def check_step_cache(cache: Any, kind: type[S]) -> S:
+    """Check that ``cache`` is the ``kind`` that the cell's ``step_train`` returns."""
+    if not isinstance(cache, kind):
+        raise TypeError(
+            f"cache: expected the {kind.__name__} from step_train, received {type(cache).__name__}"
+        )
+    return cache
+
+
+def zero_state(kind: Callable[..., S], batch_size: int | None, dtype: Any, **sizes: int) -> S:
+    """A ``kind`` state of zeros: each field ``(batch_size, size)``, or ``(size,)`` if None."""
+    lead = () if batch_size is None else (batch_size,)
+    return kind(**{name: np.zeros(lead + (size,), dtype) for name, size in sizes.items()})
+
+
+def peephole_set(
+    value: Any,
+    allowed: Sequence[str],
+    check: Callable[[frozenset[str]], None] | None = None,
+) -> frozenset[str]:
+    """The gates named by a cell's ``peephole`` option: True (all of ``allowed``), False or names.
+
+    ``check``, if given, sees the names before they are compared with ``allowed``.
+    """
+    if value is True:
+        return frozenset(allowed)
+    if value is False or value is None:
+        return frozenset()
+    if isinstance(value, str) or not isinstance(value, Sequence | set | frozenset):
+        raise TypeError(
+            f"peephole: expected a bool or a collection of gate names, received {value!r}"
+        )
+    names = frozenset(value)
+    if check is not None:
+        check(names)
+    unknown = names - set(allowed)
+    if unknown:
+        raise ValueError(
+            f"peephole: gates {sorted(unknown)} cannot have peepholes; expected a subset of "
+            f"{list(allowed)}"
+        )
+    return names
+
+
+def take_rng(cell: Any) -> np.random.Generator:
+    """The cell's ``rng`` option as a Generator, clearing the field (a cell keeps no random state)."""
+    rng = as_rng(cell.rng)
+    cell.rng = None
+    return rng
+
+
+def check_given_gate(cell: Any, name: str, gate: Any) -> Gate:
+    """Check a gate given to a cell's constructor: a :class:`~lstmkit.Gate` of the cell's sizes.
+
+    Its dtype must be the cell's too, and a ``candidate`` gate cannot have a peephole.
+    """
+    if not isinstance(gate, Gate):
+        raise TypeError(f"{name}: expected a Gate, received {type(gate).__name__}")
+    if (gate.input_size, gate.hidden_size) != (cell.input_size, cell.hidden_size):
+        raise ValueError(
+            f"{name}: expected a gate of sizes (input={cell.input_size}, "
+            f"hidden={cell.hidden_size}), received (input={gate.input_size}, "
+            f"hidden={gate.hidden_size})"
+        )
+    if gate.dtype != cell.dtype:
+        raise TypeError(f"{name}: expected dtype {cell.dtype}, received {gate.dtype}")
+    if name == "candidate" and gate.p is not None:
+        raise ValueError("candidate: the candidate gate cannot have a peephole")
+    return gate
+
+
+def build_gates(
+    cell: Any,
+    names: Iterable[str],
+    rng: np.random.Generator,
+    *,
+    peephole: Collection[str] = frozenset(),
+    given: Mapping[str, Any] | None = None,
+    **options: Any,
+) -> dict[str, Gate]:
+    """The cell's gates by name, built from its construction options.
+
+    Every gate is a :class:`~lstmkit.Gate` of the cell's ``input_size``, ``hidden_size``
+    and ``dtype`` with the cell's ``kernel_initializer``, ``recurrent_initializer`` and
+    ``bias_initializer``; the one named ``candidate`` uses ``candidate_activation``, the
+    others ``gate_activation``. Gates are drawn from ``rng`` in the order of ``names``.
+    Those in ``peephole`` get one; ``options`` are further keyword arguments of every
+    gate (e.g. ``peephole_initializer``, ``recurrent_size``). A gate in ``given`` (not
+    None) is checked with :func:`check_given_gate` and used as it is.
+    """
+    gate_act = activations.get(cell.gate_activation, argument="gate_activation")
+    cand_act = activations.get(cell.candidate_activation, argument="candidate_activation")
+    gates: dict[str, Gate] = {}
+    for name in names:
+        gate = None if given is None else given.get(name)
+        if gate is not None:
+            gates[name] = check_given_gate(cell, name, gate)
+            continue
+        gates[name] = Gate(
+            cell.input_size,
+            cell.hidden_size,
+            activation=cand_act if name == "candidate" else gate_act,
+            peephole=name in peephole,
+            kernel_initializer=cell.kernel_initializer,
+            recurrent_initializer=cell.recurrent_initializer,
+            bias_initializer=cell.bias_initializer,
+            dtype=cell.dtype,
+            rng=rng,
+            **options,
+        )
+    return gates
+
+
+def apply_forget_bias(cell: Any, gate: Gate | None = None) -> None:
+    """Add the cell's ``forget_bias`` to the bias of ``gate`` (default: the cell's ``forget``)."""
+    if cell.forget_bias != 0:
+        (cell.forget if gate is None else gate).b.value += cell.dtype.type(cell.forget_bias)
+
+
+def reset_gates(cell: Any, rng: np.random.Generator | int | None) -> np.random.Generator:
+    """Draw fresh weights for every gate of ``cell.gates``, in order, from one generator.
+
+    Returns the generator, for whatever else the cell draws after its gates.
+    """
+    gen = as_rng(rng)
+    for gate in cell.gates.values():
+        gate.reset_parameters(gen)
+    return gen

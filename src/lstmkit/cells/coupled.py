@@ -17,7 +17,6 @@ the forget gate sees ``c_{t-1}``, the output gate sees ``c_t``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import attrs
@@ -26,9 +25,18 @@ from numpy.typing import NDArray
 
 from lstmkit import activations
 from lstmkit.activations import Activation
-from lstmkit.cells.base import check_step_input
+from lstmkit.cells.base import (
+    apply_forget_bias,
+    build_gates,
+    check_lstm_state,
+    check_step_cache,
+    check_step_input,
+    peephole_set,
+    reset_gates,
+    take_rng,
+    zero_state,
+)
 from lstmkit.gate import Gate, GateCache
-from lstmkit.initializers import as_rng
 from lstmkit.module import Module, check_dtype, component
 from lstmkit.state import LSTMState
 
@@ -40,40 +48,12 @@ GATE_NAMES = ("forget", "candidate", "output")
 PEEPHOLE_GATES = ("forget", "output")
 
 
-def _peephole_set(value: Any) -> frozenset[str]:
-    if value is True:
-        return frozenset(PEEPHOLE_GATES)
-    if value is False or value is None:
-        return frozenset()
-    if isinstance(value, str) or not isinstance(value, Sequence | set | frozenset):
-        raise TypeError(
-            f"peephole: expected a bool or a collection of gate names, received {value!r}"
-        )
-    names = frozenset(value)
+def _no_input_peephole(names: frozenset[str]) -> None:
     if "input" in names:
         raise ValueError(
             "peephole: a coupled cell has no input gate (it uses 1 - forget), so it cannot have an "
             f"input peephole; expected a subset of {list(PEEPHOLE_GATES)}, received {sorted(names)}"
         )
-    unknown = names - set(PEEPHOLE_GATES)
-    if unknown:
-        raise ValueError(
-            f"peephole: gates {sorted(unknown)} cannot have peepholes; expected a subset of "
-            f"{list(PEEPHOLE_GATES)}"
-        )
-    return names
-
-
-def check_lstm_state(state: Any, batch: int, h_size: int, c_size: int) -> LSTMState:
-    """Validate an :class:`~lstmkit.LSTMState` of shapes ``(batch, h_size)``, ``(batch, c_size)``."""
-    if not isinstance(state, LSTMState):
-        raise TypeError(f"state: expected an LSTMState, received {type(state).__name__}")
-    for name, size in (("h", h_size), ("c", c_size)):
-        arr = getattr(state, name)
-        if not isinstance(arr, np.ndarray) or arr.shape != (batch, size):
-            got = getattr(arr, "shape", type(arr).__name__)
-            raise ValueError(f"state.{name}: expected shape ({batch}, {size}), received {got}")
-    return state
 
 
 @attrs.frozen(eq=False)
@@ -147,35 +127,19 @@ class CoupledLSTMCell(Module):
     output: Gate = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
-        peep = _peephole_set(self.peephole)
-        rng = as_rng(self.rng)
-        self.rng = None
-        gate_act = activations.get(self.gate_activation, argument="gate_activation")
-        cand_act = activations.get(self.candidate_activation, argument="candidate_activation")
-        for name in GATE_NAMES:
-            gate = Gate(
-                self.input_size,
-                self.hidden_size,
-                activation=cand_act if name == "candidate" else gate_act,
-                peephole=name in peep,
-                kernel_initializer=self.kernel_initializer,
-                recurrent_initializer=self.recurrent_initializer,
-                bias_initializer=self.bias_initializer,
-                peephole_initializer=self.peephole_initializer,
-                dtype=self.dtype,
-                rng=rng,
-            )
+        peep = peephole_set(self.peephole, PEEPHOLE_GATES, _no_input_peephole)
+        rng = take_rng(self)
+        gates = build_gates(
+            self, GATE_NAMES, rng, peephole=peep, peephole_initializer=self.peephole_initializer
+        )
+        for name, gate in gates.items():
             setattr(self, name, gate)
-        if self.forget_bias != 0:
-            self.forget.b.value += self.dtype.type(self.forget_bias)
+        apply_forget_bias(self)
 
     def reset_parameters(self, rng: np.random.Generator | int | None = None) -> None:
         """Draw fresh weights for every gate (forget bias included), as at construction."""
-        gen = as_rng(rng)
-        for gate in self.gates.values():
-            gate.reset_parameters(gen)
-        if self.forget_bias != 0:
-            self.forget.b.value += self.dtype.type(self.forget_bias)
+        reset_gates(self, rng)
+        apply_forget_bias(self)
 
     @property
     def gates(self) -> dict[str, Gate]:
@@ -189,8 +153,7 @@ class CoupledLSTMCell(Module):
 
     def initial_state(self, batch_size: int | None = None) -> LSTMState:
         """Zero state; ``batch_size=None`` gives an unbatched state of shape ``(hidden,)``."""
-        shape = (self.hidden_size,) if batch_size is None else (batch_size, self.hidden_size)
-        return LSTMState(h=np.zeros(shape, self.dtype), c=np.zeros(shape, self.dtype))
+        return zero_state(LSTMState, batch_size, self.dtype, h=self.hidden_size, c=self.hidden_size)
 
     def step(self, state: LSTMState, x: Array) -> tuple[LSTMState, Array]:
         """One time step: ``x (batch, input_size)`` -> ``(LSTMState, y (batch, hidden_size))``."""
@@ -217,10 +180,7 @@ class CoupledLSTMCell(Module):
         self, cache: CoupledStepCache, d_state: LSTMState, d_y: Array
     ) -> tuple[LSTMState, Array]:
         """Back-propagate one step; returns ``(d_state_prev, d_x)`` and accumulates gradients."""
-        if not isinstance(cache, CoupledStepCache):
-            raise TypeError(
-                f"cache: expected the CoupledStepCache from step_train, received {type(cache).__name__}"
-            )
+        check_step_cache(cache, CoupledStepCache)
         if d_y.shape != cache.c.shape:
             raise ValueError(f"d_y: expected shape {cache.c.shape}, received {d_y.shape}")
         o, g, f = cache.output.y, cache.candidate.y, cache.forget.y

@@ -31,10 +31,16 @@ import attrs
 import numpy as np
 from numpy.typing import NDArray
 
-from lstmkit import activations
-from lstmkit.cells.base import check_step_input
+from lstmkit.cells.base import (
+    build_gates,
+    check_state,
+    check_step_cache,
+    check_step_input,
+    reset_gates,
+    take_rng,
+    zero_state,
+)
 from lstmkit.gate import Gate, GateCache
-from lstmkit.initializers import as_rng
 from lstmkit.module import Module, Parameter, check_dtype, component
 from lstmkit.state import HiddenState
 
@@ -150,24 +156,8 @@ class GRUCell(Module):
                 f"proj_size: projection (LSTMP, Sak et al. 2014) is defined for LSTM cells, not a GRU, "
                 f"received {self.proj_size!r}; use ProjectionLSTMCell"
             )
-        rng = as_rng(self.rng)
-        self.rng = None
-        gate_act = activations.get(self.gate_activation, argument="gate_activation")
-        cand_act = activations.get(self.candidate_activation, argument="candidate_activation")
-        gates = {
-            name: Gate(
-                self.input_size,
-                self.hidden_size,
-                activation=cand_act if name == "candidate" else gate_act,
-                kernel_initializer=self.kernel_initializer,
-                recurrent_initializer=self.recurrent_initializer,
-                bias_initializer=self.bias_initializer,
-                dtype=self.dtype,
-                rng=rng,
-            )
-            for name in GATE_NAMES
-        }
-        for name, gate in gates.items():
+        rng = take_rng(self)
+        for name, gate in build_gates(self, GATE_NAMES, rng).items():
             setattr(self, name, gate)
         if self.reset_after:
             self.recurrent_bias = Parameter(self._draw_recurrent_bias(rng))
@@ -179,9 +169,7 @@ class GRUCell(Module):
 
     def reset_parameters(self, rng: np.random.Generator | int | None = None) -> None:
         """Draw fresh weights for every gate (and ``recurrent_bias``), as at construction."""
-        gen = as_rng(rng)
-        for gate in self.gates.values():
-            gate.reset_parameters(gen)
+        gen = reset_gates(self, rng)
         if self.recurrent_bias is not None:
             self.recurrent_bias = Parameter(self._draw_recurrent_bias(gen))
 
@@ -197,18 +185,7 @@ class GRUCell(Module):
 
     def initial_state(self, batch_size: int | None = None) -> HiddenState:
         """Zero state; ``batch_size=None`` gives an unbatched state of shape ``(hidden,)``."""
-        shape = (self.hidden_size,) if batch_size is None else (batch_size, self.hidden_size)
-        return HiddenState(h=np.zeros(shape, self.dtype))
-
-    def _check_state(self, state: Any, batch: int) -> HiddenState:
-        if not isinstance(state, HiddenState):
-            raise TypeError(f"state: expected a HiddenState, received {type(state).__name__}")
-        if not isinstance(state.h, np.ndarray) or state.h.shape != (batch, self.hidden_size):
-            got = getattr(state.h, "shape", type(state.h).__name__)
-            raise ValueError(
-                f"state.h: expected shape ({batch}, {self.hidden_size}), received {got}"
-            )
-        return state
+        return zero_state(HiddenState, batch_size, self.dtype, h=self.hidden_size)
 
     def step(self, state: HiddenState, x: Array) -> tuple[HiddenState, Array]:
         """One time step: ``x (batch, input_size)`` -> ``(HiddenState, y (batch, hidden_size))``."""
@@ -224,7 +201,7 @@ class GRUCell(Module):
         multiplies ``h_prev`` where it enters the gates' recurrent products only.
         """
         x = check_step_input(self, x)
-        h = self._check_state(state, x.shape[0]).h
+        h = check_state(state, HiddenState, x.shape[0], h=self.hidden_size).h
         hg = h if h_mask is None else h * h_mask
         # --8<-- [start:gru]
         z, z_cache = self.update.forward_train(x, hg)
@@ -251,10 +228,7 @@ class GRUCell(Module):
         self, cache: GRUStepCache, d_state: HiddenState, d_y: Array
     ) -> tuple[HiddenState, Array]:
         """Back-propagate one step; returns ``(d_state_prev, d_x)`` and accumulates gradients."""
-        if not isinstance(cache, GRUStepCache):
-            raise TypeError(
-                f"cache: expected the GRUStepCache from step_train, received {type(cache).__name__}"
-            )
+        check_step_cache(cache, GRUStepCache)
         if d_y.shape != cache.n.shape:
             raise ValueError(f"d_y: expected shape {cache.n.shape}, received {d_y.shape}")
         dh = d_y + d_state.h

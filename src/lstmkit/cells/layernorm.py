@@ -31,10 +31,17 @@ from numpy.typing import NDArray
 
 from lstmkit import activations
 from lstmkit.activations import Activation
-from lstmkit.cells.base import check_step_input
-from lstmkit.cells.coupled import check_lstm_state
+from lstmkit.cells.base import (
+    apply_forget_bias,
+    build_gates,
+    check_lstm_state,
+    check_step_cache,
+    check_step_input,
+    reset_gates,
+    take_rng,
+    zero_state,
+)
 from lstmkit.gate import Gate
-from lstmkit.initializers import as_rng
 from lstmkit.module import Module, Parameter, check_dtype, component
 from lstmkit.state import LSTMState
 
@@ -214,23 +221,7 @@ class LayerNormLSTMCell(Module):
                 "hidden_size: a layer-normalized cell needs at least 2 units; normalizing 1 unit "
                 "always gives 0, received 1"
             )
-        rng = as_rng(self.rng)
-        self.rng = None
-        gate_act = activations.get(self.gate_activation, argument="gate_activation")
-        cand_act = activations.get(self.candidate_activation, argument="candidate_activation")
-        gates = {
-            name: Gate(
-                self.input_size,
-                self.hidden_size,
-                activation=cand_act if name == "candidate" else gate_act,
-                kernel_initializer=self.kernel_initializer,
-                recurrent_initializer=self.recurrent_initializer,
-                bias_initializer=self.bias_initializer,
-                dtype=self.dtype,
-                rng=rng,
-            )
-            for name in GATE_NAMES
-        }
+        gates = build_gates(self, GATE_NAMES, take_rng(self))
         H, eps, dt = self.hidden_size, self.epsilon, self.dtype
         norms = {
             "norm_x": LayerNorm(H, groups=4, bias=False, epsilon=eps, dtype=dt),
@@ -239,16 +230,12 @@ class LayerNormLSTMCell(Module):
         }
         for name, value in {**gates, **norms}.items():
             setattr(self, name, value)
-        if self.forget_bias != 0:
-            self.forget.b.value += dt.type(self.forget_bias)
+        apply_forget_bias(self)
 
     def reset_parameters(self, rng: np.random.Generator | int | None = None) -> None:
         """Fresh gate weights (forget bias included); gains to ones and biases to zeros."""
-        gen = as_rng(rng)
-        for gate in self.gates.values():
-            gate.reset_parameters(gen)
-        if self.forget_bias != 0:
-            self.forget.b.value += self.dtype.type(self.forget_bias)
+        reset_gates(self, rng)
+        apply_forget_bias(self)
         for norm in (self.norm_x, self.norm_h, self.norm_c):
             norm.reset_parameters()
 
@@ -264,8 +251,7 @@ class LayerNormLSTMCell(Module):
 
     def initial_state(self, batch_size: int | None = None) -> LSTMState:
         """Zero state; ``batch_size=None`` gives an unbatched state of shape ``(hidden,)``."""
-        shape = (self.hidden_size,) if batch_size is None else (batch_size, self.hidden_size)
-        return LSTMState(h=np.zeros(shape, self.dtype), c=np.zeros(shape, self.dtype))
+        return zero_state(LSTMState, batch_size, self.dtype, h=self.hidden_size, c=self.hidden_size)
 
     def step(self, state: LSTMState, x: Array) -> tuple[LSTMState, Array]:
         """One time step: ``x (batch, input_size)`` -> ``(LSTMState, y (batch, hidden_size))``."""
@@ -298,10 +284,7 @@ class LayerNormLSTMCell(Module):
         self, cache: LayerNormStepCache, d_state: LSTMState, d_y: Array
     ) -> tuple[LSTMState, Array]:
         """Back-propagate one step; returns ``(d_state_prev, d_x)`` and accumulates gradients."""
-        if not isinstance(cache, LayerNormStepCache):
-            raise TypeError(
-                f"cache: expected the LayerNormStepCache from step_train, received {type(cache).__name__}"
-            )
+        check_step_cache(cache, LayerNormStepCache)
         if d_y.shape != cache.h_prev.shape:
             raise ValueError(f"d_y: expected shape {cache.h_prev.shape}, received {d_y.shape}")
         acts = cache.acts

@@ -16,7 +16,6 @@ for a whole sequence with the gates fused (see :mod:`lstmkit.cells.lstm_fused`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import attrs
@@ -25,9 +24,18 @@ from numpy.typing import NDArray
 
 from lstmkit import activations
 from lstmkit.activations import Activation
-from lstmkit.cells.base import check_step_input
+from lstmkit.cells.base import (
+    apply_forget_bias,
+    build_gates,
+    check_lstm_state,
+    check_step_cache,
+    check_step_input,
+    peephole_set,
+    reset_gates,
+    take_rng,
+    zero_state,
+)
 from lstmkit.gate import Gate, GateCache
-from lstmkit.initializers import as_rng
 from lstmkit.module import Module, check_dtype, component
 from lstmkit.state import LSTMState
 
@@ -37,25 +45,6 @@ Array = NDArray[Any]
 
 GATE_NAMES = ("forget", "input", "candidate", "output")
 PEEPHOLE_GATES = ("forget", "input", "output")
-
-
-def _peephole_set(value: bool | Sequence[str]) -> frozenset[str]:
-    if value is True:
-        return frozenset(PEEPHOLE_GATES)
-    if value is False or value is None:
-        return frozenset()
-    if isinstance(value, str) or not isinstance(value, Sequence | set | frozenset):
-        raise TypeError(
-            f"peephole: expected a bool or a collection of gate names, received {value!r}"
-        )
-    names = frozenset(value)
-    unknown = names - set(PEEPHOLE_GATES)
-    if unknown:
-        raise ValueError(
-            f"peephole: gates {sorted(unknown)} cannot have peepholes; expected a subset of "
-            f"{list(PEEPHOLE_GATES)}"
-        )
-    return names
 
 
 def _finite_number(instance: Any, attribute: Any, value: Any) -> None:
@@ -143,54 +132,27 @@ class LSTMCell(Module):
     rng: Any = attrs.field(default=None, kw_only=True, repr=False)
 
     def __attrs_post_init__(self) -> None:
-        peep = _peephole_set(self.peephole)
-        rng = as_rng(self.rng)
-        self.rng = None
-        gate_act = activations.get(self.gate_activation, argument="gate_activation")
-        cand_act = activations.get(self.candidate_activation, argument="candidate_activation")
-        built: dict[str, Gate] = {}
-        for name in GATE_NAMES:
-            given = getattr(self, name)
-            if given is not None:
-                if not isinstance(given, Gate):
-                    raise TypeError(f"{name}: expected a Gate, received {type(given).__name__}")
-                if (given.input_size, given.hidden_size) != (self.input_size, self.hidden_size):
-                    raise ValueError(
-                        f"{name}: expected a gate of sizes (input={self.input_size}, "
-                        f"hidden={self.hidden_size}), received (input={given.input_size}, "
-                        f"hidden={given.hidden_size})"
-                    )
-                if given.dtype != self.dtype:
-                    raise TypeError(f"{name}: expected dtype {self.dtype}, received {given.dtype}")
-                if name == "candidate" and given.p is not None:
-                    raise ValueError("candidate: the candidate gate cannot have a peephole")
-                built[name] = given
-                continue
-            built[name] = Gate(
-                self.input_size,
-                self.hidden_size,
-                activation=cand_act if name == "candidate" else gate_act,
-                peephole=name in peep,
-                kernel_initializer=self.kernel_initializer,
-                recurrent_initializer=self.recurrent_initializer,
-                bias_initializer=self.bias_initializer,
-                peephole_initializer=self.peephole_initializer,
-                dtype=self.dtype,
-                rng=rng,
-            )
-            if name == "forget" and self.forget_bias != 0:
-                built[name].b.value += self.dtype.type(self.forget_bias)
+        peep = peephole_set(self.peephole, PEEPHOLE_GATES)
+        rng = take_rng(self)
+        given = {name: getattr(self, name) for name in GATE_NAMES}
+        built = build_gates(
+            self,
+            GATE_NAMES,
+            rng,
+            peephole=peep,
+            given=given,
+            peephole_initializer=self.peephole_initializer,
+        )
+        if given["forget"] is None:  # a given forget gate keeps its bias
+            apply_forget_bias(self, built["forget"])
         # Assign only once every gate is valid, so a failed construction leaves nothing half-built.
         for name, gate in built.items():
             setattr(self, name, gate)
 
     def reset_parameters(self, rng: np.random.Generator | int | None = None) -> None:
         """Draw fresh weights for every gate (forget bias included), as at construction."""
-        gen = as_rng(rng)
-        for gate in self.gates.values():
-            gate.reset_parameters(gen)
-        if self.forget_bias != 0:
-            self.forget.b.value += self.dtype.type(self.forget_bias)
+        reset_gates(self, rng)
+        apply_forget_bias(self)
 
     # -- the cell contract ----------------------------------------------------------------------
 
@@ -214,20 +176,7 @@ class LSTMCell(Module):
             raise ValueError(
                 f"batch_size: expected a non-negative integer or None, received {batch_size!r}"
             )
-        shape = (self.hidden_size,) if batch_size is None else (batch_size, self.hidden_size)
-        return LSTMState(h=np.zeros(shape, self.dtype), c=np.zeros(shape, self.dtype))
-
-    def _check_state(self, state: Any, batch: int) -> LSTMState:
-        if not isinstance(state, LSTMState):
-            raise TypeError(f"state: expected an LSTMState, received {type(state).__name__}")
-        for name in ("h", "c"):
-            arr = getattr(state, name)
-            if not isinstance(arr, np.ndarray) or arr.shape != (batch, self.hidden_size):
-                got = getattr(arr, "shape", type(arr).__name__)
-                raise ValueError(
-                    f"state.{name}: expected shape ({batch}, {self.hidden_size}), received {got}"
-                )
-        return state
+        return zero_state(LSTMState, batch_size, self.dtype, h=self.hidden_size, c=self.hidden_size)
 
     def step(self, state: LSTMState, x: Array) -> tuple[LSTMState, Array]:
         """One time step.
@@ -246,7 +195,7 @@ class LSTMCell(Module):
             The output, equal to the new ``h``.
         """
         x = check_step_input(self, x)
-        state = self._check_state(state, x.shape[0])
+        state = check_lstm_state(state, x.shape[0], self.hidden_size, self.hidden_size)
         h_prev, c_prev = state.h, state.c
         # --8<-- [start:step]
         # --8<-- [start:forget]
@@ -269,7 +218,7 @@ class LSTMCell(Module):
     def step_train(self, state: LSTMState, x: Array) -> tuple[LSTMState, Array, LSTMStepCache]:
         """:meth:`step` that also returns the cache :meth:`step_backward` needs."""
         x = check_step_input(self, x)
-        state = self._check_state(state, x.shape[0])
+        state = check_lstm_state(state, x.shape[0], self.hidden_size, self.hidden_size)
         h_prev, c_prev = state.h, state.c
         f, f_cache = self.forget.forward_train(x, h_prev, c_prev)
         i, i_cache = self.input.forward_train(x, h_prev, c_prev)
@@ -303,10 +252,7 @@ class LSTMCell(Module):
             Gradients of the previous ``(h, c)``.
         d_x : ndarray, shape (batch, input_size)
         """
-        if not isinstance(cache, LSTMStepCache):
-            raise TypeError(
-                f"cache: expected the LSTMStepCache from step_train, received {type(cache).__name__}"
-            )
+        check_step_cache(cache, LSTMStepCache)
         if d_y.shape != cache.c.shape:
             raise ValueError(f"d_y: expected shape {cache.c.shape}, received {d_y.shape}")
         o, g, i, f = cache.output.y, cache.candidate.y, cache.input.y, cache.forget.y

@@ -28,11 +28,19 @@ from numpy.typing import NDArray
 
 from lstmkit import activations, initializers
 from lstmkit.activations import Activation
-from lstmkit.cells.base import check_step_input
-from lstmkit.cells.coupled import check_lstm_state
-from lstmkit.cells.lstm import _peephole_set
+from lstmkit.cells.base import (
+    apply_forget_bias,
+    build_gates,
+    check_lstm_state,
+    check_step_cache,
+    check_step_input,
+    peephole_set,
+    reset_gates,
+    take_rng,
+    zero_state,
+)
+from lstmkit.cells.lstm import PEEPHOLE_GATES
 from lstmkit.gate import Gate, GateCache
-from lstmkit.initializers import as_rng
 from lstmkit.module import Module, Parameter, check_dtype, component
 from lstmkit.state import LSTMState
 
@@ -136,28 +144,19 @@ class ProjectionLSTMCell(Module):
                 f"proj_size: expected a size smaller than hidden_size={self.hidden_size} (a projection "
                 f"must shrink the state, as PyTorch requires), received {self.proj_size}"
             )
-        peep = _peephole_set(self.peephole)
-        rng = as_rng(self.rng)
-        self.rng = None
-        gate_act = activations.get(self.gate_activation, argument="gate_activation")
-        cand_act = activations.get(self.candidate_activation, argument="candidate_activation")
-        for name in GATE_NAMES:
-            gate = Gate(
-                self.input_size,
-                self.hidden_size,
-                activation=cand_act if name == "candidate" else gate_act,
-                peephole=name in peep,
-                recurrent_size=self.proj_size,
-                kernel_initializer=self.kernel_initializer,
-                recurrent_initializer=self.recurrent_initializer,
-                bias_initializer=self.bias_initializer,
-                peephole_initializer=self.peephole_initializer,
-                dtype=self.dtype,
-                rng=rng,
-            )
+        peep = peephole_set(self.peephole, PEEPHOLE_GATES)
+        rng = take_rng(self)
+        gates = build_gates(
+            self,
+            GATE_NAMES,
+            rng,
+            peephole=peep,
+            recurrent_size=self.proj_size,
+            peephole_initializer=self.peephole_initializer,
+        )
+        for name, gate in gates.items():
             setattr(self, name, gate)
-        if self.forget_bias != 0:
-            self.forget.b.value += self.dtype.type(self.forget_bias)
+        apply_forget_bias(self)
         self.projection = Parameter(self._draw_projection(rng))
 
     def _draw_projection(self, rng: np.random.Generator) -> Array:
@@ -166,11 +165,8 @@ class ProjectionLSTMCell(Module):
 
     def reset_parameters(self, rng: np.random.Generator | int | None = None) -> None:
         """Draw fresh weights for every gate and the projection, as at construction."""
-        gen = as_rng(rng)
-        for gate in self.gates.values():
-            gate.reset_parameters(gen)
-        if self.forget_bias != 0:
-            self.forget.b.value += self.dtype.type(self.forget_bias)
+        gen = reset_gates(self, rng)
+        apply_forget_bias(self)
         self.projection = Parameter(self._draw_projection(gen))
 
     @property
@@ -185,11 +181,7 @@ class ProjectionLSTMCell(Module):
 
     def initial_state(self, batch_size: int | None = None) -> LSTMState:
         """Zero state: ``h (batch, proj_size)``, ``c (batch, hidden_size)``; unbatched if None."""
-        lead = () if batch_size is None else (batch_size,)
-        return LSTMState(
-            h=np.zeros(lead + (self.proj_size,), self.dtype),
-            c=np.zeros(lead + (self.hidden_size,), self.dtype),
-        )
+        return zero_state(LSTMState, batch_size, self.dtype, h=self.proj_size, c=self.hidden_size)
 
     def step(self, state: LSTMState, x: Array) -> tuple[LSTMState, Array]:
         """One time step: ``x (batch, input_size)`` -> ``(LSTMState, y (batch, proj_size))``."""
@@ -218,10 +210,7 @@ class ProjectionLSTMCell(Module):
         self, cache: ProjectionStepCache, d_state: LSTMState, d_y: Array
     ) -> tuple[LSTMState, Array]:
         """Back-propagate one step; returns ``(d_state_prev, d_x)`` and accumulates gradients."""
-        if not isinstance(cache, ProjectionStepCache):
-            raise TypeError(
-                f"cache: expected the ProjectionStepCache from step_train, received {type(cache).__name__}"
-            )
+        check_step_cache(cache, ProjectionStepCache)
         want = (cache.c.shape[0], self.proj_size)
         if d_y.shape != want:
             raise ValueError(f"d_y: expected shape {want}, received {d_y.shape}")
