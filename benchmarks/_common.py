@@ -77,8 +77,17 @@ def limit_threads(n: int) -> dict[str, Any]:
     _LIMITER = threadpoolctl.threadpool_limits(limits=n)
     info["threadpoolctl"] = threadpoolctl.__version__
     info["pools"] = [
-        {k: p.get(k) for k in ("internal_api", "prefix", "version", "architecture", "num_threads",
-                               "threading_layer")}
+        {
+            k: p.get(k)
+            for k in (
+                "internal_api",
+                "prefix",
+                "version",
+                "architecture",
+                "num_threads",
+                "threading_layer",
+            )
+        }
         for p in threadpoolctl.threadpool_info()
     ]
     return info
@@ -115,6 +124,11 @@ def emit(result: dict[str, Any]) -> None:
 
 
 def env_threads() -> dict[str, str | None]:
-    keys = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
-            "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+    keys = (
+        "OPENBLAS_NUM_THREADS",
+        "OMP_NUM_THREADS",
+        "MKL_NUM_THREADS",
+        "OPENBLAS_CORETYPE",
+        "OPENBLAS_L2_SIZE",
+    )
     return {k: os.environ.get(k) for k in keys}

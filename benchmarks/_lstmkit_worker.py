@@ -103,8 +103,15 @@ def main() -> None:
         info["numpy_blas"] = {k: blas.get(k) for k in ("name", "version", "openblas configuration")}
     except Exception as e:  # noqa: BLE001 - informational only
         info["numpy_blas"] = repr(e)
-    emit({"library": "lstmkit", "variant": args.variant, "results": results,
-          "sgemm_gflops": gemm, "info": info})
+    emit(
+        {
+            "library": "lstmkit",
+            "variant": args.variant,
+            "results": results,
+            "sgemm_gflops": gemm,
+            "info": info,
+        }
+    )
 
 
 if __name__ == "__main__":

@@ -25,12 +25,16 @@ def main() -> None:
 
         def __init__(self, input_size, hidden_size, rng):  # type: ignore[no-untyped-def]
             def w():  # type: ignore[no-untyped-def]
-                return (rng.standard_normal((hidden_size, hidden_size + input_size))
-                        / np.sqrt(hidden_size + input_size)).astype(dtype)
+                return (
+                    rng.standard_normal((hidden_size, hidden_size + input_size))
+                    / np.sqrt(hidden_size + input_size)
+                ).astype(dtype)
 
             self.hidden_size = hidden_size
             self.Wf, self.Wi, self.WC, self.Wo = w(), w(), w(), w()
-            self.bf, self.bi, self.bC, self.bo = (np.zeros((hidden_size, 1), dtype) for _ in range(4))
+            self.bf, self.bi, self.bC, self.bo = (
+                np.zeros((hidden_size, 1), dtype) for _ in range(4)
+            )
 
         def sigmoid(self, z):  # type: ignore[no-untyped-def]
             return 1 / (1 + np.exp(-z))
@@ -59,8 +63,9 @@ def main() -> None:
         B, T, I, H, L, bi = CONFIGS[name]
         rng = np.random.default_rng(0)
         dirs = 2 if bi else 1
-        layers = [[SeedLSTM(I if k == 0 else dirs * H, H, rng) for _ in range(dirs)]
-                  for k in range(L)]
+        layers = [
+            [SeedLSTM(I if k == 0 else dirs * H, H, rng) for _ in range(dirs)] for k in range(L)
+        ]
         x = rng.standard_normal((B, T, I)).astype(dtype)
 
         def fwd(layers=layers, x=x):  # type: ignore[no-untyped-def]

@@ -74,8 +74,14 @@ def main() -> None:
         "env": env_threads(),
         **threads,
     }
-    emit({"library": "torch", "results": results, "sgemm_gflops": 2.0 * n**3 / min(ts) / 1e9,
-          "info": info})
+    emit(
+        {
+            "library": "torch",
+            "results": results,
+            "sgemm_gflops": 2.0 * n**3 / min(ts) / 1e9,
+            "info": info,
+        }
+    )
 
 
 if __name__ == "__main__":

@@ -35,10 +35,14 @@ from _common import CONFIGS, MODES, config_dict, flops  # noqa: E402
 
 # Issue 5's targets: lstmkit / PyTorch, float32, same threads.
 TARGETS = {
-    ("tiny", "fwd"): 2.0, ("tiny", "fwd+bwd"): 2.5,
-    ("small", "fwd"): 1.3, ("small", "fwd+bwd"): 1.5,
-    ("medium", "fwd"): 1.1, ("medium", "fwd+bwd"): 1.2,
-    ("large", "fwd"): 1.0, ("large", "fwd+bwd"): 1.1,
+    ("tiny", "fwd"): 2.0,
+    ("tiny", "fwd+bwd"): 2.5,
+    ("small", "fwd"): 1.3,
+    ("small", "fwd+bwd"): 1.5,
+    ("medium", "fwd"): 1.1,
+    ("medium", "fwd+bwd"): 1.2,
+    ("large", "fwd"): 1.0,
+    ("large", "fwd+bwd"): 1.1,
 }
 SEED_TARGET = 10.0  # lstmkit at least 10x faster than the seed loop at small and medium
 SWAP_TARGET = 1.3  # swapped activations at most 1.3x the default-activation time
@@ -114,8 +118,11 @@ def index(res: dict[str, Any] | None) -> dict[tuple[str, str], float]:
 
 
 def run(args: argparse.Namespace) -> str:
-    timing = (["--min-repeats", "3", "--max-repeats", "5", "--budget", "0.3"] if args.quick
-              else ["--min-repeats", "5", "--max-repeats", "15", "--budget", "1.0"])
+    timing = (
+        ["--min-repeats", "3", "--max-repeats", "5", "--budget", "0.3"]
+        if args.quick
+        else ["--min-repeats", "5", "--max-repeats", "15", "--budget", "1.0"]
+    )
     seed_timing = ["--min-repeats", "3", "--max-repeats", "5", "--budget", "0.5"]
     configs = args.configs or (["tiny", "small", "medium"] if args.quick else list(CONFIGS))
     has_torch = importlib.util.find_spec("torch") is not None and not args.no_torch
@@ -132,18 +139,25 @@ def run(args: argparse.Namespace) -> str:
             print(f"{tag} lstmkit ...", file=sys.stderr, flush=True)
             merge(r, "lstmkit", child("_lstmkit_worker.py", n, cfg + timing))
             print(f"{tag} lstmkit hard_sigmoid ...", file=sys.stderr, flush=True)
-            merge(r, "swapped", child("_lstmkit_worker.py", n, cfg + timing +
-                                      ["--variant", "hard_sigmoid"]))
+            merge(
+                r,
+                "swapped",
+                child("_lstmkit_worker.py", n, cfg + timing + ["--variant", "hard_sigmoid"]),
+            )
             if has_torch:
                 print(f"{tag} PyTorch ...", file=sys.stderr, flush=True)
                 merge(r, "torch", child("_torch_worker.py", n, cfg + timing))
         if not args.no_seed:
             seed_cfg = [c for c in configs if c != "large" or not args.quick]
             print(f"[{n} thread(s)] seed loop ...", file=sys.stderr, flush=True)
-            r["seed"] = child("_seed_worker.py", n, ["--configs", *seed_cfg, "--modes", "fwd",
-                                                     *seed_timing])
-            r["seed32"] = child("_seed_worker.py", n, ["--configs", *seed_cfg, "--modes", "fwd",
-                                                       "--variant", "float32", *seed_timing])
+            r["seed"] = child(
+                "_seed_worker.py", n, ["--configs", *seed_cfg, "--modes", "fwd", *seed_timing]
+            )
+            r["seed32"] = child(
+                "_seed_worker.py",
+                n,
+                ["--configs", *seed_cfg, "--modes", "fwd", "--variant", "float32", *seed_timing],
+            )
         runs[n] = r
 
     memory: list[dict[str, Any]] = []
@@ -155,7 +169,8 @@ def run(args: argparse.Namespace) -> str:
             m = ["--task", "memory", "--configs", name]
             row["lstmkit"] = child("_lstmkit_worker.py", 1, m)["rss_delta"]
             row["lstmkit_traced"] = child("_lstmkit_worker.py", 1, m + ["--tracemalloc"])[
-                "tracemalloc_peak"]
+                "tracemalloc_peak"
+            ]
             if has_torch:
                 row["torch"] = child("_torch_worker.py", 1, m)["rss_delta"]
             memory.append(row)
@@ -163,8 +178,14 @@ def run(args: argparse.Namespace) -> str:
     return render(args, info, configs, runs, memory, has_torch)
 
 
-def render(args: argparse.Namespace, info: dict[str, Any], configs: list[str],
-           runs: dict[int, dict[str, Any]], memory: list[dict[str, Any]], has_torch: bool) -> str:
+def render(
+    args: argparse.Namespace,
+    info: dict[str, Any],
+    configs: list[str],
+    runs: dict[int, dict[str, Any]],
+    memory: list[dict[str, Any]],
+    has_torch: bool,
+) -> str:
     out: list[str] = []
     first = next(iter(runs.values()))
     lk_info = first["lstmkit"]["info"]
@@ -173,46 +194,60 @@ def render(args: argparse.Namespace, info: dict[str, Any], configs: list[str],
     out.append(f"- CPU: {info['cpu']}, {info['cores']} logical cores; {info['platform']}")
     if info["load"]:
         out.append("- load average at start: " + ", ".join(f"{x:.2f}" for x in info["load"]))
-    out.append(f"- Python {info['python']}, NumPy {lk_info['numpy']}, BLAS "
-               f"{json.dumps(lk_info.get('numpy_blas'))}")
+    out.append(
+        f"- Python {info['python']}, NumPy {lk_info['numpy']}, BLAS "
+        f"{json.dumps(lk_info.get('numpy_blas'))}"
+    )
     for p in lk_info.get("pools", []):
-        out.append(f"- NumPy thread pool: {p['internal_api']} {p['version']} ({p['prefix']}), "
-                   f"kernel {p['architecture']}, layer {p['threading_layer']}")
+        out.append(
+            f"- NumPy thread pool: {p['internal_api']} {p['version']} ({p['prefix']}), "
+            f"kernel {p['architecture']}, layer {p['threading_layer']}"
+        )
     if has_torch:
         ti = first["torch"]["info"]
-        out.append(f"- PyTorch {ti['torch']}, mkldnn {ti['mkldnn']}, interop threads "
-                   f"{ti['torch_interop_threads']}")
+        out.append(
+            f"- PyTorch {ti['torch']}, mkldnn {ti['mkldnn']}, interop threads "
+            f"{ti['torch_interop_threads']}"
+        )
     for n, r in runs.items():
         line = f"- {n} thread(s): NumPy sgemm 2048³ {r['lstmkit']['sgemm_gflops']:.0f} GFLOP/s"
         if has_torch:
-            line += (f"; PyTorch threads {r['torch']['info']['torch_threads']}, "
-                     f"torch.mm 2048³ {r['torch']['sgemm_gflops']:.0f} GFLOP/s")
+            line += (
+                f"; PyTorch threads {r['torch']['info']['torch_threads']}, "
+                f"torch.mm 2048³ {r['torch']['sgemm_gflops']:.0f} GFLOP/s"
+            )
         out.append(line)
     if info["slow_kernel_env"]:
-        out.append(f"- **Note: {info['slow_kernel_env']} is set in the environment.** These "
-                   "select a generic (slower) OpenBLAS kernel; the numbers below are for it.")
+        out.append(
+            f"- **Note: {info['slow_kernel_env']} is set in the environment.** These "
+            "select a generic (slower) OpenBLAS kernel; the numbers below are for it."
+        )
     else:
         out.append("- OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE: not set")
     out.append("")
-    out.append(f"Times are medians in milliseconds (the lowest of {args.rounds} round(s) that "
-               "alternate the libraries), float32, batch-first. `fwd` is inference; "
-               "`fwd+bwd` is a training forward plus backward with loss = sum of outputs, all "
-               "gradients (weights and input). Ratio = lstmkit / PyTorch (lower is better; "
-               "target in brackets). Seed = the seed's one-sequence-at-a-time column-vector "
-               "loop, forward only (it has no backward); seed/lk = how many times faster "
-               "lstmkit is (as written in float64; float32 in brackets). GFLOP/s counts the "
-               "matrix products only (forward `2·T·B·(I+H)·4H` per layer and direction, "
-               "backward twice that), % of the NumPy sgemm rate at the same thread count. "
-               "hard_sigmoid = lstmkit with `gate_activation=\"hard_sigmoid\"` (the general, "
-               "non-fused-activation path), as a multiple of the default time.\n")
+    out.append(
+        f"Times are medians in milliseconds (the lowest of {args.rounds} round(s) that "
+        "alternate the libraries), float32, batch-first. `fwd` is inference; "
+        "`fwd+bwd` is a training forward plus backward with loss = sum of outputs, all "
+        "gradients (weights and input). Ratio = lstmkit / PyTorch (lower is better; "
+        "target in brackets). Seed = the seed's one-sequence-at-a-time column-vector "
+        "loop, forward only (it has no backward); seed/lk = how many times faster "
+        "lstmkit is (as written in float64; float32 in brackets). GFLOP/s counts the "
+        "matrix products only (forward `2·T·B·(I+H)·4H` per layer and direction, "
+        "backward twice that), % of the NumPy sgemm rate at the same thread count. "
+        'hard_sigmoid = lstmkit with `gate_activation="hard_sigmoid"` (the general, '
+        "non-fused-activation path), as a multiple of the default time.\n"
+    )
     for n, r in runs.items():
         lk, sw, tc = index(r["lstmkit"]), index(r["swapped"]), index(r.get("torch"))
         sd, sd32 = index(r.get("seed")), index(r.get("seed32"))
         gemm = r["lstmkit"]["sgemm_gflops"]
         out.append(f"## {n} thread{'s' if n > 1 else ''}\n")
-        out.append("| config (B,T,I,H) | pass | lstmkit ms | PyTorch ms | ratio [target] "
-                   "| seed ms | seed/lk | lstmkit GFLOP/s (% sgemm) | PyTorch GFLOP/s "
-                   "| hard_sigmoid ×default |")
+        out.append(
+            "| config (B,T,I,H) | pass | lstmkit ms | PyTorch ms | ratio [target] "
+            "| seed ms | seed/lk | lstmkit GFLOP/s (% sgemm) | PyTorch GFLOP/s "
+            "| hard_sigmoid ×default |"
+        )
         out.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
         for name in configs:
             for mode in MODES:
@@ -237,44 +272,60 @@ def render(args: argparse.Namespace, info: dict[str, Any], configs: list[str],
                 t_sw = sw.get(key)
                 sw_cell = "–"
                 if t_sw and t_lk:
-                    sw_cell = f"{t_sw / t_lk:.2f}" + (" **miss**" if t_sw / t_lk > SWAP_TARGET
-                                                      else "")
-                out.append(f"| {name} ({shape_of(name)}) | {mode} | {fmt_ms(t_lk)} | "
-                           f"{fmt_ms(t_tc)} | {rcell} | {fmt_ms(t_sd)} | {seed_cell} | {gf_lk} | "
-                           f"{gf_tc} | {sw_cell} |")
+                    sw_cell = f"{t_sw / t_lk:.2f}" + (
+                        " **miss**" if t_sw / t_lk > SWAP_TARGET else ""
+                    )
+                out.append(
+                    f"| {name} ({shape_of(name)}) | {mode} | {fmt_ms(t_lk)} | "
+                    f"{fmt_ms(t_tc)} | {rcell} | {fmt_ms(t_sd)} | {seed_cell} | {gf_lk} | "
+                    f"{gf_tc} | {sw_cell} |"
+                )
         out.append("")
     if memory:
         out.append("## Peak memory of one training step\n")
-        out.append("Fresh child process per cell, 1 thread: `ru_maxrss` after the step minus "
-                   "`ru_maxrss` just before it (model, input and upstream gradient already "
-                   "built). `traced` is NumPy's own peak allocation during the step "
-                   "(tracemalloc), for lstmkit only.\n")
+        out.append(
+            "Fresh child process per cell, 1 thread: `ru_maxrss` after the step minus "
+            "`ru_maxrss` just before it (model, input and upstream gradient already "
+            "built). `traced` is NumPy's own peak allocation during the step "
+            "(tracemalloc), for lstmkit only.\n"
+        )
         out.append("| config | lstmkit MiB | lstmkit traced MiB | PyTorch MiB | lstmkit/PyTorch |")
         out.append("|---|---:|---:|---:|---:|")
         for row in memory:
             mib = 2.0**20
             t = row.get("torch")
             ratio = f"{row['lstmkit'] / t:.2f}" if t else "–"
-            out.append(f"| {row['config']} ({shape_of(row['config'])}) | "
-                       f"{row['lstmkit'] / mib:.1f} | {row['lstmkit_traced'] / mib:.1f} | "
-                       f"{'–' if t is None else f'{t / mib:.1f}'} | {ratio} |")
+            out.append(
+                f"| {row['config']} ({shape_of(row['config'])}) | "
+                f"{row['lstmkit'] / mib:.1f} | {row['lstmkit_traced'] / mib:.1f} | "
+                f"{'–' if t is None else f'{t / mib:.1f}'} | {ratio} |"
+            )
         out.append("")
     return "\n".join(out)
 
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true",
-                   help="tiny, small and medium only, fewer repeats")
+    p.add_argument(
+        "--quick", action="store_true", help="tiny, small and medium only, fewer repeats"
+    )
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    p.add_argument("--rounds", type=int, default=0,
-                   help="rounds per library, best median kept (default 2; 1 with --quick)")
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=0,
+        help="rounds per library, best median kept (default 2; 1 with --quick)",
+    )
     p.add_argument("--configs", nargs="+", choices=list(CONFIGS))
     p.add_argument("--no-torch", action="store_true")
     p.add_argument("--no-seed", action="store_true")
     p.add_argument("--no-memory", action="store_true")
-    p.add_argument("--out", type=Path, default=HERE / "results" / "latest.md",
-                   help="markdown file to write ('-' for stdout only)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=HERE / "results" / "latest.md",
+        help="markdown file to write ('-' for stdout only)",
+    )
     args = p.parse_args(argv)
     text = run(args)
     print(text)

@@ -43,15 +43,28 @@ def _run(cell, fused, lengths, reverse, unbatched=False):
     shape = (T, I) if unbatched else (B, T, I)
     sshape = (H,) if unbatched else (B, H)
     x = rng.standard_normal(shape).astype(dtype)
-    s0 = LSTMState(h=rng.standard_normal(sshape).astype(dtype), c=rng.standard_normal(sshape).astype(dtype))
+    s0 = LSTMState(
+        h=rng.standard_normal(sshape).astype(dtype), c=rng.standard_normal(sshape).astype(dtype)
+    )
     y_inf, final_inf = runner(x, s0, lengths)
     cell.zero_grad()
     y, final, cache = runner.forward(x, s0, lengths)
     dy = rng.standard_normal(y.shape).astype(dtype)
-    d_final = LSTMState(h=rng.standard_normal(sshape).astype(dtype), c=rng.standard_normal(sshape).astype(dtype))
+    d_final = LSTMState(
+        h=rng.standard_normal(sshape).astype(dtype), c=rng.standard_normal(sshape).astype(dtype)
+    )
     dx, d_init = runner.backward(cache, dy, d_final)
-    out = {"y_inference": y_inf, "h_inference": final_inf.h, "c_inference": final_inf.c,
-           "y": y, "h": final.h, "c": final.c, "dx": dx, "dh0": d_init.h, "dc0": d_init.c}
+    out = {
+        "y_inference": y_inf,
+        "h_inference": final_inf.h,
+        "c_inference": final_inf.c,
+        "y": y,
+        "h": final.h,
+        "c": final.c,
+        "dx": dx,
+        "dh0": d_init.h,
+        "dc0": d_init.c,
+    }
     out.update({f"grad {name}": p.grad.copy() for name, p in cell.named_parameters().items()})
     return out
 
@@ -94,12 +107,18 @@ def test_fast_path_equals_general_path(dtype, lengths):
     fast_cell = _cell(dtype)
     general_cell = _cell(dtype, gate_activation=_clone(activations.sigmoid, "sigmoid_clone"))
     assert lstm_fused._is_fast(fast_cell) and not lstm_fused._is_fast(general_cell)
-    _assert_same(_run(fast_cell, True, lengths, False), _run(general_cell, True, lengths, False), dtype)
+    _assert_same(
+        _run(fast_cell, True, lengths, False), _run(general_cell, True, lengths, False), dtype
+    )
 
 
 def test_default_cell_takes_the_fast_path_and_swapped_ones_do_not():
     x = np.zeros((T, B, I))
-    for kw, fast in (({}, True), ({"gate_activation": "hard_sigmoid"}, False), ({"peephole": True}, False)):
+    for kw, fast in (
+        ({}, True),
+        ({"gate_activation": "hard_sigmoid"}, False),
+        ({"peephole": True}, False),
+    ):
         cell = LSTMCell(I, H, rng=0, **kw)
         _, _, cache = cell.forward_sequence(x, cell.initial_state(B), None, training=True)
         assert cache.fast is fast

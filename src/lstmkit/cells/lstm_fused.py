@@ -32,6 +32,7 @@ Inference keeps no per-step cache: only the input projection ``(T, 4H, B)`` and 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from itertools import repeat
 from typing import Any
 
@@ -100,7 +101,9 @@ def _peepholes(cell: Any) -> tuple[Array | None, Array | None, Array | None]:
     return out[0], out[1], out[2]
 
 
-def _steps(per_time: list[Array], scratch: list[Array], bs: Array | None, reverse: bool = False):  # type: ignore[no-untyped-def]
+def _steps(
+    per_time: list[Array], scratch: list[Array], bs: Array | None, reverse: bool = False
+) -> Iterator[tuple[Array, ...]]:
     """Per-step views: row ``t`` of each ``per_time`` array and each scratch array, each
     narrowed to the active columns ``[:, :n]`` when the batch is packed."""
     T = len(per_time[0])
@@ -110,7 +113,8 @@ def _steps(per_time: list[Array], scratch: list[Array], bs: Array | None, revers
             per_time = [a[::-1] for a in per_time]
         return zip(*per_time, *(repeat(s) for s in scratch))
     return (
-        tuple(a[t][..., : int(bs[t])] for a in per_time) + tuple(s[..., : int(bs[t])] for s in scratch)
+        tuple(a[t][..., : int(bs[t])] for a in per_time)
+        + tuple(s[..., : int(bs[t])] for s in scratch)
         for t in order
         if bs[t] > 0
     )
@@ -232,7 +236,8 @@ def forward(
     fast = _is_fast(cell)
     WT, UT, b = fused_weights(cell, scaled=fast)
     bs = batch_sizes
-    mm = np.dot if bs is None else np.matmul  # dot is faster for tiny products; needs contiguous out
+    # dot is faster for tiny products but needs a contiguous out (not so with packed batches).
+    mm = np.dot if bs is None else np.matmul
 
     # Hidden states, feature-major, with y[0] = h0 so step t reads y[t] and writes y[t + 1].
     Y = (np.empty if bs is None else np.zeros)((T + 1, H, B), dt)
@@ -255,8 +260,16 @@ def forward(
     TC = np.empty((H, B), dt)
     half = np.array(0.5, dt)
     if training:
-        per_time = [Y[:T], Y[1:], Z[:T, :H4], Z[:T, :H3], Z[:T, H:H3], Z[:T, H3:], Z[1:, H4:],
-                    Z[:T, :H]]
+        per_time = [
+            Y[:T],
+            Y[1:],
+            Z[:T, :H4],
+            Z[:T, :H3],
+            Z[:T, H:H3],
+            Z[:T, H3:],
+            Z[1:, H4:],
+            Z[:T, :H],
+        ]
         scratch = [R, P[:H], P[H:], P, TC]
     else:
         S = np.zeros((5 * H, B), dt)  # one step's [o, i, f, g, c]; c is carried in place
@@ -266,7 +279,9 @@ def forward(
 
     if fast:
         if training:
-            for h, yt, z4, z3, zif, zgc, c_new, zo, r, p1, p2, p, tc in _steps(per_time, scratch, bs):
+            for h, yt, z4, z3, zif, zgc, c_new, zo, r, p1, p2, p, tc in _steps(
+                per_time, scratch, bs
+            ):
                 np.add(mm(UT, h, out=r), z4, out=z4)
                 np.tanh(z4, out=z4)
                 np.multiply(z3, half, out=z3)
@@ -276,7 +291,9 @@ def forward(
                 np.tanh(c_new, out=tc)
                 np.multiply(zo, tc, out=yt)
         else:
-            for h, yt, pt, r, p1, p2, p, tc, z4, z3, zif, zgc, c, zo in _steps(per_time, scratch, bs):
+            for h, yt, pt, r, p1, p2, p, tc, z4, z3, zif, zgc, c, zo in _steps(
+                per_time, scratch, bs
+            ):
                 np.add(mm(UT, h, out=r), pt, out=z4)
                 np.tanh(z4, out=z4)
                 np.multiply(z3, half, out=z3)
@@ -304,8 +321,15 @@ def forward(
     return y, final, cache
 
 
-def _general_forward(  # type: ignore[no-untyped-def]
-    cell: Any, per_time, scratch, bs, training, mm, UT, zpre
+def _general_forward(
+    cell: Any,
+    per_time: list[Array],
+    scratch: list[Array],
+    bs: Array | None,
+    training: bool,
+    mm: Any,
+    UT: Array,
+    zpre: Array | None,
 ) -> None:
     """Any activations and peepholes: the same layout, one activation call per gate block."""
     po, pi, pf = _peepholes(cell)
@@ -423,12 +447,54 @@ def backward(
     tmp = np.empty((H, B), dt)
     one = np.array(1, dt)
     if cache.fast:
-        per_time = [DY, Z[:T, :H4], Z[:T, :H3], Z[:T, H3:].reshape(T, 2, H, B),
-                    Z[1:, H4:], Z[:T, :H], Z[:T, H : 2 * H], Z[:T, 2 * H : H3]]
-        scratch = [dhR, dh, dc, dc[None], D, D[:H], D[H:H3].reshape(2, H, B), D[H3:], Q, Q[:H3],
-                   Q[H3:], TC, tmp]
-        for (dyt, z4, z3, zgc, c_new, zo, zi, zf, dhr, dh_, dc_, dc1, d, do, dif, dg, q, q3,
-             qg, tc, tm) in _steps(per_time, scratch, bs, True):
+        per_time = [
+            DY,
+            Z[:T, :H4],
+            Z[:T, :H3],
+            Z[:T, H3:].reshape(T, 2, H, B),
+            Z[1:, H4:],
+            Z[:T, :H],
+            Z[:T, H : 2 * H],
+            Z[:T, 2 * H : H3],
+        ]
+        scratch = [
+            dhR,
+            dh,
+            dc,
+            dc[None],
+            D,
+            D[:H],
+            D[H:H3].reshape(2, H, B),
+            D[H3:],
+            Q,
+            Q[:H3],
+            Q[H3:],
+            TC,
+            tmp,
+        ]
+        for (
+            dyt,
+            z4,
+            z3,
+            zgc,
+            c_new,
+            zo,
+            zi,
+            zf,
+            dhr,
+            dh_,
+            dc_,
+            dc1,
+            d,
+            do,
+            dif,
+            dg,
+            q,
+            q3,
+            qg,
+            tc,
+            tm,
+        ) in _steps(per_time, scratch, bs, True):
             np.add(dhr, dyt, out=dh_)
             np.tanh(c_new, out=tc)
             np.multiply(dh_, tc, out=do)
@@ -471,14 +537,26 @@ def backward(
         gate.U.grad += dUT[rows].T
         gate.b.grad += db[rows]
     gz = Z[:T]
-    for name, k, c in (("output", 0, Z[1:, H4:]), ("input", 1, gz[:, H4:]), ("forget", 2, gz[:, H4:])):
+    for name, k, c in (
+        ("output", 0, Z[1:, H4:]),
+        ("input", 1, gz[:, H4:]),
+        ("forget", 2, gz[:, H4:]),
+    ):
         p = getattr(cell, name).p
         if p is not None:
             p.grad += np.einsum("thb,thb->h", gz[:, k * H : (k + 1) * H], c)
     return dx, LSTMState(h=np.array(dhR.T, copy=True), c=np.array(dc.T, copy=True))
 
 
-def _general_backward(cell, cache, per_time, scratch, bs, mm, U) -> None:  # type: ignore[no-untyped-def]
+def _general_backward(
+    cell: Any,
+    cache: FusedLSTMCache,
+    per_time: list[Array],
+    scratch: list[Array],
+    bs: Array | None,
+    mm: Any,
+    U: Array,
+) -> None:
     """Any activations and peepholes, same layout; one derivative call per gate block."""
     H = cell.hidden_size
     H3 = 3 * H
