@@ -136,3 +136,22 @@ def test_inference_keeps_no_cache_and_training_cache_is_single_use():
         cell.backward_sequence(cache, np.ones_like(y), zero)
     with pytest.raises(TypeError, match="cache"):
         cell.backward_sequence(object(), np.ones_like(y), zero)
+
+
+@pytest.mark.parametrize("lengths", [None, [700, 10, 300, 0]])
+@pytest.mark.parametrize("activation", ["sigmoid", "hard_sigmoid"])
+def test_long_inference_in_chunks_equals_one_pass(monkeypatch, lengths, activation):
+    """Inference projects at most INFERENCE_CHUNK steps at once; the numbers must not change."""
+    cell = LSTMCell(3, 5, gate_activation=activation, rng=0)
+    x = np.random.default_rng(1).standard_normal((4, 700, 3))
+    for reverse in (False, True):
+        rnn = Recurrent(cell, reverse=reverse)
+        monkeypatch.setattr(lstm_fused, "INFERENCE_CHUNK", 10**9)
+        y_one, s_one = rnn(x, lengths=lengths)
+        monkeypatch.setattr(lstm_fused, "INFERENCE_CHUNK", 256)
+        y_chunked, s_chunked = rnn(x, lengths=lengths)
+        y_train, s_train, _ = rnn.forward(x, lengths=lengths)
+        np.testing.assert_array_equal(y_chunked, y_one)
+        np.testing.assert_array_equal(s_chunked.h, s_one.h)
+        np.testing.assert_array_equal(s_chunked.c, s_one.c)
+        np.testing.assert_array_equal(y_chunked, y_train)

@@ -335,7 +335,8 @@ def test_training_memory_grows_linearly_in_time_and_batch():
 
 
 def test_inference_keeps_no_per_step_cache():
-    B, T = 2, 2000
+    B, T = 2, 4000
+    memory(B, 300, False)  # warm-up: the first call in a process allocates one-time caches
     peak_i, kept_i = memory(B, T, False)
     peak_t, kept_t = memory(B, T, True)
     y_and_state = B * T * H_MEM * 8 + 2 * B * H_MEM * 8
@@ -343,5 +344,6 @@ def test_inference_keeps_no_per_step_cache():
     assert kept_i < 1.05 * y_and_state
     # ... while a training call keeps several times more (its cache) ...
     assert kept_t > 4 * kept_i
-    # ... and inference never needs as much memory as training at its peak.
-    assert peak_i < peak_t
+    # ... and inference projects its inputs a chunk of steps at a time, so its peak is the
+    # outputs plus the time-major copy of the inputs, a fraction of training's.
+    assert peak_i < 0.35 * peak_t

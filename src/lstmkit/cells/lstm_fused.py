@@ -47,6 +47,9 @@ __all__ = ["FUSED_ORDER", "FusedLSTMCache", "backward", "forward", "fused_weight
 
 Array = NDArray[Any]
 
+# Inference projects the inputs of at most this many steps at once (see _forward_in_chunks).
+INFERENCE_CHUNK = 256
+
 # Row blocks of the fused matrices, chosen so the three sigmoid gates are contiguous and
 # [input, forget] sits right before [candidate, c_prev] in the per-step block.
 FUSED_ORDER = ("output", "input", "forget", "candidate")
@@ -231,6 +234,9 @@ def forward(
     """
     T, B, _ = x.shape
     H = cell.hidden_size
+    if not training and T > INFERENCE_CHUNK:
+        y_chunked, final_chunked = _forward_in_chunks(cell, x, state, batch_sizes)
+        return y_chunked, final_chunked, None
     H3, H4 = 3 * H, 4 * H
     dt = cell.dtype
     fast = _is_fast(cell)
@@ -319,6 +325,24 @@ def forward(
         return y, final, None
     cache = FusedLSTMCache(x=x, y=Y, z=Z, pre=zpre, batch_sizes=bs, fast=fast)
     return y, final, cache
+
+
+def _forward_in_chunks(
+    cell: Any, x: Array, state: LSTMState, batch_sizes: Array | None
+) -> tuple[Array, LSTMState]:
+    """Inference over a long sequence, :data:`INFERENCE_CHUNK` steps at a time.
+
+    The input projection is the only buffer that grows with time in inference; projecting
+    chunk by chunk bounds it, so the memory of a long run is the output plus one chunk.
+    Each step's numbers are the same as in one call (the projection is a per-step product).
+    """
+    T, B, _ = x.shape
+    y = np.empty((T, B, cell.hidden_size), cell.dtype)
+    for t0 in range(0, T, INFERENCE_CHUNK):
+        t1 = min(t0 + INFERENCE_CHUNK, T)
+        chunk_sizes = None if batch_sizes is None else batch_sizes[t0:t1]
+        y[t0:t1], state, _ = forward(cell, x[t0:t1], state, chunk_sizes, False)
+    return y, state
 
 
 def _general_forward(
