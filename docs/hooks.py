@@ -104,6 +104,8 @@ def generate_figures(out: Path) -> list[Path]:
         from lstmkit import LSTMCell, diagrams
         from lstmkit.cells.coupled import CoupledLSTMCell
         from lstmkit.cells.gru import GRUCell
+        from lstmkit.cells.layernorm import LayerNormLSTMCell
+        from lstmkit.cells.projection import ProjectionLSTMCell
     finally:
         sys.path.pop(0)
 
@@ -133,6 +135,10 @@ def generate_figures(out: Path) -> list[Path]:
             GRUCell(3, 4, update_convention="olah", reset_after=False, rng=0)
         ),
         "gru.svg": diagrams.draw(GRUCell(3, 4, rng=0)),
+        "layernorm.svg": diagrams.draw(LayerNormLSTMCell(3, 4, rng=0), highlight="layer_norm"),
+        "projection.svg": diagrams.draw(
+            ProjectionLSTMCell(3, 8, proj_size=2, rng=0), highlight=["projection", "hidden"]
+        ),
         "stacked.svg": diagrams.stacked(2, 4),
         "bidirectional.svg": diagrams.bidirectional(4),
         "reversal.svg": diagrams.reversal([5, 3]),

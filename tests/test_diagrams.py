@@ -8,7 +8,15 @@ from types import SimpleNamespace
 
 import pytest
 
-from lstmkit import LSTMCell, activations, diagrams
+from lstmkit import (
+    CoupledLSTMCell,
+    GRUCell,
+    LayerNormLSTMCell,
+    LSTMCell,
+    ProjectionLSTMCell,
+    activations,
+    diagrams,
+)
 from lstmkit.gate import Gate
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -203,6 +211,111 @@ def test_fixed_figures_parse():
         diagrams.unrolled_rnn(0)
     with pytest.raises(ValueError, match="lengths"):
         diagrams.reversal([])
+
+
+def norm_boxes(root: ET.Element) -> list[tuple[str, str]]:
+    """``(data-part, data-norm)`` of every "LN" box."""
+    out = []
+    for g in groups(root):
+        for box in g.iter(SVG + "g"):
+            if "norm" in box.attrib.get("class", "").split():
+                assert "".join(box.find(SVG + "text").itertext()) == "LN"
+                out.append((g.attrib["data-part"], box.attrib["data-norm"]))
+    return out
+
+
+def lit(root: ET.Element) -> set[str]:
+    return {g.attrib["data-part"] for g in groups(root) if "highlight" in g.attrib["class"].split()}
+
+
+def variant_cells():
+    return {
+        "lstm": LSTMCell(2, 4, rng=0),
+        "peephole": LSTMCell(2, 4, peephole=True, rng=0),
+        "coupled": CoupledLSTMCell(2, 4, rng=0),
+        "gru": GRUCell(2, 4, rng=0),
+        "layernorm": LayerNormLSTMCell(2, 4, rng=0),
+        "projection": ProjectionLSTMCell(2, 4, proj_size=3, rng=0),
+        "projection_peephole": ProjectionLSTMCell(2, 5, proj_size=2, peephole=True, rng=0),
+    }
+
+
+@pytest.mark.parametrize("name", list(variant_cells()))
+def test_ln_boxes_present_iff_layer_normalized(name):
+    cell = variant_cells()[name]
+    root = parse(diagrams.draw(cell))
+    boxes = norm_boxes(root)
+    if name != "layernorm":
+        assert boxes == [] and not any(p.startswith("layer_norm") for p in diagrams.parts(cell))
+        assert "LN" not in all_text(root).split()
+        return
+    # Every gate adds LN(x @ W) and LN(h @ U); the cell state is normalized before tanh.
+    expected = [(f"layer_norm-{g}", of) for g in cell.gates for of in ("h", "x")]
+    assert boxes == expected + [("layer_norm-cell", "c")]
+    assert {"layer_norm", "layer_norm-cell", "layer_norm-forget"} <= set(diagrams.parts(cell))
+    assert layer_activations(root) == ["sigmoid", "sigmoid", "tanh", "sigmoid"]
+    assert "layer normalization" in root.find(SVG + "title").text
+    # The normalized cell state feeds the output activation, which comes after it on that path.
+    (ln_c,) = [b for b in root.iter(SVG + "g") if b.attrib.get("data-norm") == "c"]
+    tanh_y = [
+        float(g.find(SVG + "ellipse").attrib["cy"])
+        for g in root.iter(SVG + "g")
+        if g.attrib.get("data-op") == "tanh"
+    ]
+    assert float(ln_c.find(SVG + "rect").attrib["y"]) < min(tanh_y)
+
+
+@pytest.mark.parametrize("name", list(variant_cells()))
+def test_projection_box_present_iff_projected(name):
+    cell = variant_cells()[name]
+    root = parse(diagrams.draw(cell))
+    boxes = groups(root, "projection")
+    if not name.startswith("projection"):
+        assert not boxes and "projection" not in diagrams.parts(cell)
+        assert "W_hr" not in all_text(root)
+        return
+    assert "projection" in diagrams.parts(cell)
+    text = " ".join("".join(t.itertext()) for g in boxes for t in g.iter(SVG + "text"))
+    assert "W_hr" in text and f"proj {cell.proj_size}" in text
+    # The projection is a layer without activation: the gates are still the only activations.
+    assert len(layer_activations(root)) == 4
+    # h(t), output and fed back, leaves from below the projection box.
+    (rect,) = [r for g in boxes for r in g.iter(SVG + "rect")]
+    bottom = float(rect.attrib["y"]) + float(rect.attrib["height"])
+    first_hidden = groups(root, "hidden")[0].find(SVG + "path").attrib["d"]
+    assert float(first_hidden[1:].split()[0].split(",")[1]) == bottom
+    assert f"projection to {cell.proj_size} units" in root.find(SVG + "title").text
+    assert peephole_gates(root) == {g for g, gate in cell.gates.items() if gate.p is not None}
+
+
+def test_layer_norm_and_projection_highlight():
+    ln = LayerNormLSTMCell(2, 4, rng=0)
+    root = parse(diagrams.draw(ln, highlight="layer_norm"))
+    assert lit(root) == {p for p in diagrams.parts(ln) if p.startswith("layer_norm")}
+    assert len(lit(root)) == 6
+    root = parse(diagrams.draw(ln, highlight=["layer_norm-cell", "output"]))
+    assert lit(root) == {"layer_norm-cell", "output"}
+    for g in groups(root):
+        assert ("dim" in g.attrib["class"].split()) == (g.attrib["data-part"] not in lit(root))
+    proj = ProjectionLSTMCell(2, 4, proj_size=3, rng=0)
+    root = parse(diagrams.draw(proj, highlight="projection"))
+    assert lit(root) == {"projection"}
+    for cell, missing in (
+        (LSTMCell(2, 4, rng=0), "layer_norm"),
+        (LSTMCell(2, 4, rng=0), "projection"),
+        (ln, "projection"),
+        (proj, "layer_norm"),
+    ):
+        with pytest.raises(ValueError, match="highlight"):
+            diagrams.draw(cell, highlight=missing)
+
+
+def test_norm_style_only_where_a_norm_box_is_drawn():
+    assert ".norm rect" not in diagrams.draw(LSTMCell(2, 4, rng=0))
+    assert ".norm rect" in diagrams.draw(LayerNormLSTMCell(2, 4, rng=0))
+    chained = parse(diagrams.chain(LayerNormLSTMCell(2, 4, rng=0)))
+    assert ".norm rect" in "".join(chained.find(SVG + "style").itertext())
+    assert len(norm_boxes(parse(diagrams.draw(LayerNormLSTMCell(2, 4, rng=0))))) == 9
 
 
 def _optional(module: str):
