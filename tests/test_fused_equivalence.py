@@ -155,3 +155,44 @@ def test_long_inference_in_chunks_equals_one_pass(monkeypatch, lengths, activati
         np.testing.assert_array_equal(s_chunked.h, s_one.h)
         np.testing.assert_array_equal(s_chunked.c, s_one.c)
         np.testing.assert_array_equal(y_chunked, y_train)
+
+
+def test_recycled_buffers_never_alias_results(monkeypatch):
+    """Interleaved training passes share the buffer pool; no result may change afterwards."""
+    cell = LSTMCell(3, 4, rng=0, dtype=np.float64)
+    rnn = Recurrent(cell)
+    rng = np.random.default_rng(2)
+    xs = [rng.standard_normal((2, 6, 3)) for _ in range(3)]
+    dys = [rng.standard_normal((2, 6, 4)) for _ in range(3)]
+
+    def reference(k):
+        monkeypatch.setattr(lstm_fused, "POOL_BYTES", 0)  # no recycling at all
+        cell.zero_grad()
+        _, _, c = rnn.forward(xs[k])
+        dx, d0 = rnn.backward(c, dys[k])
+        grads = {n: p.grad.copy() for n, p in cell.named_parameters().items()}
+        monkeypatch.undo()
+        return dx.copy(), d0.h.copy(), grads
+
+    expected = [reference(k) for k in range(3)]
+    lstm_fused._pool.clear()
+    # Order: forward 0, forward 1, backward 0 (returns buffers), forward 2 (takes them),
+    # backward 2, backward 1.
+    _, _, c0 = rnn.forward(xs[0])
+    _, _, c1 = rnn.forward(xs[1])
+    results = {}
+    for k, cache in ((0, c0),):
+        cell.zero_grad()
+        dx, d0 = rnn.backward(cache, dys[k])
+        results[k] = (dx, d0.h, {n: p.grad.copy() for n, p in cell.named_parameters().items()})
+    assert lstm_fused._pool, "backward should have returned its buffers to the pool"
+    _, _, c2 = rnn.forward(xs[2])
+    for k, cache in ((2, c2), (1, c1)):
+        cell.zero_grad()
+        dx, d0 = rnn.backward(cache, dys[k])
+        results[k] = (dx, d0.h, {n: p.grad.copy() for n, p in cell.named_parameters().items()})
+    for k in range(3):
+        np.testing.assert_array_equal(results[k][0], expected[k][0])
+        np.testing.assert_array_equal(results[k][1], expected[k][1])
+        for name, grad in expected[k][2].items():
+            np.testing.assert_array_equal(results[k][2][name], grad)

@@ -61,7 +61,9 @@ class FusedLSTMCache:
 
     x: Array  # (T, B, I) inputs, time-major
     y: Array  # (T + 1, H, B) hidden states, y[0] = h0
-    z: Array  # (T + 1, 5H, B) per step [o, i, f, g, c_prev]; backward writes dL/dz over the gates
+    z: (
+        Array | None
+    )  # (T + 1, 5H, B) per step [o, i, f, g, c_prev]; backward writes dL/dz over the gates
     pre: Array | None  # (T, 4H, B) pre-activations, only when an activation needs them
     batch_sizes: Array | None
     fast: bool
@@ -77,6 +79,32 @@ def _is_fast(cell: Any) -> bool:
         and cell.cell_activation is activations.tanh
         and all(cell.gates[n].p is None for n in ("forget", "input", "output"))
     )
+
+
+# Large internal buffers (the training cache's gate block and backward's scratch copies) are
+# recycled between calls: allocating several MB per call makes the allocator hand the pages
+# back to the OS and fault them in again every time, which costs as much as the elementwise
+# work of a small model. At most one buffer per shape and dtype is kept, POOL_BYTES in all.
+POOL_BYTES = 256 << 20
+_pool: dict[tuple[tuple[int, ...], str], Array] = {}
+
+
+def _take(shape: tuple[int, ...], dtype: Any, zero: bool = False) -> Array:
+    """A buffer of ``shape`` and ``dtype``: recycled if one is pooled, else new."""
+    buf = _pool.pop((shape, np.dtype(dtype).str), None)
+    if buf is None:
+        return (np.zeros if zero else np.empty)(shape, dtype)
+    if zero:
+        buf.fill(0)
+    return buf
+
+
+def _give(*buffers: Array) -> None:
+    """Return buffers no longer referenced by anything outside this module to the pool."""
+    for buf in buffers:
+        held = sum(b.nbytes for b in _pool.values())
+        if held + buf.nbytes <= POOL_BYTES:
+            _pool[(buf.shape, buf.dtype.str)] = buf
 
 
 def fused_weights(cell: Any, scaled: bool) -> tuple[Array, Array, Array]:
@@ -251,7 +279,7 @@ def forward(
     keep_pre = training and not fast and _needs_z(cell)
     if training:
         # Zeros with packed batches: inactive columns must hold finite values for the masked sums.
-        Z = (np.empty if bs is None else np.zeros)((T + 1, 5 * H, B), dt)
+        Z = _take((T + 1, 5 * H, B), dt, zero=bs is not None)
         Z[0, H4:] = state.c.T
         pre = Z[:T, :H4]
     else:
@@ -459,9 +487,11 @@ def backward(
     U = UT.T if B == 1 else np.ascontiguousarray(UT.T)
     mm = np.dot if bs is None else np.matmul
     Z = cache.z
+    assert Z is not None  # only a consumed cache (refused above) has given its block back
     cache.consumed = True
 
-    DY = np.ascontiguousarray(dy.transpose(0, 2, 1), dtype=dt)  # (T, H, B)
+    DY = _take((T, H, B), dt)
+    np.copyto(DY, dy.transpose(0, 2, 1))  # (T, H, B)
     dhR = np.array(d_final.h.T, dtype=dt, copy=True, order="C")  # dL/dh from later steps
     dc = np.array(d_final.c.T, dtype=dt, copy=True, order="C")
     dh = np.empty((H, B), dt)
@@ -545,11 +575,15 @@ def backward(
         # Columns past a sequence's end hold stale values; their gradient is zero.
         mask = np.arange(B)[None, :] >= np.asarray(bs)[:, None]
         Z[:T, :H4].transpose(0, 2, 1)[mask] = 0
-    dZ = np.ascontiguousarray(Z[:T, :H4].transpose(1, 0, 2)).reshape(H4, T * B)
+    dZ_buf = _take((H4, T, B), dt)
+    np.copyto(dZ_buf, Z[:T, :H4].transpose(1, 0, 2))
+    dZ = dZ_buf.reshape(H4, T * B)
     dWT = dZ @ cache.x.reshape(T * B, I)
     # Unit-major copies (T, k, B) -> (k, T*B) move whole columns of B values; cheaper than an
     # elementwise transpose to batch-major.
-    Hp = np.ascontiguousarray(cache.y[:T].transpose(1, 0, 2)).reshape(H, T * B)
+    Hp_buf = _take((H, T, B), dt)
+    np.copyto(Hp_buf, cache.y[:T].transpose(1, 0, 2))
+    Hp = Hp_buf.reshape(H, T * B)
     dUT = dZ @ Hp.T
     db = dZ.sum(axis=1)
     dx = (dZ.T @ WT).reshape(T, B, I)
@@ -569,6 +603,8 @@ def backward(
         p = getattr(cell, name).p
         if p is not None:
             p.grad += np.einsum("thb,thb->h", gz[:, k * H : (k + 1) * H], c)
+    cache.z = None  # the gate block is dead now: recycle it with the scratch copies
+    _give(Z, DY, dZ_buf, Hp_buf)
     return dx, LSTMState(h=np.array(dhR.T, copy=True), c=np.array(dc.T, copy=True))
 
 
