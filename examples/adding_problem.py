@@ -22,6 +22,7 @@ import numpy as np
 from lstmkit import Dense, LSTMCell, Recurrent, Sequential, losses
 from lstmkit.layers import LastStep
 from lstmkit.optimizers import Adam
+from lstmkit.plotting import plot_losses
 from lstmkit.training import ProgressBar, train_step
 
 OUTPUT = Path(__file__).resolve().parent / "output"  # git-ignored
@@ -102,31 +103,18 @@ def main(argv: list[str] | None = None) -> float:
         print(
             f"  {marked[0]:.3f} + {marked[1]:.3f} = {y_test[k, 0]:.3f}   predicted {pred[k, 0]:.3f}"
         )
-    _plot(history, baseline, args.plot)
+    if plot_losses(
+        history,
+        args.plot,
+        reference=baseline,
+        reference_label="predict 1.0",
+        label="training batch MSE",
+        title="Adding problem",
+        ylabel="MSE",
+        log_scale=True,
+    ):
+        print(f"loss curve written to {args.plot}")
     return test_mse
-
-
-def _plot(history: list[float], baseline: float, path: Path) -> None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot(history, lw=0.8, label="training batch MSE")
-    ax.axhline(baseline, color="k", ls="--", lw=1, label="predict 1.0")
-    ax.set_yscale("log")
-    ax.set_xlabel("step")
-    ax.set_ylabel("MSE")
-    ax.set_title("Adding problem")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    print(f"loss curve written to {path}")
 
 
 if __name__ == "__main__":

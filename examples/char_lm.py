@@ -23,6 +23,7 @@ import numpy as np
 
 from lstmkit import Dense, LSTMCell, Recurrent, Sequential, losses
 from lstmkit.optimizers import Adam
+from lstmkit.plotting import plot_losses
 from lstmkit.training import ProgressBar, tbptt
 
 DATA = Path(__file__).resolve().parent / "data" / "alice_chapter1.txt"
@@ -117,30 +118,18 @@ def main(argv: list[str] | None = None) -> float:
     )
     print("sample (temperature 0.7):")
     print(sample(model, vocab, "Alice ", 400, np.random.default_rng(args.seed)))
-    _plot(history, math.log(V), args.plot)
+    if plot_losses(
+        history,
+        args.plot,
+        reference=math.log(V),
+        reference_label="uniform guess",
+        label="training chunk loss",
+        title="Character-level LSTM, truncated BPTT",
+        xlabel="update (one per chunk)",
+        ylabel="cross-entropy (nats/char)",
+    ):
+        print(f"loss curve written to {args.plot}")
     return final
-
-
-def _plot(history: list[float], uniform: float, path: Path) -> None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot(history, lw=0.8, label="training chunk loss")
-    ax.axhline(uniform, color="k", ls="--", lw=1, label="uniform guess")
-    ax.set_xlabel("update (one per chunk)")
-    ax.set_ylabel("cross-entropy (nats/char)")
-    ax.set_title("Character-level LSTM, truncated BPTT")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    print(f"loss curve written to {path}")
 
 
 if __name__ == "__main__":
