@@ -41,6 +41,7 @@ from lstmkit.cells.base import (
     take_rng,
     zero_state,
 )
+from lstmkit.cells.lstm import GATE_NAMES as LSTM_GATE_NAMES
 from lstmkit.gate import Gate
 from lstmkit.module import Module, Parameter, check_dtype, component
 from lstmkit.state import LSTMState
@@ -49,7 +50,8 @@ __all__ = ["LayerNorm", "LayerNormLSTMCell", "LayerNormStepCache"]
 
 Array = NDArray[Any]
 
-GATE_NAMES = ("forget", "input", "candidate", "output")
+# The same four gates as LSTMCell, each with its own layer norms.
+GATE_NAMES = LSTM_GATE_NAMES
 
 
 @component

@@ -39,7 +39,7 @@ from lstmkit.cells.base import (
     take_rng,
     zero_state,
 )
-from lstmkit.cells.lstm import PEEPHOLE_GATES
+from lstmkit.cells.lstm import GATE_NAMES, PEEPHOLE_GATES
 from lstmkit.gate import Gate, GateCache
 from lstmkit.module import Module, Parameter, check_dtype, component
 from lstmkit.state import LSTMState
@@ -47,8 +47,6 @@ from lstmkit.state import LSTMState
 __all__ = ["ProjectionLSTMCell", "ProjectionStepCache"]
 
 Array = NDArray[Any]
-
-GATE_NAMES = ("forget", "input", "candidate", "output")
 
 
 @attrs.frozen(eq=False)
