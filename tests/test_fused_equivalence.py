@@ -175,7 +175,7 @@ def test_recycled_buffers_never_alias_results(monkeypatch):
         return dx.copy(), d0.h.copy(), grads
 
     expected = [reference(k) for k in range(3)]
-    lstm_fused._pool.clear()
+    lstm_fused.clear_pool()
     # Order: forward 0, forward 1, backward 0 (returns buffers), forward 2 (takes them),
     # backward 2, backward 1.
     _, _, c0 = rnn.forward(xs[0])
