@@ -142,12 +142,28 @@ def fused_weights(cell: Any, scaled: bool) -> tuple[Array, Array, Array]:
     UT = np.concatenate([g.U.value.T for g in gates])
     b = np.concatenate([g.b.value for g in gates])
     if scaled:
-        H3 = 3 * cell.hidden_size
-        half = np.array(0.5, b.dtype)  # a 0-d array: NumPy converts a Python float per call
-        for a in (WT, UT, b):
-            rows = a[:H3]
-            np.multiply(rows, half, rows)
+        # One broadcast product per matrix: its rows are strided in column-major order, so
+        # scaling the slice [:3H] alone would be a slow strided operation.
+        scale = _row_scale(cell.hidden_size, b.dtype)
+        np.multiply(WT, scale, WT)
+        np.multiply(UT, scale, UT)
+        np.multiply(b, scale[:, 0], b)
     return WT, UT, b
+
+
+_ROW_SCALES: dict[tuple[int, np.dtype[Any]], Array] = {}
+
+
+def _row_scale(H: int, dtype: np.dtype[Any]) -> Array:
+    """Column ``(4H, 1)``: 1/2 for the three sigmoid blocks, 1 for the candidate block."""
+    key = (H, dtype)
+    scale = _ROW_SCALES.get(key)
+    if scale is None:
+        scale = np.ones((4 * H, 1), dtype)
+        scale[: 3 * H] = 0.5
+        scale.flags.writeable = False
+        _ROW_SCALES[key] = scale
+    return scale
 
 
 def _peepholes(cell: Any) -> tuple[Array | None, Array | None, Array | None]:
