@@ -22,11 +22,21 @@ VARIANTS = {
     "output_peephole_hard": {"peephole": ["output"], "gate_activation": "hard_sigmoid"},
     "softplus_gates": {"gate_activation": "softplus"},  # derivative needs the pre-activation
     "relu_cell_softsign_candidate": {"cell_activation": "relu", "candidate_activation": "softsign"},
+    # A built-in other than tanh as cell activation (copied, then applied in place).
+    "sigmoid_cell_hard_candidate": {
+        "cell_activation": "sigmoid",
+        "candidate_activation": "hard_sigmoid",
+    },
+    # Three different gate activations: no grouped call, input and forget apart.
+    "mixed_gates": {"swap": {"forget": "hard_sigmoid", "output": "tanh"}},
+    "mixed_gates_peepholes": {"peephole": True, "swap": {"input": "softsign"}},
 }
 
 
-def _cell(dtype, **kw):
+def _cell(dtype, swap=None, **kw):
     cell = LSTMCell(I, H, rng=0, dtype=dtype, **kw)
+    for name, activation in (swap or {}).items():
+        cell.gates[name].activation = activation
     rng = np.random.default_rng(1)
     for gate in cell.gates.values():
         gate.b.value[...] += rng.standard_normal(H).astype(dtype)

@@ -35,8 +35,6 @@ Inference keeps no per-step cache: only the input projection ``(T, 4H, B)`` and 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from itertools import repeat
 from typing import Any
 
 import attrs
@@ -44,6 +42,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from lstmkit import activations
+from lstmkit.cells.lstm_fused_general import backward_loop, forward_loop, needs_z, steps
 from lstmkit.state import LSTMState
 
 __all__ = [
@@ -166,117 +165,6 @@ def _row_scale(H: int, dtype: np.dtype[Any]) -> Array:
     return scale
 
 
-def _peepholes(cell: Any) -> tuple[Array | None, Array | None, Array | None]:
-    # (H, 1) columns so they broadcast over the batch columns.
-    out = []
-    for name in ("output", "input", "forget"):
-        p = getattr(cell, name).p
-        out.append(None if p is None else p.value[:, None])
-    return out[0], out[1], out[2]
-
-
-def _steps(
-    per_time: list[Array], scratch: list[Array], bs: Array | None, reverse: bool = False
-) -> Iterator[tuple[Array, ...]]:
-    """Per-step views: row ``t`` of each ``per_time`` array and each scratch array, each
-    narrowed to the active columns ``[:, :n]`` when the batch is packed."""
-    T = len(per_time[0])
-    order = range(T - 1, -1, -1) if reverse else range(T)
-    if bs is None:
-        if reverse:
-            per_time = [a[::-1] for a in per_time]
-        return zip(*per_time, *(repeat(s) for s in scratch))
-    return (
-        tuple(a[t][..., : int(bs[t])] for a in per_time)
-        + tuple(s[..., : int(bs[t])] for s in scratch)
-        for t in order
-        if bs[t] > 0
-    )
-
-
-class _Builtins:
-    """In-place versions of built-in activations and their derivatives for one dtype.
-
-    They perform the operations of :mod:`lstmkit.activations` in place (the tests check them
-    against the step path), with constants as 0-d arrays of the dtype: NumPy converts a Python
-    float scalar on every call, which costs more than the arithmetic on small blocks.
-    """
-
-    def __init__(self, dtype: Any) -> None:
-        c = {v: np.array(v, dtype) for v in (0.0, 0.2, 0.5, 1.0)}
-        self.c = c
-        self.apply = {
-            activations.tanh: lambda a: np.tanh(a, a),
-            activations.sigmoid: self._sigmoid,
-            activations.hard_sigmoid: self._hard_sigmoid,
-        }
-        self.grad = {
-            activations.tanh: self._tanh_grad,
-            activations.sigmoid: self._sigmoid_grad,
-            activations.hard_sigmoid: self._hard_sigmoid_grad,
-        }
-
-    def _sigmoid(self, a: Array) -> None:
-        half = self.c[0.5]
-        np.multiply(a, half, a)
-        np.tanh(a, a)
-        np.multiply(a, half, a)
-        np.add(a, half, a)
-
-    def _hard_sigmoid(self, a: Array) -> None:
-        # clip(0.2 a + 0.5, 0, 1); maximum/minimum give clip's values with less overhead.
-        np.multiply(a, self.c[0.2], a)
-        np.add(a, self.c[0.5], a)
-        np.maximum(a, self.c[0.0], out=a)
-        np.minimum(a, self.c[1.0], out=a)
-
-    # d *= f'(.) given the output y; q is scratch shaped like y.
-    def _tanh_grad(self, d: Array, y: Array, q: Array) -> None:
-        np.multiply(y, y, q)
-        np.subtract(self.c[1.0], q, q)
-        np.multiply(d, q, d)
-
-    def _sigmoid_grad(self, d: Array, y: Array, q: Array) -> None:
-        np.subtract(self.c[1.0], y, q)
-        np.multiply(q, y, q)
-        np.multiply(d, q, d)
-
-    def _hard_sigmoid_grad(self, d: Array, y: Array, q: Array) -> None:
-        # 0.2 inside (0, 1), else 0, as activations.hard_sigmoid's derivative.
-        np.greater(y, self.c[0.0], out=q, casting="unsafe")
-        np.multiply(q, np.less(y, self.c[1.0]), q)
-        np.multiply(q, self.c[0.2], q)
-        np.multiply(d, q, d)
-
-
-_BUILTINS: dict[Any, _Builtins] = {}
-
-
-def _builtins(dtype: Any) -> _Builtins:
-    key = np.dtype(dtype)
-    if key not in _BUILTINS:
-        _BUILTINS[key] = _Builtins(key)
-    return _BUILTINS[key]
-
-
-def _apply(act: Any, a: Array, fns: _Builtins) -> None:
-    """Overwrite ``a`` with ``act(a)``, in place for the built-ins that allow it."""
-    inplace = fns.apply.get(act)
-    if inplace is not None:
-        inplace(a)
-    else:
-        a[...] = act(a)
-
-
-def _grad(act: Any, d: Array, z: Array | None, y: Array, q: Array, fns: _Builtins) -> None:
-    """``d *= act'`` at pre-activation ``z`` / output ``y``; ``q`` is scratch like ``y``."""
-    inplace = fns.grad.get(act)
-    if inplace is not None:
-        inplace(d, y, q[: len(y)])
-    else:
-        d *= act.grad(z, y)
-
-
 def forward(
     cell: Any, x: Array, state: LSTMState, batch_sizes: Array | None, training: bool
 ) -> tuple[Array, LSTMState, FusedLSTMCache | None]:
@@ -325,7 +213,7 @@ def forward(
     # Hidden states, feature-major, with y[0] = h0 so step t reads y[t] and writes y[t + 1].
     Y = (np.empty if bs is None else np.zeros)((T + 1, H, B), dt)
     Y[0] = state.h.T
-    keep_pre = training and not fast and _needs_z(cell)
+    keep_pre = training and not fast and needs_z(cell)
     if training:
         # Zeros with packed batches: inactive columns must hold finite values for the masked sums.
         Z = _take((T + 1, 5 * H, B), dt, zero=bs is not None)
@@ -337,7 +225,7 @@ def forward(
     # The whole sequence's input projection in one batched product, plus the bias.
     np.matmul(WT, x.transpose(0, 2, 1), out=pre)
     pre += b[:, None]
-    zpre = pre.copy() if keep_pre else None
+    zpre = np.empty((T, H4, B), dt) if keep_pre else None  # filled step by step
 
     R = np.empty((H4, B), dt)
     P = np.empty((2 * H, B), dt)
@@ -363,7 +251,7 @@ def forward(
 
     if fast:
         if training:
-            for h, yt, z4, z3, zif, zgc, c_new, zo, r, p1, p2, p, tc in _steps(
+            for h, yt, z4, z3, zif, zgc, c_new, zo, r, p1, p2, p, tc in steps(
                 per_time, scratch, bs
             ):
                 np.add(mm(UT, h, r), z4, z4)
@@ -375,7 +263,7 @@ def forward(
                 np.tanh(c_new, tc)
                 np.multiply(zo, tc, yt)
         else:
-            for h, yt, pt, r, p1, p2, p, tc, z4, z3, zif, zgc, c, zo in _steps(
+            for h, yt, pt, r, p1, p2, p, tc, z4, z3, zif, zgc, c, zo in steps(
                 per_time, scratch, bs
             ):
                 np.add(mm(UT, h, r), pt, z4)
@@ -387,7 +275,18 @@ def forward(
                 np.tanh(c, tc)
                 np.multiply(zo, tc, yt)
     else:
-        _general_forward(cell, per_time, scratch, bs, training, mm, UT, zpre)
+        if training:
+            z = [Z[:T, k * H : (k + 1) * H] for k in range(4)]  # o, i, f, g
+            blocks = [Z[:T, :H4], Z[:T, :H4], Z[:T, :H3], *z, Z[:T, H:H3], Z[:T, H3:]]
+            per_time = [Y[:T], Y[1:], *blocks, Z[:T, H4:], Z[1:, H4:]]
+            if zpre is not None:
+                per_time.append(zpre)
+            general: list[Array | None] = [] if zpre is not None else [None]
+        else:
+            s4 = [S[k * H : (k + 1) * H] for k in range(4)]
+            general = [S[:H4], S[:H3], *s4, S[H:H3], S[H3:], S[H4:], S[H4:], None]
+        general += [R, P, P[:H], P[H:], TC, np.empty((H, B), dt)]
+        forward_loop(cell, steps(per_time, general, bs), mm, UT, keep_pre)
 
     if bs is None:
         h_final = np.array(Y[T].T, copy=True)
@@ -422,76 +321,6 @@ def _forward_in_chunks(
         chunk_sizes = None if batch_sizes is None else batch_sizes[t0:t1]
         y[t0:t1], state, _ = forward(cell, x[t0:t1], state, chunk_sizes, False)
     return y, state
-
-
-def _general_forward(
-    cell: Any,
-    per_time: list[Array],
-    scratch: list[Array],
-    bs: Array | None,
-    training: bool,
-    mm: Any,
-    UT: Array,
-    zpre: Array | None,
-) -> None:
-    """Any activations and peepholes: the same layout, one activation call per gate block."""
-    po, pi, pf = _peepholes(cell)
-    a_o, a_i, a_f = cell.output.activation, cell.input.activation, cell.forget.activation
-    a_g, a_c = cell.candidate.activation, cell.cell_activation
-    H = cell.hidden_size
-    B = scratch[0].shape[1]
-    fns = _builtins(cell.dtype)
-    scratch = scratch + [np.empty((H, B), cell.dtype)]
-    if zpre is not None:
-        per_time = per_time + [zpre]
-    for views in _steps(per_time, scratch, bs):
-        if training:
-            h, yt, z4, _z3, zif, zgc, c_new, zo, *rest = views
-            if zpre is not None:
-                zp, r, _p1, _p2, p, tc, tmp = rest
-            else:
-                zp = None
-                r, _p1, _p2, p, tc, tmp = rest
-            np.add(mm(UT, h, r), z4, z4)
-        else:
-            h, yt, pt, r, _p1, _p2, p, tc, z4, _z3, zif, zgc, c_new, zo, tmp = views
-            zp = None
-            np.add(mm(UT, h, r), pt, z4)
-        zi, zf, zg = z4[H : 2 * H], z4[2 * H : 3 * H], z4[3 * H :]
-        c_prev = zgc[H:]
-        if pi is not None:
-            zi += np.multiply(c_prev, pi, tmp)
-        if pf is not None:
-            zf += np.multiply(c_prev, pf, tmp)
-        if zp is not None:
-            zp[...] = z4
-        if a_o is a_i is a_f and po is None:
-            _apply(a_i, z4[: 3 * H], fns)
-        else:
-            if a_i is a_f:
-                _apply(a_i, zif, fns)
-            else:
-                _apply(a_i, zi, fns)
-                _apply(a_f, zf, fns)
-            if po is None:
-                _apply(a_o, zo, fns)
-        _apply(a_g, zg, fns)
-        np.multiply(zif, zgc, p)
-        np.add(p[:H], p[H:], c_new)
-        if po is not None:
-            zo += np.multiply(c_new, po, tmp)
-            if zp is not None:
-                zp[:H] = zo
-            _apply(a_o, zo, fns)
-        if a_c is activations.tanh:
-            np.tanh(c_new, tc)
-        else:
-            tc[...] = a_c(c_new)
-        np.multiply(zo, tc, yt)
-
-
-def _needs_z(cell: Any) -> bool:
-    return any(not g.activation.derivative_from_output for g in cell.gates.values())
 
 
 def _lengths_from_batch_sizes(batch_sizes: Array, batch: int) -> Array:
@@ -599,7 +428,7 @@ def backward(
             qg,
             tc,
             tm,
-        ) in _steps(per_time, scratch, bs, True):
+        ) in steps(per_time, scratch, bs, True):
             np.add(dhr, dyt, dh_)
             np.tanh(c_new, tc)
             np.multiply(dh_, tc, do)
@@ -618,9 +447,16 @@ def backward(
             np.multiply(d, q, z4)  # dL/dz, over the gate values
             mm(U, z4, dhr)
     else:
-        per_time = [DY, Z[:T, :H4], Z[:T, H3:].reshape(T, 2, H, B), Z[1:, H4:]]
-        scratch = [dhR, dh, dc, D, Q, TC, tmp]
-        _general_backward(cell, cache, per_time, scratch, bs, mm, U)
+        z = [Z[:T, k * H : (k + 1) * H] for k in range(4)]  # o, i, f, g
+        per_time = [DY, Z[:T, :H4], Z[:T, :H3], *z, Z[:T, H:H3], Z[:T, H3:].reshape(T, 2, H, B)]
+        per_time.append(Z[1:, H4:])
+        if cache.pre is not None:
+            per_time.append(cache.pre)
+        general: list[Array | None] = [] if cache.pre is not None else [None]
+        general += [dhR, dh, dc, dc[None], D[:H3], D[:H], D[H:H3]]
+        general += [D[H:H3].reshape(2, H, B), D[H : 2 * H], D[2 * H : H3], D[H3:]]
+        general += [Q[:H3], Q[: 2 * H], Q[:H], TC, tmp]
+        backward_loop(cell, steps(per_time, general, bs, True), mm, U)
 
     if bs is not None:
         # Columns past a sequence's end hold stale values; their gradient is zero.
@@ -657,71 +493,3 @@ def backward(
     cache.z = None  # the gate block is dead now: recycle it with the scratch copies
     _give(Z, DY, dZ_buf, Hp_buf)
     return dx, LSTMState(h=np.array(dhR.T, copy=True), c=np.array(dc.T, copy=True))
-
-
-def _general_backward(
-    cell: Any,
-    cache: FusedLSTMCache,
-    per_time: list[Array],
-    scratch: list[Array],
-    bs: Array | None,
-    mm: Any,
-    U: Array,
-) -> None:
-    """Any activations and peepholes, same layout; one derivative call per gate block."""
-    H = cell.hidden_size
-    H3 = 3 * H
-    po, pi, pf = _peepholes(cell)
-    a_o, a_i, a_f = cell.output.activation, cell.input.activation, cell.forget.activation
-    a_g, a_c = cell.candidate.activation, cell.cell_activation
-    # One derivative call for the three sigmoid-like gates when they share an activation and
-    # no output peephole needs dL/dz_o before the others are known.
-    grouped = a_o is a_i is a_f and po is None
-    fns = _builtins(cell.dtype)
-    if cache.pre is not None:
-        per_time = per_time + [cache.pre]
-    for dyt, z4, zgc, c_new, *more in _steps(per_time, scratch, bs, True):
-        zp = more[0] if cache.pre is not None else None
-        dhr, dh_, dc_, d, q, tc, tm = more[-7:]
-        zo, zi, zf, zg = z4[:H], z4[H : 2 * H], z4[2 * H : H3], z4[H3:]
-
-        def zpart(lo: int, hi: int, zp: Any = zp) -> Any:
-            return None if zp is None else zp[lo * H : hi * H]
-
-        np.add(dhr, dyt, dh_)
-        if a_c is activations.tanh:
-            np.tanh(c_new, tc)
-        else:
-            tc[...] = a_c(c_new)
-        do = d[:H]
-        np.multiply(dh_, tc, do)
-        # dc += dh * o * act_c'(c)
-        np.multiply(dh_, zo, tm)
-        _grad(a_c, tm, c_new, tc, q, fns)
-        dc_ += tm
-        # Each dL/dz is written over the gate values it was computed from (the cache slot).
-        if not grouped:
-            _grad(a_o, do, zpart(0, 1), zo, q, fns)
-            zo[...] = do
-            if po is not None:
-                dc_ += zo * po
-        np.multiply(zgc, dc_[None], out=d[H:H3].reshape(2, H, -1))
-        np.multiply(dc_, zi, d[H3:])
-        dc_ *= zf
-        if grouped:
-            _grad(a_i, d[:H3], zpart(0, 3), z4[:H3], q, fns)
-            z4[:H3] = d[:H3]
-        elif a_i is a_f:
-            _grad(a_i, d[H:H3], zpart(1, 3), z4[H:H3], q, fns)
-            z4[H:H3] = d[H:H3]
-        else:
-            _grad(a_i, d[H : 2 * H], zpart(1, 2), zi, q, fns)
-            _grad(a_f, d[2 * H : H3], zpart(2, 3), zf, q, fns)
-            z4[H:H3] = d[H:H3]
-        _grad(a_g, d[H3:], zpart(3, 4), zg, q, fns)
-        zg[...] = d[H3:]
-        if pf is not None:
-            dc_ += zf * pf
-        if pi is not None:
-            dc_ += zi * pi
-        mm(U, z4, dhr)

@@ -1,0 +1,332 @@
+"""General-activation time loops of the fused LSTM kernel.
+
+:mod:`lstmkit.cells.lstm_fused` runs the default activations (sigmoid gates, tanh candidate
+and cell) without peepholes in its own tightly written loops. Everything else comes here: any
+activation for any gate, the candidate or the cell, and peepholes, in the same feature-major
+layout and with the same matrix products, one activation call per gate block (one for all
+three sigmoid-like gates when they share an activation and no output peephole needs the
+output gate first).
+
+The activations' in-place versions and their derivatives are resolved once per call, before
+the time loop, so a step pays for NumPy calls and little else. The built-ins ``sigmoid``,
+``tanh`` and ``hard_sigmoid`` run in place (:class:`Builtins`); any other activation is
+called as ``act(z)`` / ``act.grad(z, y)`` and its result copied into place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from itertools import repeat
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from lstmkit import activations
+
+Array = NDArray[Any]
+InPlace = Callable[[Array], None]  # a <- act(a)
+Into = Callable[[Array, Array], None]  # (src, dst): dst <- act(src)
+GradInto = Callable[[Array, Array | None, Array, Array, Array], None]  # (d, z, y, q, out)
+
+__all__ = ["Builtins", "backward_loop", "builtins", "forward_loop", "needs_z", "peepholes", "steps"]
+
+
+def steps(
+    per_time: list[Array], scratch: list[Any], bs: Array | None, reverse: bool = False
+) -> Iterator[tuple[Any, ...]]:
+    """Per-step views: row ``t`` of each ``per_time`` array, then each scratch item, each
+    narrowed to the active columns ``[:, :n]`` when the batch is packed (``None`` scratch
+    items pass through)."""
+    T = len(per_time[0])
+    order = range(T - 1, -1, -1) if reverse else range(T)
+    if bs is None:
+        if reverse:
+            per_time = [a[::-1] for a in per_time]
+        return zip(*per_time, *(repeat(s) for s in scratch))
+    return (
+        tuple(a[t][..., : int(bs[t])] for a in per_time)
+        + tuple(s if s is None else s[..., : int(bs[t])] for s in scratch)
+        for t in order
+        if bs[t] > 0
+    )
+
+
+def peepholes(cell: Any) -> tuple[Array | None, Array | None, Array | None]:
+    """The output, input and forget peepholes as ``(H, 1)`` columns (None where absent)."""
+    out = []
+    for gate in (cell.output, cell.input, cell.forget):
+        out.append(None if gate.p is None else gate.p.value[:, None])
+    return out[0], out[1], out[2]
+
+
+def needs_z(cell: Any) -> bool:
+    """Whether some activation needs its input, not only its output, for the derivative."""
+    return any(not g.activation.derivative_from_output for g in cell.gates.values())
+
+
+class Builtins:
+    """In-place versions of built-in activations and their derivatives for one dtype.
+
+    They perform the operations of :mod:`lstmkit.activations` in place (the tests check them
+    against the step path), with constants as 0-d arrays of the dtype: NumPy converts a Python
+    float scalar on every call, which costs more than the arithmetic on small blocks. Output
+    arrays are passed positionally: keyword parsing costs about 50 ns a call.
+    """
+
+    def __init__(self, dtype: Any) -> None:
+        self.c = c = {v: np.array(v, dtype) for v in (0.0, 0.2, 0.5, 1.0)}
+        self.zero, self.one = c[0.0], c[1.0]
+        self.apply: dict[Any, InPlace] = {
+            activations.tanh: self._tanh,
+            activations.sigmoid: self._sigmoid,
+            activations.hard_sigmoid: self._hard_sigmoid,
+        }
+        self.grad_into: dict[Any, GradInto] = {
+            activations.tanh: self._tanh_grad,
+            activations.sigmoid: self._sigmoid_grad,
+            activations.hard_sigmoid: self._hard_sigmoid_grad,
+        }
+
+    def _tanh(self, a: Array) -> None:
+        np.tanh(a, a)
+
+    def _sigmoid(self, a: Array) -> None:
+        half = self.c[0.5]
+        np.multiply(a, half, a)
+        np.tanh(a, a)
+        np.multiply(a, half, a)
+        np.add(a, half, a)
+
+    def _hard_sigmoid(self, a: Array) -> None:
+        # clip(0.2 a + 0.5, 0, 1); maximum/minimum give clip's values with less overhead.
+        np.multiply(a, self.c[0.2], a)
+        np.add(a, self.c[0.5], a)
+        np.maximum(a, self.zero, out=a)
+        np.minimum(a, self.one, out=a)
+
+    # out = d * f'(.) from the output y (out may be y itself: y is read first); q is scratch.
+    def _tanh_grad(self, d: Array, z: Array | None, y: Array, q: Array, out: Array) -> None:
+        np.multiply(y, y, q)
+        np.subtract(self.one, q, q)
+        np.multiply(d, q, out)
+
+    def _sigmoid_grad(self, d: Array, z: Array | None, y: Array, q: Array, out: Array) -> None:
+        np.subtract(self.one, y, q)
+        np.multiply(q, y, q)
+        np.multiply(d, q, out)
+
+    def _hard_sigmoid_grad(self, d: Array, z: Array | None, y: Array, q: Array, out: Array) -> None:
+        # 0.2 inside (0, 1), else 0, as activations.hard_sigmoid's derivative.
+        np.greater(y, self.zero, out=q, casting="unsafe")
+        np.multiply(q, np.less(y, self.one), q)
+        np.multiply(q, self.c[0.2], q)
+        np.multiply(d, q, out)
+
+    def inplace(self, act: Any) -> InPlace:
+        """``a <- act(a)``: in place for the built-ins, else a call and a copy."""
+        fn = self.apply.get(act)
+        if fn is not None:
+            return fn
+
+        def general(a: Array) -> None:
+            np.copyto(a, act(a))
+
+        return general
+
+    def into(self, act: Any) -> Into:
+        """``dst <- act(src)`` without changing ``src``."""
+        if act is activations.tanh:
+
+            def tanh(src: Array, dst: Array) -> None:
+                np.tanh(src, dst)
+
+            return tanh
+        fn = self.apply.get(act)
+        if fn is not None:
+
+            def builtin(src: Array, dst: Array) -> None:
+                np.copyto(dst, src)
+                fn(dst)
+
+            return builtin
+
+        def general(src: Array, dst: Array) -> None:
+            np.copyto(dst, act(src))
+
+        return general
+
+    def grad(self, act: Any) -> GradInto:
+        """``out <- d * act'(z, y)``; ``z`` may be None when the derivative uses ``y`` only."""
+        fn = self.grad_into.get(act)
+        if fn is not None:
+            return fn
+
+        def general(d: Array, z: Array | None, y: Array, q: Array, out: Array) -> None:
+            np.multiply(d, act.grad(z, y), out)
+
+        return general
+
+
+_BUILTINS: dict[Any, Builtins] = {}
+
+
+def builtins(dtype: Any) -> Builtins:
+    """The :class:`Builtins` of ``dtype`` (built once per dtype)."""
+    key = np.dtype(dtype)
+    if key not in _BUILTINS:
+        _BUILTINS[key] = Builtins(key)
+    return _BUILTINS[key]
+
+
+def forward_loop(
+    cell: Any, views: Iterator[tuple[Any, ...]], mm: Any, UT: Array, keep_pre: bool
+) -> None:
+    """Run the forward time loop for any activations and peepholes.
+
+    Each step's views, in order: ``h`` (previous output), ``y`` (this output), the input
+    projection, the gate block ``z4 = [o, i, f, g]`` and its slices ``z3 = [o, i, f]``, ``o``,
+    ``i``, ``f``, ``g``, ``[i, f]``, then ``[g, c_prev]`` (shape ``(2, H, B)``-compatible
+    ``(2H, B)``), ``c_prev``, ``c_new``, the pre-activation slot (None unless ``keep_pre``),
+    and scratch ``r (4H, B)``, ``p (2H, B)``, its halves, ``tc`` and ``tmp`` ``(H, B)``.
+    """
+    po, pi, pf = peepholes(cell)
+    a_o, a_i, a_f = cell.output.activation, cell.input.activation, cell.forget.activation
+    fns = builtins(cell.dtype)
+    grouped = a_o is a_i is a_f and po is None
+    shared_if = a_i is a_f
+    act3, act_i, act_f = fns.inplace(a_i), fns.inplace(a_i), fns.inplace(a_f)
+    act_o, act_g = fns.inplace(a_o), fns.inplace(cell.candidate.activation)
+    cell_into = fns.into(cell.cell_activation)
+    for (
+        h,
+        yt,
+        pt,
+        z4,
+        z3,
+        zo,
+        zi,
+        zf,
+        zg,
+        zif,
+        zgc,
+        c_prev,
+        c_new,
+        zp,
+        r,
+        p,
+        p1,
+        p2,
+        tc,
+        tmp,
+    ) in views:
+        np.add(mm(UT, h, r), pt, z4)
+        if pi is not None:
+            np.add(zi, np.multiply(c_prev, pi, tmp), zi)
+        if pf is not None:
+            np.add(zf, np.multiply(c_prev, pf, tmp), zf)
+        if keep_pre:
+            np.copyto(zp, z4)
+        if grouped:
+            act3(z3)
+        else:
+            if shared_if:
+                act_i(zif)
+            else:
+                act_i(zi)
+                act_f(zf)
+            if po is None:
+                act_o(zo)
+        act_g(zg)
+        np.multiply(zif, zgc, p)  # [i * g, f * c_prev]
+        np.add(p1, p2, c_new)
+        if po is not None:
+            np.add(zo, np.multiply(c_new, po, tmp), zo)
+            if keep_pre:
+                np.copyto(zp[: len(zo)], zo)
+            act_o(zo)
+        cell_into(c_new, tc)
+        np.multiply(zo, tc, yt)
+
+
+def backward_loop(cell: Any, views: Iterator[tuple[Any, ...]], mm: Any, U: Array) -> None:
+    """Run the backward time loop for any activations and peepholes.
+
+    Each step's views, in order: ``dy``, the cached gate block ``z4 = [o, i, f, g]`` and its
+    slices ``z3``, ``o``, ``i``, ``f``, ``g``, ``[i, f]``, ``[g, c_prev]`` as ``(2, H, B)``,
+    ``c_new``, the step's pre-activations (None unless some activation needs them), then
+    ``dh_rec`` (dL/dh from the later step, replaced by this step's), ``dh``, ``dc`` (dL/dc,
+    carried), ``dc[None]``, slices of a gradient block ``d (4H, B)``: ``d3 = [do, di, df]``,
+    ``do``, ``[di, df]``, the same as ``(2, H, B)``, ``di``, ``df``, ``dg``, scratch ``q`` of ``3H``,
+    ``2H`` and ``H`` rows, ``tc`` and ``tm``. Each dL/dz is written over the gate values it was
+    computed from, which backward then uses for the weight gradients.
+    """
+    H = cell.hidden_size
+    H3 = 3 * H
+    po, pi, pf = peepholes(cell)
+    a_o, a_i, a_f = cell.output.activation, cell.input.activation, cell.forget.activation
+    a_c = cell.cell_activation
+    fns = builtins(cell.dtype)
+    # One derivative call for the three sigmoid-like gates when they share an activation and
+    # no output peephole needs dL/dz_o before the others are known.
+    grouped = a_o is a_i is a_f and po is None
+    shared_if = a_i is a_f
+    grad3, grad_i, grad_f = fns.grad(a_i), fns.grad(a_i), fns.grad(a_f)
+    grad_o, grad_g, grad_c = fns.grad(a_o), fns.grad(cell.candidate.activation), fns.grad(a_c)
+    cell_into = fns.into(a_c)
+    for (
+        dyt,
+        z4,
+        z3,
+        zo,
+        zi,
+        zf,
+        zg,
+        zif,
+        zgc,
+        c_new,
+        zp,
+        dhr,
+        dh,
+        dc,
+        dc1,
+        d3,
+        do,
+        dif,
+        dif2,
+        di,
+        df,
+        dg,
+        q3,
+        q2,
+        q1,
+        tc,
+        tm,
+    ) in views:
+        np.add(dhr, dyt, dh)
+        cell_into(c_new, tc)
+        np.multiply(dh, tc, do)
+        # dc += dh * o * act_c'(c)
+        np.multiply(dh, zo, tm)
+        grad_c(tm, c_new, tc, q1, tm)
+        np.add(dc, tm, dc)
+        if not grouped:
+            grad_o(do, None if zp is None else zp[:H], zo, q1, zo)
+            if po is not None:
+                np.add(dc, np.multiply(zo, po, tm), dc)
+        np.multiply(zgc, dc1, dif2)  # [dc * g, dc * c_prev]
+        np.multiply(dc, zi, dg)  # dc * i
+        np.multiply(dc, zf, dc)  # dL/dc_{t-1} along the conveyor belt
+        if grouped:
+            grad3(d3, None if zp is None else zp[:H3], z3, q3, z3)
+        elif shared_if:
+            grad_i(dif, None if zp is None else zp[H:H3], zif, q2, zif)
+        else:
+            grad_i(di, None if zp is None else zp[H : 2 * H], zi, q1, zi)
+            grad_f(df, None if zp is None else zp[2 * H : H3], zf, q1, zf)
+        grad_g(dg, None if zp is None else zp[H3:], zg, q1, zg)
+        if pf is not None:
+            np.add(dc, np.multiply(zf, pf, tm), dc)
+        if pi is not None:
+            np.add(dc, np.multiply(zi, pi, tm), dc)
+        mm(U, z4, dhr)
