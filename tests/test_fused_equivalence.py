@@ -167,6 +167,35 @@ def test_long_inference_in_chunks_equals_one_pass(monkeypatch, lengths, activati
         np.testing.assert_array_equal(y_chunked, y_train)
 
 
+@pytest.mark.parametrize("ragged", [False, True])
+@pytest.mark.parametrize("variant", ["default", "hard_sigmoid", "softplus_gates"])
+@pytest.mark.parametrize("columns", [1, 12, 10**9])  # one step per product ... all steps
+def test_chunked_input_projection_equals_step_path(monkeypatch, ragged, variant, columns):
+    """Large input weights switch the projection to one product per chunk of steps (then a
+    copy into the per-step layout); whatever the chunk, the numbers are the step path's."""
+    monkeypatch.setattr(lstm_fused, "BATCHED_PROJECTION_MAX_BYTES", 0)
+    monkeypatch.setattr(lstm_fused, "PROJECTION_COLUMNS", columns)
+    lengths = [T, 2, 0, 4] if ragged else None
+    for reverse in (False, True):
+        fused = _run(_cell(np.float64, **VARIANTS[variant]), True, lengths, reverse)
+        step = _run(_cell(np.float64, **VARIANTS[variant]), False, lengths, reverse)
+        _assert_same(fused, step, np.float64)
+
+
+def test_projection_rule_picks_chunks_for_large_weights_and_narrow_batches():
+    """The rule of _project, observed through the scratch buffer it leaves in the pool."""
+    lstm_fused.clear_pool()
+    rnn = Recurrent(LSTMCell(128, 256, rng=0, dtype=np.float32))  # WT: 512 KiB
+    rnn(np.zeros((32, 10, 128), np.float32))
+    steps = min(10, lstm_fused.PROJECTION_COLUMNS // 32)
+    chunk_shape = (4 * 256 * steps * 32,)
+    assert (chunk_shape, np.dtype(np.float32)) in lstm_fused._pool
+    lstm_fused.clear_pool()
+    rnn(np.zeros((65, 10, 128), np.float32))  # wider than CHUNKED_PROJECTION_MAX_BATCH
+    assert not any(len(shape) == 1 and shape[0] > 4 * 256 for shape, _ in lstm_fused._pool)
+    lstm_fused.clear_pool()
+
+
 def test_recycled_buffers_never_alias_results(monkeypatch):
     """Interleaved training passes share the buffer pool; no result may change afterwards."""
     cell = LSTMCell(3, 4, rng=0, dtype=np.float64)

@@ -59,6 +59,13 @@ Array = NDArray[Any]
 # Inference projects the inputs of at most this many steps at once (see _forward_in_chunks).
 INFERENCE_CHUNK = 256
 
+# How the input projection is computed (see _project): batched per step while the stacked
+# input weights take at most this many bytes or the batch is wider than the second limit;
+# otherwise one product per chunk of about PROJECTION_COLUMNS columns (steps x batch).
+BATCHED_PROJECTION_MAX_BYTES = 256 << 10
+CHUNKED_PROJECTION_MAX_BATCH = 64
+PROJECTION_COLUMNS = 512
+
 # Row blocks of the fused matrices, chosen so the three sigmoid gates are contiguous and
 # [input, forget] sits right before [candidate, c_prev] in the per-step block.
 FUSED_ORDER = ("output", "input", "forget", "candidate")
@@ -165,6 +172,37 @@ def _row_scale(H: int, dtype: np.dtype[Any]) -> Array:
     return scale
 
 
+def _project(WT: Array, b: Array, x: Array, out: Array) -> None:
+    """The input projection of a whole sequence: ``out[t] = WT @ x[t] + b`` for every step.
+
+    Two ways, picked by a rule measured on the benchmark machine (docs/performance.md):
+
+    * One batched product, a ``(4H, I) @ (I, B)`` product per step. OpenBLAS packs ``WT`` on
+      every one of them; that costs little while ``WT`` is small.
+    * With a larger ``WT`` and at most :data:`CHUNKED_PROJECTION_MAX_BATCH` sequences, one
+      product over :data:`PROJECTION_COLUMNS` columns (several steps) at a time into a
+      scratch block, then the bias added while copying into ``out``'s per-step layout. Packing
+      ``WT`` once per chunk wins more than the copy costs (medium: 12.1 -> 9.9 ms; a batch of
+      8 with I = H = 256: 13.5 -> 4.8 ms), but not for wide batches, where each per-step
+      product is already efficient.
+    """
+    T, B, I = x.shape
+    H4 = WT.shape[0]
+    if WT.nbytes <= BATCHED_PROJECTION_MAX_BYTES or B > CHUNKED_PROJECTION_MAX_BATCH:
+        np.matmul(WT, x.transpose(0, 2, 1), out=out)
+        out += b[:, None]
+        return
+    steps = max(1, min(T, PROJECTION_COLUMNS // max(B, 1)))
+    buf = _take((H4 * steps * B,), WT.dtype)
+    for t0 in range(0, T, steps):
+        t1 = min(T, t0 + steps)
+        n = (t1 - t0) * B
+        chunk = buf[: H4 * n].reshape(H4, n)
+        np.dot(WT, x[t0:t1].reshape(n, I).T, out=chunk)
+        np.add(chunk.reshape(H4, t1 - t0, B).transpose(1, 0, 2), b[:, None], out=out[t0:t1])
+    _give(buf)
+
+
 def forward(
     cell: Any, x: Array, state: LSTMState, batch_sizes: Array | None, training: bool
 ) -> tuple[Array, LSTMState, FusedLSTMCache | None]:
@@ -222,9 +260,7 @@ def forward(
     else:
         pre = _take((T, H4, B), dt)
         buffers.append(pre)
-    # The whole sequence's input projection in one batched product, plus the bias.
-    np.matmul(WT, x.transpose(0, 2, 1), out=pre)
-    pre += b[:, None]
+    _project(WT, b, x, pre)
     zpre = np.empty((T, H4, B), dt) if keep_pre else None  # filled step by step
 
     R = np.empty((H4, B), dt)
