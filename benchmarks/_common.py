@@ -62,6 +62,7 @@ def worker_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--min-repeats", type=int, default=5)
     p.add_argument("--max-repeats", type=int, default=15)
     p.add_argument("--budget", type=float, default=1.0, help="seconds of timed runs per cell")
+    p.add_argument("--skip-gemm", action="store_true", help="do not time the 2048^3 product")
     return p.parse_args(argv)
 
 

@@ -84,7 +84,7 @@ def main() -> None:
             results.append({"config": name, "mode": mode, **r})
 
     gemm = None
-    if args.variant == "default":
+    if args.variant == "default" and not args.skip_gemm:
         n = 2048
         a = np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)
         b = np.random.default_rng(1).standard_normal((n, n)).astype(np.float32)

@@ -130,23 +130,26 @@ def run(args: argparse.Namespace) -> str:
     rounds = args.rounds or (1 if args.quick else 2)
     runs: dict[int, dict[str, Any]] = {}
     for n in args.threads:
-        cfg = ["--configs", *configs]
         r: dict[str, Any] = {}
-        # Rounds alternate the libraries, so a burst of load from other jobs on a shared machine
-        # hits one round of each rather than all of one library; each cell keeps its lowest median.
+        # Rounds alternate the libraries config by config, so both libraries measure a config
+        # within seconds of each other, and a burst of load from other jobs on a shared machine
+        # hits one round of each rather than all of one library; each cell keeps its lowest
+        # median. The 2048^3 product is timed in each library's first child only.
         for k in range(rounds):
-            tag = f"[{n} thread(s), round {k + 1}/{rounds}]"
-            print(f"{tag} lstmkit ...", file=sys.stderr, flush=True)
-            merge(r, "lstmkit", child("_lstmkit_worker.py", n, cfg + timing))
-            print(f"{tag} lstmkit hard_sigmoid ...", file=sys.stderr, flush=True)
-            merge(
-                r,
-                "swapped",
-                child("_lstmkit_worker.py", n, cfg + timing + ["--variant", "hard_sigmoid"]),
-            )
-            if has_torch:
-                print(f"{tag} PyTorch ...", file=sys.stderr, flush=True)
-                merge(r, "torch", child("_torch_worker.py", n, cfg + timing))
+            for j, name in enumerate(configs):
+                tag = f"[{n} thread(s), round {k + 1}/{rounds}, {name}]"
+                cfg = ["--configs", name, *timing] + ([] if k == j == 0 else ["--skip-gemm"])
+                print(f"{tag} lstmkit ...", file=sys.stderr, flush=True)
+                merge(r, "lstmkit", child("_lstmkit_worker.py", n, cfg))
+                print(f"{tag} lstmkit hard_sigmoid ...", file=sys.stderr, flush=True)
+                merge(
+                    r,
+                    "swapped",
+                    child("_lstmkit_worker.py", n, cfg + ["--variant", "hard_sigmoid"]),
+                )
+                if has_torch:
+                    print(f"{tag} PyTorch ...", file=sys.stderr, flush=True)
+                    merge(r, "torch", child("_torch_worker.py", n, cfg))
         if not args.no_seed:
             seed_cfg = [c for c in configs if c != "large" or not args.quick]
             print(f"[{n} thread(s)] seed loop ...", file=sys.stderr, flush=True)
