@@ -42,7 +42,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from lstmkit import activations
-from lstmkit.cells.lstm_fused_general import backward_loop, forward_loop, needs_z, steps
+from lstmkit.cells.lstm_fused_general import (
+    backward_loop,
+    forward_loop,
+    gate_affine,
+    needs_z,
+    steps,
+)
 from lstmkit.state import LSTMState
 
 __all__ = [
@@ -238,6 +244,16 @@ def forward(
     dt = cell.dtype
     fast = _is_fast(cell)
     WT, UT, b = fused_weights(cell, scaled=fast)
+    if not fast:
+        # Fold the affine maps of prescaled built-in activations (hard_sigmoid, sigmoid) into
+        # the weights, as the fast path does for its sigmoids.
+        scales, offsets = gate_affine(cell, FUSED_ORDER)
+        if any(a != 1.0 for a in scales):
+            col = np.repeat(np.array(scales, b.dtype), cell.hidden_size)
+            np.multiply(WT, col[:, None], WT)
+            np.multiply(UT, col[:, None], UT)
+            np.multiply(b, col, b)
+            np.add(b, np.repeat(np.array(offsets, b.dtype), cell.hidden_size), b)
     bs = batch_sizes
     # dot is faster for tiny products but needs a contiguous out (not so with packed batches).
     mm = np.dot if bs is None else np.matmul
@@ -322,7 +338,7 @@ def forward(
             s4 = [S[k * H : (k + 1) * H] for k in range(4)]
             general = [S[:H4], S[:H3], *s4, S[H:H3], S[H3:], S[H4:], S[H4:], None]
         general += [R, P, P[:H], P[H:], TC, np.empty((H, B), dt)]
-        forward_loop(cell, steps(per_time, general, bs), mm, UT, keep_pre)
+        forward_loop(cell, steps(per_time, general, bs), mm, UT, keep_pre, prescaled=True)
 
     if bs is None:
         h_final = np.array(Y[T].T, copy=True)
@@ -491,7 +507,7 @@ def backward(
         general: list[Array | None] = [] if cache.pre is not None else [None]
         general += [dhR, dh, dc, dc[None], D[:H3], D[:H], D[H:H3]]
         general += [D[H:H3].reshape(2, H, B), D[H : 2 * H], D[2 * H : H3], D[H3:]]
-        general += [Q[:H3], Q[: 2 * H], Q[:H], TC, tmp]
+        general += [D, Q, Q[:H3], Q[: 2 * H], Q[:H], Q[H3:], TC, tmp]
         backward_loop(cell, steps(per_time, general, bs, True), mm, U)
 
     if bs is not None:

@@ -29,7 +29,17 @@ InPlace = Callable[[Array], None]  # a <- act(a)
 Into = Callable[[Array, Array], None]  # (src, dst): dst <- act(src)
 GradInto = Callable[[Array, Array | None, Array, Array, Array], None]  # (d, z, y, q, out)
 
-__all__ = ["Builtins", "backward_loop", "builtins", "forward_loop", "needs_z", "peepholes", "steps"]
+__all__ = [
+    "PRESCALE",
+    "Builtins",
+    "backward_loop",
+    "builtins",
+    "forward_loop",
+    "gate_affine",
+    "needs_z",
+    "peepholes",
+    "steps",
+]
 
 
 def steps(
@@ -65,6 +75,23 @@ def needs_z(cell: Any) -> bool:
     return any(not g.activation.derivative_from_output for g in cell.gates.values())
 
 
+# Built-ins that are a cheaper function of an affine map of their input: act(z) = post(a z + b).
+# The kernel folds a and b into the stacked weights and bias (see :func:`gate_affine`), so a
+# step runs only ``post``: 2 calls instead of 4 for hard_sigmoid, 3 instead of 4 for sigmoid.
+# Scaling by 1/2 is exact; by 0.2 it rounds like any product, within float rounding of the
+# step path (tested).
+PRESCALE: dict[Any, tuple[float, float]] = {
+    activations.sigmoid: (0.5, 0.0),
+    activations.hard_sigmoid: (0.2, 0.5),
+}
+
+
+def gate_affine(cell: Any, order: tuple[str, ...]) -> tuple[list[float], list[float]]:
+    """``(scales, offsets)`` of each gate in ``order``: :data:`PRESCALE` or ``(1, 0)``."""
+    pairs = [PRESCALE.get(getattr(cell, name).activation, (1.0, 0.0)) for name in order]
+    return [a for a, _ in pairs], [b for _, b in pairs]
+
+
 class Builtins:
     """In-place versions of built-in activations and their derivatives for one dtype.
 
@@ -82,6 +109,17 @@ class Builtins:
             activations.sigmoid: self._sigmoid,
             activations.hard_sigmoid: self._hard_sigmoid,
         }
+        # After the affine map of PRESCALE has been folded into the weights.
+        self.post: dict[Any, InPlace] = {
+            activations.sigmoid: self._sigmoid_post,
+            activations.hard_sigmoid: self._clip01,
+        }
+        # q <- act'(y) alone, so one product can apply the derivatives of several blocks.
+        self.deriv: dict[Any, Callable[[Array, Array], None]] = {
+            activations.tanh: self._tanh_deriv,
+            activations.sigmoid: self._sigmoid_deriv,
+            activations.hard_sigmoid: self._hard_sigmoid_deriv,
+        }
         self.grad_into: dict[Any, GradInto] = {
             activations.tanh: self._tanh_grad,
             activations.sigmoid: self._sigmoid_grad,
@@ -98,6 +136,17 @@ class Builtins:
         np.multiply(a, half, a)
         np.add(a, half, a)
 
+    def _sigmoid_post(self, a: Array) -> None:
+        # sigmoid(z) = (1 + tanh(z / 2)) / 2, given a = z / 2.
+        half = self.c[0.5]
+        np.tanh(a, a)
+        np.multiply(a, half, a)
+        np.add(a, half, a)
+
+    def _clip01(self, a: Array) -> None:
+        np.maximum(a, self.zero, out=a)
+        np.minimum(a, self.one, out=a)
+
     def _hard_sigmoid(self, a: Array) -> None:
         # clip(0.2 a + 0.5, 0, 1); maximum/minimum give clip's values with less overhead.
         np.multiply(a, self.c[0.2], a)
@@ -105,26 +154,45 @@ class Builtins:
         np.maximum(a, self.zero, out=a)
         np.minimum(a, self.one, out=a)
 
-    # out = d * f'(.) from the output y (out may be y itself: y is read first); q is scratch.
-    def _tanh_grad(self, d: Array, z: Array | None, y: Array, q: Array, out: Array) -> None:
+    def _tanh_deriv(self, y: Array, q: Array) -> None:
         np.multiply(y, y, q)
         np.subtract(self.one, q, q)
+
+    def _sigmoid_deriv(self, y: Array, q: Array) -> None:
+        np.subtract(self.one, y, q)
+        np.multiply(q, y, q)
+
+    def _hard_sigmoid_deriv(self, y: Array, q: Array) -> None:
+        # 0.2 inside (0, 1), else 0, as activations.hard_sigmoid's derivative. For y in
+        # [0, 1], (1 - y) y > 0 exactly when 0 < y < 1 (neither factor rounds to zero inside),
+        # which needs no boolean temporary.
+        np.subtract(self.one, y, q)
+        np.multiply(q, y, q)
+        np.greater(q, self.zero, out=q, casting="unsafe")
+        np.multiply(q, self.c[0.2], q)
+
+    # out = d * f'(.) from the output y (out may be y itself: y is read first); q is scratch.
+    def _tanh_grad(self, d: Array, z: Array | None, y: Array, q: Array, out: Array) -> None:
+        self._tanh_deriv(y, q)
         np.multiply(d, q, out)
 
     def _sigmoid_grad(self, d: Array, z: Array | None, y: Array, q: Array, out: Array) -> None:
-        np.subtract(self.one, y, q)
-        np.multiply(q, y, q)
+        self._sigmoid_deriv(y, q)
         np.multiply(d, q, out)
 
     def _hard_sigmoid_grad(self, d: Array, z: Array | None, y: Array, q: Array, out: Array) -> None:
-        # 0.2 inside (0, 1), else 0, as activations.hard_sigmoid's derivative.
-        np.greater(y, self.zero, out=q, casting="unsafe")
-        np.multiply(q, np.less(y, self.one), q)
-        np.multiply(q, self.c[0.2], q)
+        self._hard_sigmoid_deriv(y, q)
         np.multiply(d, q, out)
 
-    def inplace(self, act: Any) -> InPlace:
-        """``a <- act(a)``: in place for the built-ins, else a call and a copy."""
+    def inplace(self, act: Any, prescaled: bool = False) -> InPlace:
+        """``a <- act(a)``: in place for the built-ins, else a call and a copy.
+
+        With ``prescaled``, ``a`` already holds the affine map of :data:`PRESCALE` for the
+        activations listed there.
+        """
+        fn = self.post.get(act) if prescaled else None
+        if fn is not None:
+            return fn
         fn = self.apply.get(act)
         if fn is not None:
             return fn
@@ -180,7 +248,12 @@ def builtins(dtype: Any) -> Builtins:
 
 
 def forward_loop(
-    cell: Any, views: Iterator[tuple[Any, ...]], mm: Any, UT: Array, keep_pre: bool
+    cell: Any,
+    views: Iterator[tuple[Any, ...]],
+    mm: Any,
+    UT: Array,
+    keep_pre: bool,
+    prescaled: bool = False,
 ) -> None:
     """Run the forward time loop for any activations and peepholes.
 
@@ -189,14 +262,20 @@ def forward_loop(
     ``i``, ``f``, ``g``, ``[i, f]``, then ``[g, c_prev]`` (shape ``(2, H, B)``-compatible
     ``(2H, B)``), ``c_prev``, ``c_new``, the pre-activation slot (None unless ``keep_pre``),
     and scratch ``r (4H, B)``, ``p (2H, B)``, its halves, ``tc`` and ``tmp`` ``(H, B)``.
+
+    With ``prescaled``, ``UT`` and the projection carry the affine maps of :func:`gate_affine`
+    (peepholes are scaled to match here) and the listed activations run only their ``post``.
     """
     po, pi, pf = peepholes(cell)
+    if prescaled:
+        (ao, ai, af, _), _ = gate_affine(cell, ("output", "input", "forget", "candidate"))
+        po, pi, pf = (None if p is None else p * a for p, a in ((po, ao), (pi, ai), (pf, af)))
     a_o, a_i, a_f = cell.output.activation, cell.input.activation, cell.forget.activation
     fns = builtins(cell.dtype)
     grouped = a_o is a_i is a_f and po is None
     shared_if = a_i is a_f
-    act3, act_i, act_f = fns.inplace(a_i), fns.inplace(a_i), fns.inplace(a_f)
-    act_o, act_g = fns.inplace(a_o), fns.inplace(cell.candidate.activation)
+    act3, act_i, act_f = (fns.inplace(a, prescaled) for a in (a_i, a_i, a_f))
+    act_o, act_g = fns.inplace(a_o, prescaled), fns.inplace(cell.candidate.activation, prescaled)
     cell_into = fns.into(cell.cell_activation)
     for (
         h,
@@ -257,9 +336,10 @@ def backward_loop(cell: Any, views: Iterator[tuple[Any, ...]], mm: Any, U: Array
     ``c_new``, the step's pre-activations (None unless some activation needs them), then
     ``dh_rec`` (dL/dh from the later step, replaced by this step's), ``dh``, ``dc`` (dL/dc,
     carried), ``dc[None]``, slices of a gradient block ``d (4H, B)``: ``d3 = [do, di, df]``,
-    ``do``, ``[di, df]``, the same as ``(2, H, B)``, ``di``, ``df``, ``dg``, scratch ``q`` of ``3H``,
-    ``2H`` and ``H`` rows, ``tc`` and ``tm``. Each dL/dz is written over the gate values it was
-    computed from, which backward then uses for the weight gradients.
+    ``do``, ``[di, df]``, the same as ``(2, H, B)``, ``di``, ``df``, ``dg``, the whole ``d``,
+    scratch ``q (4H, B)``, its first ``3H``, ``2H`` and ``H`` rows and its last ``H`` rows, ``tc``
+    and ``tm``. Each dL/dz is written over the gate values it was computed from, which backward
+    then uses for the weight gradients.
     """
     H = cell.hidden_size
     H3 = 3 * H
@@ -274,6 +354,11 @@ def backward_loop(cell: Any, views: Iterator[tuple[Any, ...]], mm: Any, U: Array
     grad3, grad_i, grad_f = fns.grad(a_i), fns.grad(a_i), fns.grad(a_f)
     grad_o, grad_g, grad_c = fns.grad(a_o), fns.grad(cell.candidate.activation), fns.grad(a_c)
     cell_into = fns.into(a_c)
+    cell_tanh = a_c is activations.tanh
+    # Grouped built-in gates and a built-in candidate: write both local derivatives into q and
+    # apply them with one product over all 4H rows, as the default-activation path does.
+    deriv3, deriv_g = fns.deriv.get(a_i), fns.deriv.get(cell.candidate.activation)
+    combined = grouped and deriv3 is not None and deriv_g is not None
     for (
         dyt,
         z4,
@@ -297,9 +382,12 @@ def backward_loop(cell: Any, views: Iterator[tuple[Any, ...]], mm: Any, U: Array
         di,
         df,
         dg,
+        d4,
+        q4,
         q3,
         q2,
         q1,
+        qg,
         tc,
         tm,
     ) in views:
@@ -307,8 +395,13 @@ def backward_loop(cell: Any, views: Iterator[tuple[Any, ...]], mm: Any, U: Array
         cell_into(c_new, tc)
         np.multiply(dh, tc, do)
         # dc += dh * o * act_c'(c)
-        np.multiply(dh, zo, tm)
-        grad_c(tm, c_new, tc, q1, tm)
+        if cell_tanh:  # o * (dh - do * tanh(c)): one call fewer
+            np.multiply(do, tc, tm)
+            np.subtract(dh, tm, tm)
+            np.multiply(tm, zo, tm)
+        else:
+            np.multiply(dh, zo, tm)
+            grad_c(tm, c_new, tc, q1, tm)
         np.add(dc, tm, dc)
         if not grouped:
             grad_o(do, None if zp is None else zp[:H], zo, q1, zo)
@@ -317,14 +410,19 @@ def backward_loop(cell: Any, views: Iterator[tuple[Any, ...]], mm: Any, U: Array
         np.multiply(zgc, dc1, dif2)  # [dc * g, dc * c_prev]
         np.multiply(dc, zi, dg)  # dc * i
         np.multiply(dc, zf, dc)  # dL/dc_{t-1} along the conveyor belt
-        if grouped:
+        if combined:
+            deriv3(z3, q3)  # type: ignore[misc]  # not None when combined
+            deriv_g(zg, qg)  # type: ignore[misc]
+            np.multiply(d4, q4, z4)
+        elif grouped:
             grad3(d3, None if zp is None else zp[:H3], z3, q3, z3)
         elif shared_if:
             grad_i(dif, None if zp is None else zp[H:H3], zif, q2, zif)
         else:
             grad_i(di, None if zp is None else zp[H : 2 * H], zi, q1, zi)
             grad_f(df, None if zp is None else zp[2 * H : H3], zf, q1, zf)
-        grad_g(dg, None if zp is None else zp[H3:], zg, q1, zg)
+        if not combined:
+            grad_g(dg, None if zp is None else zp[H3:], zg, q1, zg)
         if pf is not None:
             np.add(dc, np.multiply(zf, pf, tm), dc)
         if pi is not None:
