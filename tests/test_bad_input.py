@@ -51,7 +51,7 @@ CASES = {
     "activation register taken name": (
         lambda: activations.register(Activation("tanh", np.tanh, lambda y: 1 - y * y)),
         ValueError,
-        ["activation", "tanh", "overwrite"],
+        ["activation", "tanh", "built-in"],
     ),
     "activation function not callable": (
         lambda: Activation("a", 1.0, np.tanh),
@@ -254,7 +254,16 @@ CASES = {
         TypeError,
         ["reverse", "yes"],
     ),
-    "recurrent fused None": (lambda: Recurrent(cell(), fused=None), TypeError, ["fused", "None"]),
+    "recurrent fused not a flag": (
+        lambda: Recurrent(cell(), fused="yes"),
+        TypeError,
+        ["fused", "None, True or False", "'yes'"],
+    ),
+    "recurrent fused required for a subclass": (
+        lambda: Recurrent(type("MyLSTM", (LSTMCell,), {})(3, 4, rng=0), fused=True),
+        TypeError,
+        ["fused", "MyLSTM", "subclass"],
+    ),
     "recurrent wrong features": (
         lambda: Recurrent(cell())(np.zeros((2, 5, 4))),
         ValueError,

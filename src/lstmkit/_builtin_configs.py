@@ -142,13 +142,14 @@ def recurrent_to_config(runner: Recurrent) -> Config:
     return {
         "cell": _to_config(runner.cell),
         "reverse": bool(runner.reverse),
-        "fused": bool(runner.fused),
+        "fused": None if runner.fused is None else bool(runner.fused),
     }
 
 
 def recurrent_from_config(cfg: Config, ctx: BuildContext) -> Recurrent:
     ctx.check_keys(cfg, ["cell", "reverse", "fused"])
-    reverse, fused = ctx.bool(cfg, "reverse"), ctx.bool(cfg, "fused")
+    reverse = ctx.bool(cfg, "reverse")
+    fused = None if cfg.get("fused") is None else ctx.bool(cfg, "fused")
     return Recurrent(ctx.build(cfg["cell"], "cell", "cell."), reverse=reverse, fused=fused)
 
 

@@ -9,10 +9,11 @@ Inference needs ``input_size``, ``hidden_size``, ``dtype``,
 ``initial_state(batch_size)`` and ``step(state, x)``. Training also needs
 ``step_train(state, x) -> (state, y, cache)`` and
 ``step_backward(cache, d_state, d_y) -> (d_state_prev, d_x)``, which must
-accumulate parameter gradients into ``Parameter.grad``.
+accumulate parameter gradients into ``Parameter.grad``. The protocols are
+defined in :mod:`lstmkit.protocols` (re-exported here).
 
-A cell may also offer a fused whole-sequence path, used by runners when
-present (see :meth:`lstmkit.LSTMCell.forward_sequence`).
+A cell may also offer a fused whole-sequence path, used by runners when the
+cell declares it exact (see :meth:`lstmkit.LSTMCell.cannot_fuse`).
 
 The helper functions below hold what the built-in cells share: building their
 gates from the construction options, the forget-bias initialization, zero states
@@ -22,7 +23,7 @@ and the checks of a step's input, state and cache.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -30,6 +31,7 @@ from numpy.typing import NDArray
 from lstmkit import activations
 from lstmkit.gate import Gate
 from lstmkit.initializers import as_rng
+from lstmkit.protocols import Cell, TrainableCell
 from lstmkit.state import LSTMState
 
 __all__ = ["Cell", "TrainableCell", "check_step_input"]
@@ -39,36 +41,6 @@ __all__ += ["zero_state"]
 
 Array = NDArray[Any]
 S = TypeVar("S")
-
-
-@runtime_checkable
-class Cell(Protocol):
-    """A recurrent cell usable for inference."""
-
-    input_size: int
-    hidden_size: int
-    dtype: np.dtype[Any]
-
-    def initial_state(self, batch_size: int) -> Any:
-        """Zero state for ``batch_size`` sequences."""
-        ...
-
-    def step(self, state: Any, x: Array) -> tuple[Any, Array]:
-        """One time step on ``x`` of shape ``(batch, input_size)``."""
-        ...
-
-
-@runtime_checkable
-class TrainableCell(Cell, Protocol):
-    """A cell with an exact backward pass."""
-
-    def step_train(self, state: Any, x: Array) -> tuple[Any, Array, Any]:
-        """Like :meth:`step`, also returning the cache for :meth:`step_backward`."""
-        ...
-
-    def step_backward(self, cache: Any, d_state: Any, d_y: Array) -> tuple[Any, Array]:
-        """Gradients of the previous state and of ``x``; accumulates parameter gradients."""
-        ...
 
 
 def check_step_input(cell: Any, x: Any) -> Array:

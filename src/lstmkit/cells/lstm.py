@@ -279,6 +279,28 @@ class LSTMCell(Module):
 
     # -- fused whole-sequence path --------------------------------------------------------------
 
+    def cannot_fuse(self) -> str | None:
+        """Why :mod:`lstmkit.cells.lstm_fused` would not compute what :meth:`step` does, or None.
+
+        The kernel implements this class's own step with :class:`~lstmkit.Gate`'s own affine
+        map, for any :class:`~lstmkit.Activation` object (each supplies its own in-place
+        forms). A subclass of this cell or of ``Gate`` may compute something else, so it runs
+        step by step; a subclass that keeps the same numbers can override this method to
+        return None and declare it.
+        """
+        if type(self) is not LSTMCell:
+            return (
+                f"{type(self).__name__} is a subclass of LSTMCell; the fused kernel computes "
+                "LSTMCell's own step (override cannot_fuse to declare the subclass equivalent)"
+            )
+        for name, gate in self.gates.items():
+            if type(gate) is not Gate:
+                return (
+                    f"the {name} gate is a {type(gate).__name__}, not a Gate; the fused kernel "
+                    "computes Gate's own affine map"
+                )
+        return None
+
     def forward_sequence(
         self, x: Array, state: LSTMState, batch_sizes: Array | None = None, training: bool = False
     ) -> tuple[Array, LSTMState, Any]:

@@ -9,7 +9,7 @@ output gate first).
 
 The activations' in-place versions and their derivatives are resolved once per call, before
 the time loop, so a step pays for NumPy calls and little else. The built-ins ``sigmoid``,
-``tanh`` and ``hard_sigmoid`` run in place (:class:`Builtins`); any other activation is
+``tanh`` and ``hard_sigmoid`` run in place (their ``kernel`` forms); any other activation is
 called as ``act(z)`` / ``act.grad(z, y)`` and its result copied into place.
 """
 
@@ -23,6 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from lstmkit import activations
+from lstmkit.activations import Activation, KernelOps
 
 Array = NDArray[Any]
 InPlace = Callable[[Array], None]  # a <- act(a)
@@ -30,10 +31,8 @@ Into = Callable[[Array, Array], None]  # (src, dst): dst <- act(src)
 GradInto = Callable[[Array, Array | None, Array, Array, Array], None]  # (d, z, y, q, out)
 
 __all__ = [
-    "PRESCALE",
-    "Builtins",
+    "Ops",
     "backward_loop",
-    "builtins",
     "forward_loop",
     "gate_affine",
     "needs_z",
@@ -75,176 +74,88 @@ def needs_z(cell: Any) -> bool:
     return any(not g.activation.derivative_from_output for g in cell.gates.values())
 
 
-# Built-ins that are a cheaper function of an affine map of their input: act(z) = post(a z + b).
-# The kernel folds a and b into the stacked weights and bias (see :func:`gate_affine`), so a
-# step runs only ``post``: 2 calls instead of 4 for hard_sigmoid, 3 instead of 4 for sigmoid.
-# Scaling by 1/2 is exact; by 0.2 it rounds like any product, within float rounding of the
-# step path (tested).
-PRESCALE: dict[Any, tuple[float, float]] = {
-    activations.sigmoid: (0.5, 0.0),
-    activations.hard_sigmoid: (0.2, 0.5),
-}
-
-
 def gate_affine(cell: Any, order: tuple[str, ...]) -> tuple[list[float], list[float]]:
-    """``(scales, offsets)`` of each gate in ``order``: :data:`PRESCALE` or ``(1, 0)``."""
-    pairs = [PRESCALE.get(getattr(cell, name).activation, (1.0, 0.0)) for name in order]
+    """``(scales, offsets)`` of each gate in ``order``: its activation's ``affine`` or ``(1, 0)``.
+
+    An activation that is a cheaper function of an affine map of its input,
+    ``act(z) = post(a z + b)``, declares ``(a, b)``; the kernel folds them into the stacked
+    weights and bias, so a step runs only ``post``: 2 calls instead of 4 for hard_sigmoid,
+    3 instead of 4 for sigmoid. Scaling by 1/2 is exact; by 0.2 it rounds like any product,
+    within float rounding of the step path (tested).
+    """
+    pairs = [getattr(cell, name).activation.affine or (1.0, 0.0) for name in order]
     return [a for a, _ in pairs], [b for _, b in pairs]
 
 
-class Builtins:
-    """In-place versions of built-in activations and their derivatives for one dtype.
+class Ops:
+    """The in-place operations of a cell's activations for one dtype, resolved before a loop.
 
-    They perform the operations of :mod:`lstmkit.activations` in place (the tests check them
-    against the step path), with constants as 0-d arrays of the dtype: NumPy converts a Python
-    float scalar on every call, which costs more than the arithmetic on small blocks. Output
-    arrays are passed positionally: keyword parsing costs about 50 ns a call.
+    An activation with a ``kernel`` (see :class:`lstmkit.activations.KernelOps`) runs its
+    in-place forms; any other is called as ``act(z)`` / ``act.grad(z, y)`` and its result
+    copied into place. Nothing is looked up by name or equality: each activation object
+    supplies its own forms.
     """
 
     def __init__(self, dtype: Any) -> None:
-        self.c = c = {v: np.array(v, dtype) for v in (0.0, 0.2, 0.5, 1.0)}
-        self.zero, self.one = c[0.0], c[1.0]
-        self.apply: dict[Any, InPlace] = {
-            activations.tanh: self._tanh,
-            activations.sigmoid: self._sigmoid,
-            activations.hard_sigmoid: self._hard_sigmoid,
-        }
-        # After the affine map of PRESCALE has been folded into the weights.
-        self.post: dict[Any, InPlace] = {
-            activations.sigmoid: self._sigmoid_post,
-            activations.hard_sigmoid: self._clip01,
-        }
-        # q <- act'(y) alone, so one product can apply the derivatives of several blocks.
-        self.deriv: dict[Any, Callable[[Array, Array], None]] = {
-            activations.tanh: self._tanh_deriv,
-            activations.sigmoid: self._sigmoid_deriv,
-            activations.hard_sigmoid: self._hard_sigmoid_deriv,
-        }
-        self.grad_into: dict[Any, GradInto] = {
-            activations.tanh: self._tanh_grad,
-            activations.sigmoid: self._sigmoid_grad,
-            activations.hard_sigmoid: self._hard_sigmoid_grad,
-        }
+        self.dtype = np.dtype(dtype)
 
-    def _tanh(self, a: Array) -> None:
-        np.tanh(a, a)
+    def _kernel(self, act: Activation) -> KernelOps | None:
+        return None if act.kernel is None else act.kernel(self.dtype)
 
-    def _sigmoid(self, a: Array) -> None:
-        half = self.c[0.5]
-        np.multiply(a, half, a)
-        np.tanh(a, a)
-        np.multiply(a, half, a)
-        np.add(a, half, a)
-
-    def _sigmoid_post(self, a: Array) -> None:
-        # sigmoid(z) = (1 + tanh(z / 2)) / 2, given a = z / 2.
-        half = self.c[0.5]
-        np.tanh(a, a)
-        np.multiply(a, half, a)
-        np.add(a, half, a)
-
-    def _clip01(self, a: Array) -> None:
-        np.maximum(a, self.zero, out=a)
-        np.minimum(a, self.one, out=a)
-
-    def _hard_sigmoid(self, a: Array) -> None:
-        # clip(0.2 a + 0.5, 0, 1); maximum/minimum give clip's values with less overhead.
-        np.multiply(a, self.c[0.2], a)
-        np.add(a, self.c[0.5], a)
-        np.maximum(a, self.zero, out=a)
-        np.minimum(a, self.one, out=a)
-
-    def _tanh_deriv(self, y: Array, q: Array) -> None:
-        np.multiply(y, y, q)
-        np.subtract(self.one, q, q)
-
-    def _sigmoid_deriv(self, y: Array, q: Array) -> None:
-        np.subtract(self.one, y, q)
-        np.multiply(q, y, q)
-
-    def _hard_sigmoid_deriv(self, y: Array, q: Array) -> None:
-        # 0.2 inside (0, 1), else 0, as activations.hard_sigmoid's derivative. For y in
-        # [0, 1], (1 - y) y > 0 exactly when 0 < y < 1 (neither factor rounds to zero inside),
-        # which needs no boolean temporary.
-        np.subtract(self.one, y, q)
-        np.multiply(q, y, q)
-        np.greater(q, self.zero, out=q, casting="unsafe")
-        np.multiply(q, self.c[0.2], q)
-
-    # out = d * f'(.) from the output y (out may be y itself: y is read first); q is scratch.
-    def _tanh_grad(self, d: Array, z: Array | None, y: Array, q: Array, out: Array) -> None:
-        self._tanh_deriv(y, q)
-        np.multiply(d, q, out)
-
-    def _sigmoid_grad(self, d: Array, z: Array | None, y: Array, q: Array, out: Array) -> None:
-        self._sigmoid_deriv(y, q)
-        np.multiply(d, q, out)
-
-    def _hard_sigmoid_grad(self, d: Array, z: Array | None, y: Array, q: Array, out: Array) -> None:
-        self._hard_sigmoid_deriv(y, q)
-        np.multiply(d, q, out)
-
-    def inplace(self, act: Any, prescaled: bool = False) -> InPlace:
-        """``a <- act(a)``: in place for the built-ins, else a call and a copy.
-
-        With ``prescaled``, ``a`` already holds the affine map of :data:`PRESCALE` for the
-        activations listed there.
-        """
-        fn = self.post.get(act) if prescaled else None
-        if fn is not None:
-            return fn
-        fn = self.apply.get(act)
-        if fn is not None:
-            return fn
+    def inplace(self, act: Activation, prescaled: bool = False) -> InPlace:
+        """``a <- act(a)``; with ``prescaled``, ``a`` already holds ``act.affine`` of ``z``."""
+        ops = self._kernel(act)
+        if ops is not None:
+            if prescaled and act.affine is not None and ops.post_affine is not None:
+                return ops.post_affine
+            return ops.inplace
 
         def general(a: Array) -> None:
             np.copyto(a, act(a))
 
         return general
 
-    def into(self, act: Any) -> Into:
+    def into(self, act: Activation) -> Into:
         """``dst <- act(src)`` without changing ``src``."""
-        if act is activations.tanh:
+        ops = self._kernel(act)
+        if ops is not None and ops.into is not None:
+            return ops.into
+        if ops is not None:
+            fn = ops.inplace
 
-            def tanh(src: Array, dst: Array) -> None:
-                np.tanh(src, dst)
-
-            return tanh
-        fn = self.apply.get(act)
-        if fn is not None:
-
-            def builtin(src: Array, dst: Array) -> None:
+            def kernel(src: Array, dst: Array) -> None:
                 np.copyto(dst, src)
                 fn(dst)
 
-            return builtin
+            return kernel
 
         def general(src: Array, dst: Array) -> None:
             np.copyto(dst, act(src))
 
         return general
 
-    def grad(self, act: Any) -> GradInto:
+    def deriv(self, act: Activation) -> Callable[[Array, Array], None] | None:
+        """``q <- act'(y)`` from the output alone, or None if the activation has no such form."""
+        ops = self._kernel(act)
+        if ops is None or not act.derivative_from_output:
+            return None
+        return ops.derivative
+
+    def grad(self, act: Activation) -> GradInto:
         """``out <- d * act'(z, y)``; ``z`` may be None when the derivative uses ``y`` only."""
-        fn = self.grad_into.get(act)
-        if fn is not None:
-            return fn
+        deriv = self.deriv(act)
+        if deriv is not None:
+
+            def kernel(d: Array, z: Array | None, y: Array, q: Array, out: Array) -> None:
+                deriv(y, q)
+                np.multiply(d, q, out)
+
+            return kernel
 
         def general(d: Array, z: Array | None, y: Array, q: Array, out: Array) -> None:
             np.multiply(d, act.grad(z, y), out)
 
         return general
-
-
-_BUILTINS: dict[Any, Builtins] = {}
-
-
-def builtins(dtype: Any) -> Builtins:
-    """The :class:`Builtins` of ``dtype`` (built once per dtype)."""
-    key = np.dtype(dtype)
-    if key not in _BUILTINS:
-        _BUILTINS[key] = Builtins(key)
-    return _BUILTINS[key]
 
 
 def forward_loop(
@@ -271,7 +182,7 @@ def forward_loop(
         (ao, ai, af, _), _ = gate_affine(cell, ("output", "input", "forget", "candidate"))
         po, pi, pf = (None if p is None else p * a for p, a in ((po, ao), (pi, ai), (pf, af)))
     a_o, a_i, a_f = cell.output.activation, cell.input.activation, cell.forget.activation
-    fns = builtins(cell.dtype)
+    fns = Ops(cell.dtype)
     grouped = a_o is a_i is a_f and po is None
     shared_if = a_i is a_f
     act3, act_i, act_f = (fns.inplace(a, prescaled) for a in (a_i, a_i, a_f))
@@ -346,7 +257,7 @@ def backward_loop(cell: Any, views: Iterator[tuple[Any, ...]], mm: Any, U: Array
     po, pi, pf = peepholes(cell)
     a_o, a_i, a_f = cell.output.activation, cell.input.activation, cell.forget.activation
     a_c = cell.cell_activation
-    fns = builtins(cell.dtype)
+    fns = Ops(cell.dtype)
     # One derivative call for the three sigmoid-like gates when they share an activation and
     # no output peephole needs dL/dz_o before the others are known.
     grouped = a_o is a_i is a_f and po is None
@@ -357,7 +268,7 @@ def backward_loop(cell: Any, views: Iterator[tuple[Any, ...]], mm: Any, U: Array
     cell_tanh = a_c is activations.tanh
     # Grouped built-in gates and a built-in candidate: write both local derivatives into q and
     # apply them with one product over all 4H rows, as the default-activation path does.
-    deriv3, deriv_g = fns.deriv.get(a_i), fns.deriv.get(cell.candidate.activation)
+    deriv3, deriv_g = fns.deriv(a_i), fns.deriv(cell.candidate.activation)
     combined = grouped and deriv3 is not None and deriv_g is not None
     for (
         dyt,

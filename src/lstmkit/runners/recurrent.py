@@ -5,9 +5,11 @@ The runner owns the time loop; the cell owns one step. Inputs are batch-first
 Internally the runner works time-major, sorts a variable-length batch longest
 first so the active sequences at each step are a prefix (PyTorch's "packed"
 layout), and reverses each sequence within its own length when ``reverse`` is
-set. A cell that offers ``forward_sequence``/``backward_sequence`` (such as
-:class:`~lstmkit.LSTMCell`) runs fused; any other cell is stepped one time
-step at a time through the cell contract.
+set. A cell whose fused ``forward_sequence``/``backward_sequence`` computes exactly
+what its steps compute (see :func:`lstmkit.protocols.fused_refusal`) runs fused, such
+as a plain :class:`~lstmkit.LSTMCell`; any other cell, including a subclass or a cell
+holding a user's gate subclass, is stepped one time step at a time through the cell
+contract.
 
 Behaviour at the edges, by design:
 
@@ -26,6 +28,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from lstmkit.module import Module, component
+from lstmkit.protocols import fused_refusal
 from lstmkit.runners._checks import check_gradient, check_lengths, check_sequence, check_state
 from lstmkit.state import map_state
 
@@ -70,9 +73,12 @@ class Recurrent(Module):
     reverse : bool, default False
         Process each sequence from its last valid step to its first; outputs are
         returned in the original time order.
-    fused : bool, default True
-        Use the cell's fused ``forward_sequence``/``backward_sequence`` when it has
-        them. ``False`` steps the cell one step at a time (same numbers, slower).
+    fused : bool or None, default None
+        ``None`` takes the cell's fused ``forward_sequence``/``backward_sequence`` when
+        the cell declares that it computes what its steps compute
+        (:func:`lstmkit.protocols.fused_refusal`), and steps it otherwise. ``True``
+        requires the fused path and raises ``TypeError`` naming the reason when the cell
+        cannot take it; ``False`` always steps (same numbers, slower).
 
     Examples
     --------
@@ -90,8 +96,8 @@ class Recurrent(Module):
     reverse: bool = attrs.field(
         default=False, kw_only=True, validator=lambda i, a, v: _check_flag(a.name, v)
     )
-    fused: bool = attrs.field(
-        default=True, kw_only=True, validator=lambda i, a, v: _check_flag(a.name, v)
+    fused: bool | None = attrs.field(
+        default=None, kw_only=True, validator=lambda i, a, v: _check_fused(v)
     )
 
     @cell.validator
@@ -106,6 +112,27 @@ class Recurrent(Module):
                 f"cell: expected an object keeping the cell contract, received "
                 f"{type(value).__name__} without {', '.join(missing)}"
             )
+
+    def __attrs_post_init__(self) -> None:
+        if self.fused:
+            self.uses_fused()  # raises now rather than at the first call
+
+    def uses_fused(self) -> bool:
+        """Whether a call runs the cell's fused sequence path (see ``fused``).
+
+        Raises
+        ------
+        TypeError
+            ``fused=True`` and the cell cannot take the fused path (the message says why).
+        """
+        if self.fused is False:
+            return False
+        reason = fused_refusal(self.cell)
+        if reason is None:
+            return True
+        if self.fused:
+            raise TypeError(f"fused: True needs a fused sequence path, but {reason}")
+        return False
 
     @property
     def input_size(self) -> int:
@@ -280,7 +307,7 @@ class Recurrent(Module):
             state = map_state(lambda a: a[plan.order], state)
         xt = np.ascontiguousarray(self._to_processing_order(xt, plan))
 
-        use_fused = self.fused and hasattr(self.cell, "forward_sequence")
+        use_fused = self.uses_fused()
         if T == 0:
             yt = np.zeros((0, B, self.output_size), dt)
             final, cell_cache = map_state(np.copy, state), None
@@ -341,10 +368,15 @@ class Recurrent(Module):
         flags = []
         if self.reverse:
             flags.append("reverse")
-        if not self.fused:
-            flags.append("unfused")
+        if self.fused is not None:
+            flags.append("fused" if self.fused else "unfused")
         extra = f", {', '.join(flags)}" if flags else ""
         return f"Recurrent(input={self.input_size}, output={self.output_size}{extra})"
+
+
+def _check_fused(value: Any) -> None:
+    if value is not None and not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"fused: expected None, True or False, received {value!r}")
 
 
 def _check_flag(name: str, value: Any) -> None:
