@@ -156,8 +156,8 @@ class StepContext:
 def step_train(cell: Any, state: Any, x: Array, context: StepContext) -> tuple[Any, Array, Any]:
     """``cell.step_train``, passing ``context`` to cells that declare ``takes_context``."""
     if getattr(cell, "takes_context", False):
-        return cell.step_train(state, x, context=context)  # type: ignore[no-any-return]
-    return cell.step_train(state, x)  # type: ignore[no-any-return]
+        return cell.step_train(state, x, context=context)
+    return cell.step_train(state, x)
 
 
 def fused_refusal(cell: Any) -> str | None:
