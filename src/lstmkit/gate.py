@@ -38,7 +38,7 @@ __all__ = ["Gate", "GateCache"]
 Array = NDArray[Any]
 
 
-def _positive_int(instance: Any, attribute: attrs.Attribute[int], value: int) -> None:
+def positive_int(instance: Any, attribute: attrs.Attribute[int], value: int) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"{attribute.name}: expected a positive integer, received {value!r}")
 
@@ -86,8 +86,8 @@ class Gate(Module):
         Diagonal peephole weights, present when ``peephole`` is true.
     """
 
-    input_size: int = attrs.field(validator=_positive_int)
-    hidden_size: int = attrs.field(validator=_positive_int)
+    input_size: int = attrs.field(validator=positive_int)
+    hidden_size: int = attrs.field(validator=positive_int)
     activation: Activation = attrs.field(
         default=activations.sigmoid,
         converter=activations.get,
@@ -96,7 +96,7 @@ class Gate(Module):
     recurrent_size: int | None = attrs.field(
         default=None,
         kw_only=True,
-        validator=attrs.validators.optional(_positive_int),
+        validator=attrs.validators.optional(positive_int),
     )
     kernel_initializer: Initializer = attrs.field(
         default=initializers.GlorotUniform(),

@@ -20,24 +20,18 @@ from __future__ import annotations
 from typing import Any
 
 import attrs
-import numpy as np
 from numpy.typing import NDArray
 
 from lstmkit import activations
 from lstmkit.activations import Activation
 from lstmkit.cells.base import (
-    apply_forget_bias,
-    build_gates,
     check_lstm_state,
     check_step_cache,
     check_step_input,
-    peephole_set,
-    reset_gates,
-    take_rng,
-    zero_state,
 )
+from lstmkit.cells.gated import LSTMFamilyCell
 from lstmkit.gate import Gate, GateCache
-from lstmkit.module import Module, check_dtype, component
+from lstmkit.module import component
 from lstmkit.state import LSTMState
 
 __all__ = ["CoupledLSTMCell", "CoupledStepCache"]
@@ -69,7 +63,7 @@ class CoupledStepCache:
 
 
 @component
-class CoupledLSTMCell(Module):
+class CoupledLSTMCell(LSTMFamilyCell):
     """LSTM cell whose input gate is ``1 - forget`` (coupled input and forget gates).
 
     Parameters
@@ -109,56 +103,16 @@ class CoupledLSTMCell(Module):
     ((2, 5), ['candidate', 'forget', 'output'])
     """
 
-    input_size: int = attrs.field()
-    hidden_size: int = attrs.field()
+    GATE_NAMES = GATE_NAMES
+    PEEPHOLE_GATES = PEEPHOLE_GATES
+
     cell_activation: Activation = attrs.field(default=activations.tanh, converter=activations.get)
-    gate_activation: Any = attrs.field(default="sigmoid", kw_only=True, repr=False)
-    candidate_activation: Any = attrs.field(default="tanh", kw_only=True, repr=False)
-    kernel_initializer: Any = attrs.field(default="glorot_uniform", kw_only=True, repr=False)
-    recurrent_initializer: Any = attrs.field(default="orthogonal", kw_only=True, repr=False)
-    bias_initializer: Any = attrs.field(default="zeros", kw_only=True, repr=False)
-    peephole_initializer: Any = attrs.field(default="zeros", kw_only=True, repr=False)
-    forget_bias: float = attrs.field(default=1.0, kw_only=True, repr=False)
-    peephole: Any = attrs.field(default=False, kw_only=True, repr=False)
-    dtype: np.dtype[Any] = attrs.field(default=np.float64, kw_only=True, converter=check_dtype)
-    rng: Any = attrs.field(default=None, kw_only=True, repr=False)
     forget: Gate = attrs.field(init=False)
     candidate: Gate = attrs.field(init=False)
     output: Gate = attrs.field(init=False)
 
-    def __attrs_post_init__(self) -> None:
-        peep = peephole_set(self.peephole, PEEPHOLE_GATES, _no_input_peephole)
-        rng = take_rng(self)
-        gates = build_gates(
-            self, GATE_NAMES, rng, peephole=peep, peephole_initializer=self.peephole_initializer
-        )
-        for name, gate in gates.items():
-            setattr(self, name, gate)
-        apply_forget_bias(self)
-
-    def reset_parameters(self, rng: np.random.Generator | int | None = None) -> None:
-        """Draw fresh weights for every gate (forget bias included), as at construction."""
-        reset_gates(self, rng)
-        apply_forget_bias(self)
-
-    @property
-    def gates(self) -> dict[str, Gate]:
-        """The three gates by name: forget, candidate, output."""
-        return {name: getattr(self, name) for name in GATE_NAMES}
-
-    @property
-    def output_size(self) -> int:
-        """Features of each output ``y_t`` (equal to ``hidden_size``)."""
-        return self.hidden_size
-
-    def initial_state(self, batch_size: int | None = None) -> LSTMState:
-        """Zero state; ``batch_size=None`` gives an unbatched state of shape ``(hidden,)``."""
-        return zero_state(LSTMState, batch_size, self.dtype, h=self.hidden_size, c=self.hidden_size)
-
-    def step(self, state: LSTMState, x: Array) -> tuple[LSTMState, Array]:
-        """One time step: ``x (batch, input_size)`` -> ``(LSTMState, y (batch, hidden_size))``."""
-        new, y, _ = self.step_train(state, x)
-        return new, y
+    def _check_peephole_names(self, names: frozenset[str]) -> None:
+        _no_input_peephole(names)
 
     def step_train(self, state: LSTMState, x: Array) -> tuple[LSTMState, Array, CoupledStepCache]:
         """:meth:`step` that also returns the cache :meth:`step_backward` needs."""
@@ -201,9 +155,3 @@ class CoupledLSTMCell(Module):
             if dc_g is not None:
                 dc_prev = dc_prev + dc_g
         return LSTMState(h=dh_prev, c=dc_prev), dx
-
-    def describe(self) -> str:
-        return (
-            f"CoupledLSTMCell(input={self.input_size}, hidden={self.hidden_size}, "
-            f"cell_activation={self.cell_activation.name}, {self.dtype})"
-        )

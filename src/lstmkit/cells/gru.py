@@ -32,16 +32,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from lstmkit.cells.base import (
-    build_gates,
     check_state,
     check_step_cache,
     check_step_input,
-    reset_gates,
-    take_rng,
-    zero_state,
 )
+from lstmkit.cells.gated import GatedCell
 from lstmkit.gate import Gate, GateCache
-from lstmkit.module import Module, Parameter, check_dtype, component
+from lstmkit.module import Parameter, component
 from lstmkit.state import HiddenState
 
 __all__ = ["UPDATE_CONVENTIONS", "GRUCell", "GRUStepCache"]
@@ -77,7 +74,7 @@ def _check_update(instance: Any, attribute: Any, value: Any) -> None:
 
 
 @component
-class GRUCell(Module):
+class GRUCell(GatedCell):
     """Gated recurrent unit made of ``update``, ``reset`` and ``candidate`` gates.
 
     Parameters
@@ -121,19 +118,13 @@ class GRUCell(Module):
     ('HiddenState', (2, 4))
     """
 
-    input_size: int = attrs.field()
-    hidden_size: int = attrs.field()
+    GATE_NAMES = GATE_NAMES
+    STATE = HiddenState
+
     reset_after: bool = attrs.field(default=True, kw_only=True)
     update_convention: str = attrs.field(default="pytorch", kw_only=True, validator=_check_update)
-    gate_activation: Any = attrs.field(default="sigmoid", kw_only=True, repr=False)
-    candidate_activation: Any = attrs.field(default="tanh", kw_only=True, repr=False)
-    kernel_initializer: Any = attrs.field(default="glorot_uniform", kw_only=True, repr=False)
-    recurrent_initializer: Any = attrs.field(default="orthogonal", kw_only=True, repr=False)
-    bias_initializer: Any = attrs.field(default="zeros", kw_only=True, repr=False)
     peephole: Any = attrs.field(default=False, kw_only=True, repr=False)
     proj_size: Any = attrs.field(default=None, kw_only=True, repr=False)
-    dtype: np.dtype[Any] = attrs.field(default=np.float64, kw_only=True, converter=check_dtype)
-    rng: Any = attrs.field(default=None, kw_only=True, repr=False)
     update: Gate = attrs.field(init=False)
     reset: Gate = attrs.field(init=False)
     candidate: Gate = attrs.field(init=False)
@@ -143,7 +134,7 @@ class GRUCell(Module):
     #: GRU uses ``h_prev`` outside its gates too (in the update), where it must not be dropped.
     accepts_h_mask = True
 
-    def __attrs_post_init__(self) -> None:
+    def _check_options(self) -> None:
         if not isinstance(self.reset_after, (bool, np.bool_)):
             raise TypeError(f"reset_after: expected a bool, received {self.reset_after!r}")
         if self.peephole not in (False, None):
@@ -156,41 +147,21 @@ class GRUCell(Module):
                 f"proj_size: projection (LSTMP, Sak et al. 2014) is defined for LSTM cells, not a GRU, "
                 f"received {self.proj_size!r}; use ProjectionLSTMCell"
             )
-        rng = take_rng(self)
-        for name, gate in build_gates(self, GATE_NAMES, rng).items():
-            setattr(self, name, gate)
+
+    def _build_extra(self, rng: np.random.Generator) -> None:
         if self.reset_after:
-            self.recurrent_bias = Parameter(self._draw_recurrent_bias(rng))
+            shape = (self.hidden_size,)
+            init = self.candidate.bias_initializer
+            self.recurrent_bias = Parameter(
+                Gate._draw(init, shape, rng, self.dtype, "recurrent_bias")
+            )
 
-    def _draw_recurrent_bias(self, rng: np.random.Generator) -> Array:
-        return Gate._draw(
-            self.candidate.bias_initializer, (self.hidden_size,), rng, self.dtype, "recurrent_bias"
-        )
+    def state_sizes(self) -> dict[str, int]:
+        """``h`` of ``hidden_size``."""
+        return {"h": self.hidden_size}
 
-    def reset_parameters(self, rng: np.random.Generator | int | None = None) -> None:
-        """Draw fresh weights for every gate (and ``recurrent_bias``), as at construction."""
-        gen = reset_gates(self, rng)
-        if self.recurrent_bias is not None:
-            self.recurrent_bias = Parameter(self._draw_recurrent_bias(gen))
-
-    @property
-    def gates(self) -> dict[str, Gate]:
-        """The three gates by name: update, reset, candidate."""
-        return {name: getattr(self, name) for name in GATE_NAMES}
-
-    @property
-    def output_size(self) -> int:
-        """Features of each output ``y_t`` (equal to ``hidden_size``)."""
-        return self.hidden_size
-
-    def initial_state(self, batch_size: int | None = None) -> HiddenState:
-        """Zero state; ``batch_size=None`` gives an unbatched state of shape ``(hidden,)``."""
-        return zero_state(HiddenState, batch_size, self.dtype, h=self.hidden_size)
-
-    def step(self, state: HiddenState, x: Array) -> tuple[HiddenState, Array]:
-        """One time step: ``x (batch, input_size)`` -> ``(HiddenState, y (batch, hidden_size))``."""
-        new, y, _ = self.step_train(state, x)
-        return new, y
+    def _describe_extra(self) -> str:
+        return f", reset_after={self.reset_after}, update_convention={self.update_convention!r}"
 
     def step_train(
         self, state: HiddenState, x: Array, h_mask: Array | None = None
@@ -264,9 +235,3 @@ class GRUCell(Module):
         if cache.h_mask is not None:
             dhg = dhg * cache.h_mask
         return HiddenState(h=dh_direct + dhg), dx
-
-    def describe(self) -> str:
-        return (
-            f"GRUCell(input={self.input_size}, hidden={self.hidden_size}, "
-            f"reset_after={self.reset_after}, update_convention={self.update_convention!r}, {self.dtype})"
-        )

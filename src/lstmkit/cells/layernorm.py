@@ -32,15 +32,11 @@ from numpy.typing import NDArray
 from lstmkit import activations
 from lstmkit.activations import Activation
 from lstmkit.cells.base import (
-    apply_forget_bias,
-    build_gates,
     check_lstm_state,
     check_step_cache,
     check_step_input,
-    reset_gates,
-    take_rng,
-    zero_state,
 )
+from lstmkit.cells.gated import LSTMFamilyCell
 from lstmkit.cells.lstm import GATE_NAMES as LSTM_GATE_NAMES
 from lstmkit.gate import Gate
 from lstmkit.module import Module, Parameter, check_dtype, component
@@ -157,7 +153,7 @@ class LayerNormStepCache:
 
 
 @component
-class LayerNormLSTMCell(Module):
+class LayerNormLSTMCell(LSTMFamilyCell):
     """LSTM cell with layer normalization of every gate's inputs and of the cell state.
 
     Parameters
@@ -197,18 +193,11 @@ class LayerNormLSTMCell(Module):
     ((2, 4), (4, 4))
     """
 
-    input_size: int = attrs.field()
-    hidden_size: int = attrs.field()
+    GATE_NAMES = GATE_NAMES
+    PEEPHOLE_GATES = ()
+
     cell_activation: Activation = attrs.field(default=activations.tanh, converter=activations.get)
-    gate_activation: Any = attrs.field(default="sigmoid", kw_only=True, repr=False)
-    candidate_activation: Any = attrs.field(default="tanh", kw_only=True, repr=False)
-    kernel_initializer: Any = attrs.field(default="glorot_uniform", kw_only=True, repr=False)
-    recurrent_initializer: Any = attrs.field(default="orthogonal", kw_only=True, repr=False)
-    bias_initializer: Any = attrs.field(default="zeros", kw_only=True, repr=False)
-    forget_bias: float = attrs.field(default=1.0, kw_only=True, repr=False)
     epsilon: float = attrs.field(default=1e-5, kw_only=True, repr=False)
-    dtype: np.dtype[Any] = attrs.field(default=np.float64, kw_only=True, converter=check_dtype)
-    rng: Any = attrs.field(default=None, kw_only=True, repr=False)
     forget: Gate = attrs.field(init=False)
     input: Gate = attrs.field(init=False)
     candidate: Gate = attrs.field(init=False)
@@ -217,48 +206,23 @@ class LayerNormLSTMCell(Module):
     norm_h: LayerNorm = attrs.field(init=False)
     norm_c: LayerNorm = attrs.field(init=False)
 
-    def __attrs_post_init__(self) -> None:
-        if isinstance(self.hidden_size, (int, np.integer)) and self.hidden_size == 1:
+    def _check_options(self) -> None:
+        super()._check_options()
+        if self.hidden_size == 1:
             raise ValueError(
                 "hidden_size: a layer-normalized cell needs at least 2 units; normalizing 1 unit "
                 "always gives 0, received 1"
             )
-        gates = build_gates(self, GATE_NAMES, take_rng(self))
+
+    def _build_extra(self, rng: np.random.Generator) -> None:
+        # Gains start at ones and biases at zeros (no randomness), at construction and reset.
         H, eps, dt = self.hidden_size, self.epsilon, self.dtype
-        norms = {
-            "norm_x": LayerNorm(H, groups=4, bias=False, epsilon=eps, dtype=dt),
-            "norm_h": LayerNorm(H, groups=4, bias=False, epsilon=eps, dtype=dt),
-            "norm_c": LayerNorm(H, bias=True, epsilon=eps, dtype=dt),
-        }
-        for name, value in {**gates, **norms}.items():
-            setattr(self, name, value)
-        apply_forget_bias(self)
+        self.norm_x = LayerNorm(H, groups=4, bias=False, epsilon=eps, dtype=dt)
+        self.norm_h = LayerNorm(H, groups=4, bias=False, epsilon=eps, dtype=dt)
+        self.norm_c = LayerNorm(H, bias=True, epsilon=eps, dtype=dt)
 
-    def reset_parameters(self, rng: np.random.Generator | int | None = None) -> None:
-        """Fresh gate weights (forget bias included); gains to ones and biases to zeros."""
-        reset_gates(self, rng)
-        apply_forget_bias(self)
-        for norm in (self.norm_x, self.norm_h, self.norm_c):
-            norm.reset_parameters()
-
-    @property
-    def gates(self) -> dict[str, Gate]:
-        """The four gates by name, in the order forget, input, candidate, output."""
-        return {name: getattr(self, name) for name in GATE_NAMES}
-
-    @property
-    def output_size(self) -> int:
-        """Features of each output ``y_t`` (equal to ``hidden_size``)."""
-        return self.hidden_size
-
-    def initial_state(self, batch_size: int | None = None) -> LSTMState:
-        """Zero state; ``batch_size=None`` gives an unbatched state of shape ``(hidden,)``."""
-        return zero_state(LSTMState, batch_size, self.dtype, h=self.hidden_size, c=self.hidden_size)
-
-    def step(self, state: LSTMState, x: Array) -> tuple[LSTMState, Array]:
-        """One time step: ``x (batch, input_size)`` -> ``(LSTMState, y (batch, hidden_size))``."""
-        new, y, _ = self.step_train(state, x)
-        return new, y
+    def _describe_extra(self) -> str:
+        return f", eps={self.epsilon}"
 
     def step_train(self, state: LSTMState, x: Array) -> tuple[LSTMState, Array, LayerNormStepCache]:
         """:meth:`step` that also returns the cache :meth:`step_backward` needs."""
@@ -314,9 +278,3 @@ class LayerNormLSTMCell(Module):
             dx += d_xw[:, k] @ gate.W.value.T
             dh_prev += d_hu[:, k] @ gate.U.value.T
         return LSTMState(h=dh_prev, c=dc * f), dx
-
-    def describe(self) -> str:
-        return (
-            f"LayerNormLSTMCell(input={self.input_size}, hidden={self.hidden_size}, "
-            f"eps={self.epsilon}, {self.dtype})"
-        )

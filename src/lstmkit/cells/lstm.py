@@ -19,24 +19,14 @@ from __future__ import annotations
 from typing import Any
 
 import attrs
-import numpy as np
 from numpy.typing import NDArray
 
 from lstmkit import activations
 from lstmkit.activations import Activation
-from lstmkit.cells.base import (
-    apply_forget_bias,
-    build_gates,
-    check_lstm_state,
-    check_step_cache,
-    check_step_input,
-    peephole_set,
-    reset_gates,
-    take_rng,
-    zero_state,
-)
+from lstmkit.cells.base import check_lstm_state, check_step_cache, check_step_input
+from lstmkit.cells.gated import LSTMFamilyCell
 from lstmkit.gate import Gate, GateCache
-from lstmkit.module import Module, check_dtype, component
+from lstmkit.module import component
 from lstmkit.state import LSTMState
 
 __all__ = ["LSTMCell", "LSTMStepCache"]
@@ -45,15 +35,6 @@ Array = NDArray[Any]
 
 GATE_NAMES = ("forget", "input", "candidate", "output")
 PEEPHOLE_GATES = ("forget", "input", "output")
-
-
-def _finite_number(instance: Any, attribute: Any, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(
-            f"{attribute.name}: expected a real number, received {type(value).__name__}"
-        )
-    if not np.isfinite(value):
-        raise ValueError(f"{attribute.name}: expected a finite number, received {value!r}")
 
 
 @attrs.frozen(eq=False)
@@ -70,7 +51,7 @@ class LSTMStepCache:
 
 
 @component
-class LSTMCell(Module):
+class LSTMCell(LSTMFamilyCell):
     """Long short-term memory cell made of four :class:`~lstmkit.Gate` objects.
 
     Parameters
@@ -111,72 +92,14 @@ class LSTMCell(Module):
     >>> cell.forget.activation = "sigmoid"   # swap one gate's activation in place
     """
 
-    input_size: int = attrs.field()
-    hidden_size: int = attrs.field()
+    GATE_NAMES = GATE_NAMES
+    PEEPHOLE_GATES = PEEPHOLE_GATES
+
     forget: Gate = attrs.field(default=None)
     input: Gate = attrs.field(default=None)
     candidate: Gate = attrs.field(default=None)
     output: Gate = attrs.field(default=None)
     cell_activation: Activation = attrs.field(default=activations.tanh, converter=activations.get)
-    gate_activation: Any = attrs.field(default="sigmoid", kw_only=True, repr=False)
-    candidate_activation: Any = attrs.field(default="tanh", kw_only=True, repr=False)
-    kernel_initializer: Any = attrs.field(default="glorot_uniform", kw_only=True, repr=False)
-    recurrent_initializer: Any = attrs.field(default="orthogonal", kw_only=True, repr=False)
-    bias_initializer: Any = attrs.field(default="zeros", kw_only=True, repr=False)
-    peephole_initializer: Any = attrs.field(default="zeros", kw_only=True, repr=False)
-    forget_bias: float = attrs.field(
-        default=1.0, kw_only=True, repr=False, validator=_finite_number
-    )
-    peephole: Any = attrs.field(default=False, kw_only=True, repr=False)
-    dtype: np.dtype[Any] = attrs.field(default=np.float64, kw_only=True, converter=check_dtype)
-    rng: Any = attrs.field(default=None, kw_only=True, repr=False)
-
-    def __attrs_post_init__(self) -> None:
-        peep = peephole_set(self.peephole, PEEPHOLE_GATES)
-        rng = take_rng(self)
-        given = {name: getattr(self, name) for name in GATE_NAMES}
-        built = build_gates(
-            self,
-            GATE_NAMES,
-            rng,
-            peephole=peep,
-            given=given,
-            peephole_initializer=self.peephole_initializer,
-        )
-        if given["forget"] is None:  # a given forget gate keeps its bias
-            apply_forget_bias(self, built["forget"])
-        # Assign only once every gate is valid, so a failed construction leaves nothing half-built.
-        for name, gate in built.items():
-            setattr(self, name, gate)
-
-    def reset_parameters(self, rng: np.random.Generator | int | None = None) -> None:
-        """Draw fresh weights for every gate (forget bias included), as at construction."""
-        reset_gates(self, rng)
-        apply_forget_bias(self)
-
-    # -- the cell contract ----------------------------------------------------------------------
-
-    @property
-    def gates(self) -> dict[str, Gate]:
-        """The four gates by name, in the order forget, input, candidate, output."""
-        return {name: getattr(self, name) for name in GATE_NAMES}
-
-    @property
-    def output_size(self) -> int:
-        """Features of each output ``y_t`` (equal to ``hidden_size``)."""
-        return self.hidden_size
-
-    def initial_state(self, batch_size: int | None = None) -> LSTMState:
-        """Zero state; ``batch_size=None`` gives an unbatched state of shape ``(hidden,)``."""
-        if batch_size is not None and (
-            isinstance(batch_size, bool)
-            or not isinstance(batch_size, (int, np.integer))
-            or batch_size < 0
-        ):
-            raise ValueError(
-                f"batch_size: expected a non-negative integer or None, received {batch_size!r}"
-            )
-        return zero_state(LSTMState, batch_size, self.dtype, h=self.hidden_size, c=self.hidden_size)
 
     def step(self, state: LSTMState, x: Array) -> tuple[LSTMState, Array]:
         """One time step.
@@ -337,9 +260,3 @@ class LSTMCell(Module):
         from lstmkit.cells import lstm_fused
 
         return lstm_fused.backward(self, cache, dy, d_final)
-
-    def describe(self) -> str:
-        return (
-            f"LSTMCell(input={self.input_size}, hidden={self.hidden_size}, "
-            f"cell_activation={self.cell_activation.name}, {self.dtype})"
-        )

@@ -29,19 +29,14 @@ from numpy.typing import NDArray
 from lstmkit import activations, initializers
 from lstmkit.activations import Activation
 from lstmkit.cells.base import (
-    apply_forget_bias,
-    build_gates,
     check_lstm_state,
     check_step_cache,
     check_step_input,
-    peephole_set,
-    reset_gates,
-    take_rng,
-    zero_state,
 )
+from lstmkit.cells.gated import LSTMFamilyCell
 from lstmkit.cells.lstm import GATE_NAMES, PEEPHOLE_GATES
-from lstmkit.gate import Gate, GateCache
-from lstmkit.module import Module, Parameter, check_dtype, component
+from lstmkit.gate import Gate, GateCache, positive_int
+from lstmkit.module import Parameter, component
 from lstmkit.state import LSTMState
 
 __all__ = ["ProjectionLSTMCell", "ProjectionStepCache"]
@@ -64,7 +59,7 @@ class ProjectionStepCache:
 
 
 @component
-class ProjectionLSTMCell(Module):
+class ProjectionLSTMCell(LSTMFamilyCell):
     """LSTM cell whose hidden state is projected to ``proj_size`` units (LSTMP).
 
     Parameters
@@ -106,85 +101,50 @@ class ProjectionLSTMCell(Module):
     ((4, 2), (4, 8), 2)
     """
 
-    input_size: int = attrs.field()
-    hidden_size: int = attrs.field()
-    proj_size: int = attrs.field()
+    GATE_NAMES = GATE_NAMES
+    PEEPHOLE_GATES = PEEPHOLE_GATES
+
+    proj_size: int = attrs.field(validator=positive_int)
     cell_activation: Activation = attrs.field(default=activations.tanh, converter=activations.get)
-    gate_activation: Any = attrs.field(default="sigmoid", kw_only=True, repr=False)
-    candidate_activation: Any = attrs.field(default="tanh", kw_only=True, repr=False)
-    kernel_initializer: Any = attrs.field(default="glorot_uniform", kw_only=True, repr=False)
-    recurrent_initializer: Any = attrs.field(default="orthogonal", kw_only=True, repr=False)
-    bias_initializer: Any = attrs.field(default="zeros", kw_only=True, repr=False)
-    peephole_initializer: Any = attrs.field(default="zeros", kw_only=True, repr=False)
     projection_initializer: Any = attrs.field(
         default="glorot_uniform",
         kw_only=True,
         repr=False,
         converter=initializers.get,
     )
-    forget_bias: float = attrs.field(default=1.0, kw_only=True, repr=False)
-    peephole: Any = attrs.field(default=False, kw_only=True, repr=False)
-    dtype: np.dtype[Any] = attrs.field(default=np.float64, kw_only=True, converter=check_dtype)
-    rng: Any = attrs.field(default=None, kw_only=True, repr=False)
     forget: Gate = attrs.field(init=False)
     input: Gate = attrs.field(init=False)
     candidate: Gate = attrs.field(init=False)
     output: Gate = attrs.field(init=False)
     projection: Parameter = attrs.field(init=False)
 
-    def __attrs_post_init__(self) -> None:
-        for name in ("hidden_size", "proj_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{name}: expected a positive integer, received {value!r}")
+    def _check_options(self) -> None:
+        super()._check_options()
         if self.proj_size >= self.hidden_size:
             raise ValueError(
                 f"proj_size: expected a size smaller than hidden_size={self.hidden_size} (a projection "
                 f"must shrink the state, as PyTorch requires), received {self.proj_size}"
             )
-        peep = peephole_set(self.peephole, PEEPHOLE_GATES)
-        rng = take_rng(self)
-        gates = build_gates(
-            self,
-            GATE_NAMES,
-            rng,
-            peephole=peep,
-            recurrent_size=self.proj_size,
-            peephole_initializer=self.peephole_initializer,
-        )
-        for name, gate in gates.items():
-            setattr(self, name, gate)
-        apply_forget_bias(self)
-        self.projection = Parameter(self._draw_projection(rng))
 
-    def _draw_projection(self, rng: np.random.Generator) -> Array:
+    def _gate_options(self) -> dict[str, Any]:
+        return {**super()._gate_options(), "recurrent_size": self.proj_size}
+
+    def _build_extra(self, rng: np.random.Generator) -> None:
         shape = (self.hidden_size, self.proj_size)
-        return Gate._draw(self.projection_initializer, shape, rng, self.dtype, "projection")
-
-    def reset_parameters(self, rng: np.random.Generator | int | None = None) -> None:
-        """Draw fresh weights for every gate and the projection, as at construction."""
-        gen = reset_gates(self, rng)
-        apply_forget_bias(self)
-        self.projection = Parameter(self._draw_projection(gen))
-
-    @property
-    def gates(self) -> dict[str, Gate]:
-        """The four gates by name, in the order forget, input, candidate, output."""
-        return {name: getattr(self, name) for name in GATE_NAMES}
+        value = Gate._draw(self.projection_initializer, shape, rng, self.dtype, "projection")
+        self.projection = Parameter(value)
 
     @property
     def output_size(self) -> int:
         """Features of each output ``y_t``: ``proj_size``."""
         return self.proj_size
 
-    def initial_state(self, batch_size: int | None = None) -> LSTMState:
-        """Zero state: ``h (batch, proj_size)``, ``c (batch, hidden_size)``; unbatched if None."""
-        return zero_state(LSTMState, batch_size, self.dtype, h=self.proj_size, c=self.hidden_size)
+    def state_sizes(self) -> dict[str, int]:
+        """``h`` of ``proj_size``, ``c`` of ``hidden_size``."""
+        return {"h": self.proj_size, "c": self.hidden_size}
 
-    def step(self, state: LSTMState, x: Array) -> tuple[LSTMState, Array]:
-        """One time step: ``x (batch, input_size)`` -> ``(LSTMState, y (batch, proj_size))``."""
-        new, y, _ = self.step_train(state, x)
-        return new, y
+    def _describe_extra(self) -> str:
+        return f", proj={self.proj_size}"
 
     def step_train(
         self, state: LSTMState, x: Array
@@ -232,9 +192,3 @@ class ProjectionLSTMCell(Module):
             if dc_g is not None:
                 dc_prev = dc_prev + dc_g
         return LSTMState(h=dh_prev, c=dc_prev), dx
-
-    def describe(self) -> str:
-        return (
-            f"ProjectionLSTMCell(input={self.input_size}, hidden={self.hidden_size}, "
-            f"proj={self.proj_size}, {self.dtype})"
-        )
