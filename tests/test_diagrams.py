@@ -323,3 +323,23 @@ def _optional(module: str):
         return importlib.import_module(module)
     except ImportError:
         return None
+
+
+def test_user_activation_named_sigmoid_is_not_drawn_as_the_builtin():
+    impostor = activations.Activation(
+        "sigmoid", lambda z: z, lambda y: y * 0 + 1, derivative_from_output=True
+    )
+    cell = LSTMCell(2, 3, rng=0)
+    cell.forget.activation = impostor
+    root = parse(diagrams.draw(cell))
+    labels = {
+        g.attrib["data-part"]: "".join(t.text or "" for t in g.iter(SVG + "text"))
+        for g in groups(root)
+        if any(layer.attrib.get("class") == "layer" for layer in g.iter(SVG + "g"))
+    }
+    assert labels["forget"] == "sigmoid"  # its own name, not σ
+    assert labels["input"] == labels["output"] == "σ"  # the built-in keeps its symbol
+    gru = GRUCell(2, 3, rng=0)
+    gru.reset.activation = impostor
+    text = diagrams.draw(gru)
+    assert text.count(">σ<") == 1  # only the update gate, the built-in

@@ -102,10 +102,15 @@ def test_lstm_with_swapped_activations(rng):
         x, *weights, act=lambda z: z / (1 + np.abs(z)), rec_act=hard_sigmoid_keras2
     )
     np.testing.assert_allclose(Recurrent(cell)(x)[0], ref, rtol=1e-13, atol=1e-15)
+    # lstmkit's hard_sigmoid is Keras 2's; Keras 3's "hard_sigmoid" is another function, so the
+    # settings cannot name it.
+    with pytest.raises(ValueError, match=r"input gate activation 'hard_sigmoid'.*relu6"):
+        keras_config(cell)
+    cell = from_keras_lstm(weights, activation="softsign", recurrent_activation="relu")
     assert keras_config(cell) == {
         "units": H,
         "activation": "softsign",
-        "recurrent_activation": "hard_sigmoid",
+        "recurrent_activation": "relu",
     }
 
 
@@ -203,3 +208,75 @@ def test_bad_input(rng):
         to_keras_gru(GRUCell(I, H, update_convention="olah", rng=0))
     with pytest.raises(TypeError, match="expected a GRUCell"):
         to_keras_gru(LSTMCell(I, H, rng=0))
+
+
+# -- activations are recognised by the object and its declared Keras name ---------------------------
+
+# Keras 3's definitions of the activations lstmkit declares a Keras name for (keras.activations),
+# written here independently of lstmkit.
+KERAS3_DEFINITIONS = {
+    "sigmoid": lambda z: 1 / (1 + np.exp(-z)),
+    "tanh": np.tanh,
+    "relu": lambda z: np.maximum(z, 0),
+    "linear": lambda z: z,
+    "softsign": lambda z: z / (1 + np.abs(z)),
+    "softplus": lambda z: np.log(1 + np.exp(z)),
+    "elu": lambda z: np.where(z > 0, z, np.exp(np.minimum(z, 0)) - 1),
+    "hard_sigmoid": lambda z: np.clip(z + 3, 0, 6) / 6,  # relu6(x + 3) / 6
+}
+
+
+def test_declared_keras_names_compute_the_keras_function():
+    from lstmkit import activations
+
+    z = np.linspace(-6, 6, 121) + 0.0123
+    for act in activations.BUILTINS:
+        if act.keras is None:
+            # Keras 3 has no name for it: whatever it shares a name with computes something else.
+            if act.name in KERAS3_DEFINITIONS:
+                assert not np.allclose(act(z), KERAS3_DEFINITIONS[act.name](z)), act
+            continue
+        np.testing.assert_allclose(
+            act(z), KERAS3_DEFINITIONS[act.keras](z), rtol=1e-12, atol=1e-15, err_msg=act.name
+        )
+
+
+def _impostor(name="sigmoid"):
+    from lstmkit.activations import Activation
+
+    return Activation(
+        name,
+        lambda z: np.clip(z, 0.0, 1.0),
+        lambda y: np.ones_like(y),
+        derivative_from_output=True,
+    )
+
+
+def test_user_activation_named_like_a_builtin_is_refused():
+    with pytest.raises(ValueError, match=r"input gate activation 'sigmoid'.*your own Activation"):
+        to_keras_lstm(LSTMCell(I, H, gate_activation=_impostor(), rng=0))
+    with pytest.raises(ValueError, match=r"update gate activation 'sigmoid'.*your own Activation"):
+        to_keras_gru(GRUCell(I, H, gate_activation=_impostor(), rng=0))
+    tanh = _impostor("tanh")
+    with pytest.raises(ValueError, match=r"candidate activation 'tanh'.*your own Activation"):
+        keras_config(LSTMCell(I, H, candidate_activation=tanh, cell_activation=tanh, rng=0))
+    # Same name, different objects: the candidate and cell activations are not one activation.
+    with pytest.raises(ValueError, match="one activation for both"):
+        keras_config(LSTMCell(I, H, cell_activation=_impostor("tanh"), rng=0))
+
+
+def test_deep_copied_cells_export_like_the_original(rng):
+    import copy
+
+    weights = keras_arrays(rng, 4, (4 * H,))
+    cell = copy.deepcopy(from_keras_lstm(weights, activation="softsign"))
+    assert keras_config(cell) == {
+        "units": H,
+        "activation": "softsign",
+        "recurrent_activation": "sigmoid",
+    }
+    for got, want in zip(to_keras_lstm(cell), weights):
+        np.testing.assert_array_equal(got, want)
+    gru = copy.deepcopy(GRUCell(I, H, rng=0))
+    assert keras_config(gru)["recurrent_activation"] == "sigmoid"
+    to_keras_gru(gru)

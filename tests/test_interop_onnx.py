@@ -178,3 +178,99 @@ def test_per_gate_activations_and_unknown_activations_are_named(tmp_path):
         to_onnx(LSTMCell(3, 4, candidate_activation=swish, rng=0), tmp_path / "m.onnx")
     with pytest.raises(FileNotFoundError, match="does not exist"):
         to_onnx(lstm(), tmp_path / "missing" / "m.onnx")
+
+
+# -- activations are recognised by the object and its declared onnx form ----------------------------
+
+# ONNX's definitions of the recurrent-operator activations (the operator specification), written
+# here independently of lstmkit.
+ONNX_DEFINITIONS = {
+    "Sigmoid": lambda z, a, b: 1 / (1 + np.exp(-z)),
+    "Tanh": lambda z, a, b: np.tanh(z),
+    "Relu": lambda z, a, b: np.maximum(z, 0),
+    "HardSigmoid": lambda z, a, b: np.clip(a * z + b, 0, 1),
+    "Affine": lambda z, a, b: a * z + b,
+    "Softsign": lambda z, a, b: z / (1 + np.abs(z)),
+    "Softplus": lambda z, a, b: np.log(1 + np.exp(z)),
+    "Elu": lambda z, a, b: np.where(z >= 0, z, a * (np.exp(np.minimum(z, 0)) - 1)),
+}
+
+
+def test_every_builtin_declares_the_onnx_function_it_computes():
+    from lstmkit import activations
+
+    z = np.linspace(-6, 6, 121) + 0.0123
+    for act in activations.BUILTINS:
+        assert act.onnx is not None, act
+        name, alpha, beta = act.onnx
+        np.testing.assert_allclose(
+            act(z), ONNX_DEFINITIONS[name](z, alpha, beta), rtol=1e-12, atol=1e-15, err_msg=name
+        )
+
+
+def _impostor(name="sigmoid"):
+    from lstmkit.activations import Activation
+
+    return Activation(
+        name, lambda z: np.clip(z, 0.0, 1.0), lambda y: np.ones_like(y), derivative_from_output=True
+    )
+
+
+def test_user_activation_named_like_a_builtin_is_refused(tmp_path):
+    with pytest.raises(
+        ValueError, match=r"model\.cell\.input: activation 'sigmoid' is your own Activation"
+    ):
+        to_onnx(lstm(gate_activation=_impostor()), tmp_path / "m.onnx")
+    with pytest.raises(ValueError, match=r"model\.cell\.reset: activation 'sigmoid' is your own"):
+        to_onnx(GRUCell(3, 4, gate_activation=_impostor(), dtype=F32, rng=0), tmp_path / "m.onnx")
+    with pytest.raises(
+        ValueError,
+        match=r"model\.layers\[1\]\.backward_layer\.cell\.cell_activation: activation 'tanh' is your own",
+    ):
+        to_onnx(
+            Stacked([lstm(), Bidirectional(lstm(4, 2, cell_activation=_impostor("tanh")), rng=1)]),
+            tmp_path / "m.onnx",
+        )
+    with pytest.raises(ValueError, match=r"model\.cell\.forget: activation 'sigmoid'"):
+        to_onnx(
+            CoupledLSTMCell(3, 4, gate_activation=_impostor(), dtype=F32, rng=0),
+            tmp_path / "m.onnx",
+        )
+    assert not list(tmp_path.iterdir())
+
+
+def test_deep_copied_cells_export_like_the_original(tmp_path):
+    import copy
+
+    cell = randomize(lstm(gate_activation="hard_sigmoid", peephole=True))
+    check(copy.deepcopy(cell), tmp_path)
+    check(randomize(Bidirectional(copy.deepcopy(lstm()), rng=1), seed=2), tmp_path)
+    check(randomize(copy.deepcopy(CoupledLSTMCell(3, 4, dtype=F32, rng=0))), tmp_path)
+
+
+def test_a_declared_onnx_form_is_honoured(tmp_path):
+    from lstmkit import activations
+    from lstmkit.activations import Activation
+
+    # The user's own activation declares that it is ONNX's Affine(alpha=1, beta=0): exported as such.
+    identity = Activation(
+        "my_identity",
+        lambda z: np.array(z, copy=True),
+        np.ones_like,
+        derivative_from_output=True,
+        onnx=("Affine", 1.0, 0.0),
+    )
+    check(randomize(lstm(cell_activation=identity, candidate_activation="linear")), tmp_path)
+    # Declaring the sigmoid's ONNX form without symmetric= is not enough for a coupled cell.
+    own_sigmoid = Activation(
+        "my_sigmoid",
+        activations.sigmoid.function,
+        activations.sigmoid.derivative,
+        derivative_from_output=True,
+        onnx=("Sigmoid", None, None),
+    )
+    with pytest.raises(ValueError, match=r"input_forget with the gate activation 'my_sigmoid'"):
+        to_onnx(
+            CoupledLSTMCell(3, 4, gate_activation=own_sigmoid, dtype=F32, rng=0),
+            tmp_path / "c.onnx",
+        )

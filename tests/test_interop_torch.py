@@ -370,3 +370,48 @@ def test_from_torch_rejects_other_modules():
         from_torch(torch.nn.RNN(3, 4))
     with pytest.raises(TypeError, match="dtype"):
         from_torch(torch.nn.LSTM(3, 4).half())
+
+
+# -- activations are recognised by the object, never by name ---------------------------------------
+
+
+def _impostor(name="sigmoid"):
+    from lstmkit.activations import Activation
+
+    return Activation(
+        name,
+        lambda z: np.clip(z, 0.0, 1.0),
+        lambda y: np.ones_like(y),
+        derivative_from_output=True,
+    )
+
+
+def test_user_activation_named_like_a_builtin_is_refused():
+    with pytest.raises(
+        ValueError, match=r"model\.forget: activation 'sigmoid' \(your own Activation"
+    ):
+        to_torch(LSTMCell(I, H, gate_activation=_impostor(), rng=0))
+    with pytest.raises(
+        ValueError,
+        match=r"model\.layers\[1\]\.cell: cell_activation 'tanh' \(your own Activation",
+    ):
+        to_torch(
+            Stacked(
+                [LSTMCell(I, H, rng=0), LSTMCell(H, H, cell_activation=_impostor("tanh"), rng=1)]
+            )
+        )
+    with pytest.raises(
+        ValueError, match=r"model\.cell\.reset: activation 'sigmoid' \(your own Activation"
+    ):
+        to_torch(Recurrent(GRUCell(I, H, gate_activation=_impostor(), rng=0)))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_deep_copied_cells_export_like_the_original(dtype):
+    import copy
+
+    model = randomize(
+        Bidirectional(copy.deepcopy(LSTMCell(I, H, dtype=dtype, rng=0)), rng=1), dtype
+    )
+    model = copy.deepcopy(model)
+    compare(to_torch(model), model, dtype, LENGTHS)

@@ -175,19 +175,22 @@ def to_config(obj: Any) -> dict[str, Any]:
 
 
 def activation_name(activation: Any) -> str:
-    """The registered name of ``activation``; raises if another object holds that name."""
+    """The name ``activation`` is saved under.
+
+    A registered name must be registered to this very object (activations compare by identity,
+    and copies keep the object), or loading would build another activation. An activation whose
+    name is not registered is saved by name; loading then asks for it to be registered.
+    """
     name = activation.name
     known = activations.get(name) if name in activations.available() else None
-    # Compare the functions, not the objects: deep copies (Bidirectional clones its cell) hold
-    # the same functions in new Activation objects.
-    if known is not None and (
-        known.function is not activation.function
-        or known.derivative is not activation.derivative
-        or known.derivative_from_output != activation.derivative_from_output
-    ):
+    if known is not None and known is not activation:
+        if any(known is b for b in activations.BUILTINS):
+            problem = f"your Activation {name!r} is not the built-in {name!r}"
+        else:
+            problem = f"{name!r} is registered to a different Activation object"
         raise ValueError(
-            f"activation: {name!r} is registered as a different Activation object; a saved "
-            "model would load the registered one. Register yours under its own name."
+            f"activation: {problem}; a saved model would load that one instead. Register yours "
+            "under its own name with lstmkit.activations.register."
         )
     return str(name)
 

@@ -6,6 +6,9 @@ from collections.abc import Sequence
 from typing import Any
 from xml.sax.saxutils import escape
 
+from lstmkit import activations
+from lstmkit.activations import Activation
+
 STYLE = """
 .module{fill:#dfeedd;stroke:#6b8f62;stroke-width:1.5}
 .layer rect{fill:#ffd966;stroke:#5c4b00;stroke-width:1.5}
@@ -30,8 +33,14 @@ NORM_STYLE = """
 .highlight .norm rect{fill:#ff922b;stroke:#c92a2a;stroke-width:3}
 """
 
-# Pretty labels for the activations everyone knows; any other activation shows its own name.
-SYMBOLS = {"sigmoid": "σ", "tanh": "tanh", "hard_sigmoid": "σ_hard"}
+# Pretty labels for the built-in activations everyone knows, keyed by the objects themselves
+# (activations compare by identity): any other activation, even one of your own named "sigmoid",
+# shows its own name.
+SYMBOLS: dict[Activation, str] = {
+    activations.sigmoid: "σ",
+    activations.tanh: "tanh",
+    activations.hard_sigmoid: "σ_hard",
+}
 
 
 class Canvas:
@@ -126,8 +135,11 @@ def arrowhead(p0: tuple[float, float], p1: tuple[float, float]) -> str:
 
 
 def act_label(activation: Any) -> tuple[str, str]:
-    name = getattr(activation, "name", str(activation))
-    return SYMBOLS.get(name, name), name
+    """``(label, name)``: the built-in's symbol, or the activation's own name."""
+    if isinstance(activation, Activation):
+        return SYMBOLS.get(activation, activation.name), activation.name
+    name = str(activation)
+    return name, name
 
 
 def check_count(value: Any, argument: str) -> None:

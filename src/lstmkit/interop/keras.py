@@ -13,9 +13,13 @@ matrices like lstmkit's, with the gates side by side along the last axis:
   ``reset_after=False`` it is ``(3H,)``. Keras' GRU computes ``h = z * h_prev + (1 - z) * h~``,
   lstmkit's ``update_convention="pytorch"``.
 
-Activation names are looked up in :mod:`lstmkit.activations`. Note that Keras 3 redefined
+Activation names given to the importers are looked up in :mod:`lstmkit.activations`. The
+exporters recognise an activation by the object, never by name, and write the Keras name it
+declares (:attr:`lstmkit.activations.Activation.keras`); an activation without one, or one of your
+own that merely shares a built-in's name, is refused. Note that Keras 3 redefined
 ``hard_sigmoid`` as ``relu6(x + 3) / 6``; lstmkit's ``hard_sigmoid`` is Keras 2's
-``clip(0.2 x + 0.5, 0, 1)``.
+``clip(0.2 x + 0.5, 0, 1)``, which Keras 3 has no name for, so it is imported by name but not
+exported.
 
 Examples
 --------
@@ -38,6 +42,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from lstmkit import activations
 from lstmkit.cells.gru import GRUCell
 from lstmkit.cells.lstm import LSTMCell
 from lstmkit.module import check_dtype
@@ -218,13 +223,36 @@ def from_keras_gru(
     return cell
 
 
-def _same(a: Any, b: Any) -> bool:
-    return bool(a.function is b.function and a.name == b.name)
+def _keras_name(act: Any, where: str, problems: list[str]) -> str | None:
+    """The Keras 3 name ``act`` declares (its ``keras`` field), or None after adding a problem."""
+    name = getattr(act, "keras", None)
+    if name is not None:
+        return str(name)
+    own = getattr(act, "name", repr(act))
+    if act is activations.hard_sigmoid:
+        problems.append(
+            f"{where} {own!r} (lstmkit's is Keras 2's clip(0.2 x + 0.5, 0, 1); Keras 3's "
+            "hard_sigmoid is relu6(x + 3) / 6, a different function)"
+        )
+    elif act in activations.BUILTINS:
+        problems.append(f"{where} {own!r} (Keras 3 defines no activation computing it)")
+    elif any(b.name == own for b in activations.BUILTINS):
+        problems.append(
+            f"{where} {own!r}: your own Activation, not lstmkit's built-in {own} "
+            f"(declare keras= on it, or use activations.{own})"
+        )
+    else:
+        problems.append(f"{where} {own!r} (not a Keras activation; declare keras= on it)")
+    return None
 
 
 def keras_config(cell: LSTMCell | GRUCell) -> dict[str, Any]:
     """The Keras layer settings matching ``cell``: ``units``, ``activation``, ``recurrent_activation``
-    (and ``reset_after`` for a GRU), or a ValueError naming what Keras cannot express."""
+    (and ``reset_after`` for a GRU), or a ValueError naming what Keras cannot express.
+
+    Activations are recognised by the object and written under the Keras name they declare
+    (:attr:`lstmkit.activations.Activation.keras`).
+    """
     problems = []
     gate_names: tuple[str, ...]
     if type(cell) is LSTMCell:
@@ -232,7 +260,7 @@ def keras_config(cell: LSTMCell | GRUCell) -> dict[str, Any]:
         problems += [
             f"a peephole on the {n} gate" for n, g in cell.gates.items() if g.p is not None
         ]
-        if not _same(cell.cell_activation, cell.candidate.activation):
+        if cell.cell_activation is not cell.candidate.activation:
             problems.append(
                 f"cell_activation {cell.cell_activation.name!r} differing from the candidate's "
                 f"{cell.candidate.activation.name!r} (Keras uses one activation for both)"
@@ -248,17 +276,19 @@ def keras_config(cell: LSTMCell | GRUCell) -> dict[str, Any]:
     else:
         raise TypeError(f"cell: expected an LSTMCell or GRUCell, received {type(cell).__name__}")
     gate_acts = [cell.gates[n].activation for n in gate_names]
-    if not all(_same(a, gate_acts[0]) for a in gate_acts):
+    if not all(a is gate_acts[0] for a in gate_acts):
         problems.append(
             "different activations on the gates "
             f"({', '.join(f'{n}={a.name}' for n, a in zip(gate_names, gate_acts))}); Keras has one recurrent_activation"
         )
+    activation = _keras_name(cell.candidate.activation, "candidate activation", problems)
+    recurrent = _keras_name(gate_acts[0], f"{gate_names[0]} gate activation", problems)
     if problems:
         raise ValueError("cell: Keras cannot express " + "; ".join(problems))
     return {
         "units": int(cell.hidden_size),
-        "activation": cell.candidate.activation.name,
-        "recurrent_activation": gate_acts[0].name,
+        "activation": activation,
+        "recurrent_activation": recurrent,
         **extra,
     }
 

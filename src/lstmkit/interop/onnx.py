@@ -21,9 +21,12 @@ Layouts (ONNX uses column vectors like PyTorch, so every block is an lstmkit wei
   ``GRUCell(reset_after=True)`` is ``linear_before_reset=1`` with its ``recurrent_bias`` as the
   candidate's ``Rb``. ONNX weighs ``h_prev`` by ``z`` (``update_convention="pytorch"``).
 
-Activations ONNX can express: sigmoid, tanh, relu, hard_sigmoid (``HardSigmoid`` with
-alpha 0.2, beta 0.5), softsign, softplus, elu (alpha 1) and linear (``Affine`` with alpha 1,
-beta 0). Anything else raises ``ValueError`` naming the part.
+Activations are recognised by the object, never by name: the export writes each activation's
+declared ``onnx`` form (:attr:`lstmkit.activations.Activation.onnx`). The built-ins sigmoid, tanh,
+relu, hard_sigmoid (``HardSigmoid`` with alpha 0.2, beta 0.5), softsign, softplus, elu (alpha 1)
+and linear (``Affine`` with alpha 1, beta 0) declare one; your own activation is exported only if
+you declare its ``onnx`` form yourself. Anything else, including an activation of your own that
+merely shares a built-in's name, raises ``ValueError`` naming the part.
 """
 
 from __future__ import annotations
@@ -42,23 +45,9 @@ from lstmkit.cells.gru import GRUCell
 from lstmkit.cells.lstm import LSTMCell
 from lstmkit.runners import Bidirectional, Recurrent, Stacked
 
-__all__ = ["ONNX_ACTIVATIONS", "to_onnx"]
+__all__ = ["to_onnx"]
 
 Array = NDArray[Any]
-
-#: lstmkit activation name -> (ONNX name, alpha, beta); None where ONNX takes no such argument.
-ONNX_ACTIVATIONS: dict[str, tuple[str, float | None, float | None]] = {
-    "sigmoid": ("Sigmoid", None, None),
-    "tanh": ("Tanh", None, None),
-    "relu": ("Relu", None, None),
-    "softsign": ("Softsign", None, None),
-    "softplus": ("Softplus", None, None),
-    "hard_sigmoid": ("HardSigmoid", 0.2, 0.5),
-    "elu": ("Elu", 1.0, None),
-    "linear": ("Affine", 1.0, 0.0),
-}
-#: Activations with ``f(-a) = 1 - f(a)``, so a coupled cell's gate can be negated for input_forget.
-_SYMMETRIC = ("sigmoid", "hard_sigmoid")
 
 
 def _onnx() -> tuple[Any, Any]:
@@ -75,14 +64,23 @@ def _onnx() -> tuple[Any, Any]:
 def _activation(
     act: Any, where: str, problems: list[str]
 ) -> tuple[str, float | None, float | None]:
-    builtin = ONNX_ACTIVATIONS.get(act.name)
-    known = activations.get(act.name) if act.name in activations.available() else None
-    if builtin is None or known is None or known.function is not act.function:
+    """The ONNX form ``act`` declares (its ``onnx`` field), or a problem naming ``where``."""
+    form = getattr(act, "onnx", None)
+    if form is not None:
+        return form
+    name = getattr(act, "name", repr(act))
+    expressible = ", ".join(b.name for b in activations.BUILTINS if b.onnx is not None)
+    if any(b.name == name for b in activations.BUILTINS):
         problems.append(
-            f"{where}: activation {act.name!r} (ONNX supports {', '.join(ONNX_ACTIVATIONS)})"
+            f"{where}: activation {name!r} is your own Activation, not lstmkit's built-in "
+            f"{name} (declare onnx= on it, or use activations.{name})"
         )
-        return ("Sigmoid", None, None)
-    return builtin
+    else:
+        problems.append(
+            f"{where}: activation {name!r} (ONNX supports {expressible}, or an Activation "
+            "declaring its onnx form)"
+        )
+    return ("Sigmoid", None, None)
 
 
 def _cell_spec(cell: Any, path: str, problems: list[str]) -> dict[str, Any] | None:
@@ -108,12 +106,13 @@ def _cell_spec(cell: Any, path: str, problems: list[str]) -> dict[str, Any] | No
             _activation(f_act, f"{path}.forget", problems),
             _activation(o_act, f"{path}.output", problems),
         ]
-        if f_act.name != o_act.name:
+        if gate_acts[0] != gate_acts[1]:
             problems.append(f"{path}: different forget and output activations; ONNX's f is shared")
-        if f_act.name not in _SYMMETRIC:
+        if not f_act.symmetric:
             problems.append(
                 f"{path}: input_forget with the gate activation {f_act.name!r} "
-                "(the export needs f(-a) = 1 - f(a): sigmoid or hard_sigmoid)"
+                "(the export needs f(-a) = 1 - f(a), an Activation declared symmetric such as "
+                "sigmoid or hard_sigmoid)"
             )
         # ONNX's input gate is lstmkit's forget gate negated; ONNX then derives f = 1 - i.
         order = [cell.forget, cell.output, cell.forget, cell.candidate]

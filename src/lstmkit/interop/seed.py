@@ -135,11 +135,11 @@ def to_seed(cell: LSTMCell) -> dict[str, NDArray[Any]]:
     problems = [f"peephole on the {n} gate" for n, g in cell.gates.items() if g.p is not None]
     for name, gate in cell.gates.items():
         want = activations.tanh if name == "candidate" else activations.sigmoid
-        if gate.activation.function is not want.function:
+        if gate.activation is not want:
             problems.append(
                 f"{name} activation {gate.activation.name!r} (the seed uses {want.name})"
             )
-    if cell.cell_activation.function is not activations.tanh.function:
+    if cell.cell_activation is not activations.tanh:
         problems.append(f"cell_activation {cell.cell_activation.name!r} (the seed uses tanh)")
     if problems:
         raise ValueError("cell: the seed's layout cannot express " + "; ".join(problems))

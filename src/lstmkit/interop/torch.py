@@ -174,8 +174,12 @@ def _gru_cell(w_ih: Any, w_hh: Any, b_ih: Any, b_hh: Any, dt: np.dtype[Any]) -> 
 # -- lstmkit -> PyTorch -----------------------------------------------------------------------
 
 
-def _is(act: Any, builtin: Any) -> bool:
-    return bool(act.name == builtin.name and act.function is builtin.function)
+def _not_builtin(act: Any) -> str:
+    """A note for a user's activation that shares a built-in's name, else ``""``."""
+    name = getattr(act, "name", None)
+    if act not in activations.BUILTINS and any(b.name == name for b in activations.BUILTINS):
+        return f"your own Activation, not lstmkit's built-in {name}; "
+    return ""
 
 
 def _cell_problems(cell: Any, path: str) -> tuple[str | None, list[str]]:
@@ -204,9 +208,10 @@ def _cell_problems(cell: Any, path: str) -> tuple[str | None, list[str]]:
             "candidate": activations.tanh,
             "output": activations.sigmoid,
         }
-        if not _is(cell.cell_activation, activations.tanh):
+        if cell.cell_activation is not activations.tanh:
             problems.append(
-                f"{path}: cell_activation {cell.cell_activation.name!r} (PyTorch uses tanh)"
+                f"{path}: cell_activation {cell.cell_activation.name!r} "
+                f"({_not_builtin(cell.cell_activation)}PyTorch uses tanh)"
             )
     elif type(cell) is GRUCell:
         kind = "gru"
@@ -227,8 +232,10 @@ def _cell_problems(cell: Any, path: str) -> tuple[str | None, list[str]]:
         ]
     for name, act in wanted.items():
         got = cell.gates[name].activation
-        if not _is(got, act):
-            problems.append(f"{path}.{name}: activation {got.name!r} (PyTorch uses {act.name})")
+        if got is not act:
+            problems.append(
+                f"{path}.{name}: activation {got.name!r} ({_not_builtin(got)}PyTorch uses {act.name})"
+            )
     return kind, problems
 
 
