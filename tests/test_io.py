@@ -225,28 +225,43 @@ def test_save_overwrites_atomically_and_leaves_no_temp_files(tmp_path, monkeypat
 # -- user-defined components ------------------------------------------------------------------------
 
 
-def test_custom_activation_is_saved_by_name_and_must_be_registered_to_load(tmp_path):
+def test_custom_activation_must_be_registered_to_save_and_is_saved_by_name(tmp_path):
     cube = activations.Activation("cube_io_test", lambda z: z**3, lambda z: 3 * z**2)
     cell = LSTMCell(2, 3, candidate_activation=cube, rng=0)
-    lstmkit.save(cell, tmp_path / "c.npz")
-    with pytest.raises(ValueError, match=r"cube_io_test.*lstmkit\.activations\.register"):
-        lstmkit.load(tmp_path / "c.npz")
+    # Refused at save time (a file that cannot be loaded back is never written), with the path.
+    with pytest.raises(
+        ValueError, match=r"^model\.candidate: activation: 'cube_io_test'.*activations\.register"
+    ):
+        lstmkit.save(cell, tmp_path / "c.npz")
+    assert not (tmp_path / "c.npz").exists()
     activations.register(cube)
+    lstmkit.save(cell, tmp_path / "c.npz")
     loaded = lstmkit.load(tmp_path / "c.npz")
     assert loaded.candidate.activation is cube
     assert_same_model(cell, loaded)
 
 
-def test_custom_initializer_is_saved_by_name(tmp_path):
+def test_custom_initializer_must_be_registered_to_save_and_is_usable_by_name(tmp_path):
     def halves(shape, rng, dtype):
         return np.full(shape, 0.5, dtype)
 
     cell = LSTMCell(2, 3, bias_initializer=halves, rng=0)
-    lstmkit.save(cell, tmp_path / "c.npz")
-    with pytest.raises(ValueError, match=r"'halves'.*register_initializer"):
-        lstmkit.load(tmp_path / "c.npz")
-    config.register_initializer("halves", halves)
+    with pytest.raises(ValueError, match=r"^model\.forget: initializer: 'halves'.*register"):
+        lstmkit.save(cell, tmp_path / "c.npz")
+    # Loading weights into an existing model never needs the initializer registered.
+    twin = LSTMCell(2, 3, bias_initializer=halves, rng=1)
+    state = {k: v + 1 for k, v in cell.state_dict().items()}
+    twin.load_state_dict(state)
+    lstmkit.save(LSTMCell(2, 3, rng=1), tmp_path / "plain.npz")
+    lstmkit.load_weights(cell, tmp_path / "plain.npz", check_config=False)
+    # One registry: registered once, the name works in constructors and in files.
+    lstmkit.initializers.register("halves", halves)
+    by_name = LSTMCell(2, 3, bias_initializer="halves", rng=0)
+    assert by_name.forget.bias_initializer is halves
+    np.testing.assert_array_equal(by_name.input.b.value, np.full(3, 0.5))
+    lstmkit.save(by_name, tmp_path / "c.npz")
     assert lstmkit.load(tmp_path / "c.npz").forget.bias_initializer is halves
+    config.register_initializer("halves", halves)  # the older spelling: same registry, no error
 
 
 @lstmkit.module.component

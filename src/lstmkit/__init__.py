@@ -4,7 +4,18 @@ Activations, initializers, gates, cells and runners are separate, swappable
 components with exact hand-written backward passes.
 """
 
-from lstmkit import activations, diagrams, initializers, losses, optimizers, testing, training
+# The runners', wrappers' and layers' configuration functions (the gate's and the cells' are
+# declared beside their classes).
+from lstmkit import (
+    _builtin_configs,  # noqa: E402, F401  (registers on import)
+    activations,
+    diagrams,
+    initializers,
+    losses,
+    optimizers,
+    testing,
+    training,
+)
 from lstmkit.activations import Activation
 from lstmkit.cells import (
     Cell,

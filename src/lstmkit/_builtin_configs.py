@@ -1,138 +1,23 @@
-"""Configuration functions of lstmkit's own components, registered with :mod:`lstmkit.config`.
+"""Configuration functions of the runners, regularization wrappers and feed-forward layers.
 
-Each ``from_config`` checks its keys and value types, and leaf components check the sizes they are
-about to allocate against the arrays being loaded (``ctx.expect``) before constructing anything.
-Components written in optional modules are registered only when those modules exist.
+Registered with :func:`lstmkit.config.register` when :mod:`lstmkit` is imported. The gate and
+the cells declare theirs beside their classes (``to_config``/``from_config`` and
+:func:`lstmkit.config.configurable`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
-from lstmkit.cells.lstm import GATE_NAMES, LSTMCell
-from lstmkit.config import BuildContext, activation_name, initializer_config, register
-from lstmkit.gate import Gate
+from lstmkit import initializers
+from lstmkit.config import BuildContext, activation_name, initializer_config, register, to_config
+from lstmkit.layers import Dense, LastStep, MeanPool, Sequential
+from lstmkit.regularization import VariationalDropout, Zoneout
 from lstmkit.runners.bidirectional import MERGE_MODES, Bidirectional
 from lstmkit.runners.recurrent import Recurrent
 from lstmkit.runners.stacked import Stacked
 
 Config = dict[str, Any]
-
-_INIT_KEYS = (
-    "kernel_initializer",
-    "recurrent_initializer",
-    "bias_initializer",
-    "peephole_initializer",
-)
-
-
-# -- Gate -------------------------------------------------------------------------------------
-
-
-def gate_to_config(gate: Gate) -> Config:
-    return {
-        "input_size": int(gate.input_size),
-        "hidden_size": int(gate.hidden_size),
-        "recurrent_size": int(gate.U.shape[0]),
-        "activation": activation_name(gate.activation),
-        "peephole": gate.p is not None,
-        **{key: initializer_config(getattr(gate, key)) for key in _INIT_KEYS},
-        "dtype": gate.dtype.name,
-    }
-
-
-def gate_from_config(cfg: Config, ctx: BuildContext) -> Gate:
-    keys = [
-        "input_size",
-        "hidden_size",
-        "recurrent_size",
-        "activation",
-        "peephole",
-        *_INIT_KEYS,
-        "dtype",
-    ]
-    ctx.check_keys(cfg, keys)
-    n_in, n_h, n_r = (
-        ctx.int(cfg, "input_size"),
-        ctx.int(cfg, "hidden_size"),
-        ctx.int(cfg, "recurrent_size"),
-    )
-    dtype = ctx.dtype(cfg)
-    peephole = ctx.bool(cfg, "peephole")
-    ctx.expect("W", (n_in, n_h), dtype)
-    ctx.expect("U", (n_r, n_h), dtype)
-    ctx.expect("b", (n_h,), dtype)
-    if peephole:
-        ctx.expect("p", (n_h,), dtype)
-    return Gate(
-        n_in,
-        n_h,
-        activation=ctx.activation(cfg, "activation"),
-        peephole=peephole,
-        recurrent_size=n_r,
-        dtype=dtype,
-        rng=ctx.rng,
-        **{key: ctx.initializer(cfg, key) for key in _INIT_KEYS},
-    )
-
-
-# -- LSTMCell ---------------------------------------------------------------------------------
-
-
-def lstm_to_config(cell: LSTMCell) -> Config:
-    return {
-        "input_size": int(cell.input_size),
-        "hidden_size": int(cell.hidden_size),
-        "cell_activation": activation_name(cell.cell_activation),
-        "forget_bias": float(cell.forget_bias),
-        "dtype": cell.dtype.name,
-        "gates": {name: _to_config(gate) for name, gate in cell.gates.items()},
-    }
-
-
-def cell_gates(
-    cfg: Config, ctx: BuildContext, names: tuple[str, ...], sizes: tuple[int, int, int], dtype: Any
-) -> dict[str, Gate]:
-    """Build a cell's named gates from ``cfg["gates"]`` and check each has the cell's sizes.
-
-    ``sizes`` is ``(input_size, hidden_size, recurrent_size)``. Checking them here, against
-    gates whose arrays were checked against the file, bounds what the cell will allocate.
-    """
-    gates_cfg = ctx.dict(cfg, "gates")
-    if sorted(gates_cfg) != sorted(names):
-        raise ValueError(
-            f"{ctx.path}.gates: expected the gates {', '.join(names)}, received {', '.join(sorted(gates_cfg))}"
-        )
-    gates = {}
-    for name in names:
-        gate = ctx.build(gates_cfg[name], f"gates.{name}", f"{name}.")
-        if not isinstance(gate, Gate):
-            raise TypeError(
-                f"{ctx.path}.gates.{name}: expected a Gate, received {type(gate).__name__}"
-            )
-        got = (gate.input_size, gate.hidden_size, gate.recurrent_size)
-        if got != sizes or gate.dtype != dtype:
-            raise ValueError(
-                f"{ctx.path}.gates.{name}: expected (input, hidden, recurrent) sizes {sizes} and "
-                f"dtype {np.dtype(dtype)} like the cell, received {got} and {gate.dtype}"
-            )
-        gates[name] = gate
-    return gates
-
-
-def lstm_from_config(cfg: Config, ctx: BuildContext) -> LSTMCell:
-    ctx.check_keys(
-        cfg, ["input_size", "hidden_size", "cell_activation", "forget_bias", "dtype", "gates"]
-    )
-    n_in, n_h, dtype = ctx.int(cfg, "input_size"), ctx.int(cfg, "hidden_size"), ctx.dtype(cfg)
-    forget_bias = ctx.float(cfg, "forget_bias")
-    cell_activation = ctx.activation(cfg, "cell_activation")
-    gates = cell_gates(cfg, ctx, GATE_NAMES, (n_in, n_h, n_h), dtype)
-    return LSTMCell(
-        n_in, n_h, cell_activation=cell_activation, forget_bias=forget_bias, dtype=dtype, **gates
-    )
 
 
 # -- runners ----------------------------------------------------------------------------------
@@ -140,7 +25,7 @@ def lstm_from_config(cfg: Config, ctx: BuildContext) -> LSTMCell:
 
 def recurrent_to_config(runner: Recurrent) -> Config:
     return {
-        "cell": _to_config(runner.cell),
+        "cell": to_config(runner.cell),
         "reverse": bool(runner.reverse),
         "fused": None if runner.fused is None else bool(runner.fused),
     }
@@ -155,7 +40,7 @@ def recurrent_from_config(cfg: Config, ctx: BuildContext) -> Recurrent:
 
 def stacked_to_config(stack: Stacked) -> Config:
     return {
-        "layers": [_to_config(layer) for layer in stack.layers],
+        "layers": [to_config(layer) for layer in stack.layers],
         "dropout": float(stack.dropout),
     }
 
@@ -172,8 +57,8 @@ def stacked_from_config(cfg: Config, ctx: BuildContext) -> Stacked:
 
 def bidirectional_to_config(bi: Bidirectional) -> Config:
     return {
-        "forward_layer": _to_config(bi.forward_layer),
-        "backward_layer": _to_config(bi.backward_layer),
+        "forward_layer": to_config(bi.forward_layer),
+        "backward_layer": to_config(bi.backward_layer),
         "merge": bi.merge,
     }
 
@@ -191,17 +76,109 @@ def bidirectional_from_config(cfg: Config, ctx: BuildContext) -> Bidirectional:
     return Bidirectional(fwd, bwd, merge=merge)
 
 
-def _to_config(obj: Any) -> Config:
-    from lstmkit.config import to_config
-
-    return to_config(obj)
+# -- regularization wrappers ------------------------------------------------------------------
 
 
-register("Gate", Gate, gate_to_config, gate_from_config)
-register("LSTMCell", LSTMCell, lstm_to_config, lstm_from_config)
+def variational_to_config(cell: VariationalDropout) -> Config:
+    return {
+        "cell": to_config(cell.cell),
+        "input_rate": float(cell.input_rate),
+        "recurrent_rate": float(cell.recurrent_rate),
+    }
+
+
+def variational_from_config(cfg: Config, ctx: BuildContext) -> VariationalDropout:
+    ctx.check_keys(cfg, ["cell", "input_rate", "recurrent_rate"])
+    rates = [ctx.float(cfg, key, low=0.0, high=1.0) for key in ("input_rate", "recurrent_rate")]
+    return VariationalDropout(ctx.build(cfg["cell"], "cell", "cell."), *rates, rng=ctx.rng)
+
+
+def zoneout_to_config(cell: Zoneout) -> Config:
+    return {
+        "cell": to_config(cell.cell),
+        "h_rate": float(cell.h_rate),
+        "c_rate": float(cell.c_rate),
+        "inference": cell.inference,
+    }
+
+
+def zoneout_from_config(cfg: Config, ctx: BuildContext) -> Zoneout:
+    ctx.check_keys(cfg, ["cell", "h_rate", "c_rate", "inference"])
+    rates = [ctx.float(cfg, key, low=0.0, high=1.0) for key in ("h_rate", "c_rate")]
+    inference = ctx.str(cfg, "inference", choices=("off", "expectation"))
+    return Zoneout(
+        ctx.build(cfg["cell"], "cell", "cell."), *rates, inference=inference, rng=ctx.rng
+    )
+
+
+# -- feed-forward layers ----------------------------------------------------------------------
+
+
+def dense_to_config(layer: Dense) -> Config:
+    return {
+        "input_size": int(layer.input_size),
+        "output_size": int(layer.output_size),
+        "activation": activation_name(layer.activation),
+        "kernel_initializer": initializer_config(initializers.get(layer.kernel_initializer)),
+        "bias_initializer": initializer_config(initializers.get(layer.bias_initializer)),
+        "dtype": layer.dtype.name,
+    }
+
+
+def dense_from_config(cfg: Config, ctx: BuildContext) -> Dense:
+    keys = [
+        "input_size",
+        "output_size",
+        "activation",
+        "kernel_initializer",
+        "bias_initializer",
+        "dtype",
+    ]
+    ctx.check_keys(cfg, keys)
+    n_in, n_out, dtype = ctx.int(cfg, "input_size"), ctx.int(cfg, "output_size"), ctx.dtype(cfg)
+    ctx.expect("W", (n_in, n_out), dtype)
+    ctx.expect("b", (n_out,), dtype)
+    return Dense(
+        n_in,
+        n_out,
+        activation=ctx.activation(cfg, "activation"),
+        dtype=dtype,
+        rng=ctx.rng,
+        kernel_initializer=ctx.initializer(cfg, "kernel_initializer"),
+        bias_initializer=ctx.initializer(cfg, "bias_initializer"),
+    )
+
+
+def _no_settings(layer: Any) -> Config:
+    return {}
+
+
+def _pool_from_config(cls: type) -> Any:
+    def build(cfg: Config, ctx: BuildContext) -> Any:
+        ctx.check_keys(cfg, [])
+        return cls()
+
+    return build
+
+
+def sequential_to_config(model: Sequential) -> Config:
+    return {"layers": [to_config(layer) for layer in model.layers]}
+
+
+def sequential_from_config(cfg: Config, ctx: BuildContext) -> Sequential:
+    ctx.check_keys(cfg, ["layers"])
+    layers = ctx.list(cfg, "layers")
+    return Sequential(
+        *[ctx.build(layer, f"layers[{k}]", f"layers.{k}.") for k, layer in enumerate(layers)]
+    )
+
+
 register("Recurrent", Recurrent, recurrent_to_config, recurrent_from_config)
 register("Stacked", Stacked, stacked_to_config, stacked_from_config)
 register("Bidirectional", Bidirectional, bidirectional_to_config, bidirectional_from_config)
-
-# The variants, wrappers and layers (imported last: that module uses cell_gates from this one).
-from lstmkit import _variant_configs  # noqa: E402, F401
+register("VariationalDropout", VariationalDropout, variational_to_config, variational_from_config)
+register("Zoneout", Zoneout, zoneout_to_config, zoneout_from_config)
+register("Dense", Dense, dense_to_config, dense_from_config)
+register("LastStep", LastStep, _no_settings, _pool_from_config(LastStep))
+register("MeanPool", MeanPool, _no_settings, _pool_from_config(MeanPool))
+register("Sequential", Sequential, sequential_to_config, sequential_from_config)

@@ -44,7 +44,7 @@ from __future__ import annotations
 import builtins
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 import numpy as np
@@ -58,10 +58,12 @@ __all__ = [
     "from_config",
     "register",
     "register_initializer",
+    "configurable",
     "registered",
     "to_config",
 ]
 
+T = TypeVar("T")
 Config = dict[str, Any]  # one component's settings, JSON-compatible
 ToConfig = Callable[[Any], dict[str, Any]]
 FromConfig = Callable[[dict[str, Any], "BuildContext"], Any]
@@ -79,7 +81,6 @@ class ComponentSpec:
 
 _BY_NAME: dict[str, ComponentSpec] = {}
 _BY_CLASS: dict[type, ComponentSpec] = {}
-_INITIALIZERS: dict[str, Any] = {}
 
 
 def register(
@@ -128,58 +129,131 @@ def register(
 
 def registered() -> list[str]:
     """Names of every registered component type, sorted."""
-    _ensure_builtins()
     return sorted(_BY_NAME)
 
 
 def register_initializer(name: str, initializer: Any, *, overwrite: bool = False) -> Any:
-    """Register a user-defined initializer under ``name`` so saved files can refer to it.
+    """Register a user-defined initializer under ``name``: :func:`lstmkit.initializers.register`.
 
-    Built-in initializers need no registration. Returns ``initializer``.
+    Kept here for code written against earlier versions; both register in the one registry of
+    initializers, usable by name in constructors and in saved files.
     """
-    if not isinstance(name, str) or not name:
-        raise TypeError(f"name: expected a non-empty str, received {name!r}")
-    if not callable(initializer):
-        raise TypeError(f"initializer: expected a callable, received {type(initializer).__name__}")
-    if name in initializers.available():
-        raise ValueError(f"name: {name!r} is a built-in initializer")
-    if name in _INITIALIZERS and _INITIALIZERS[name] is not initializer and not overwrite:
-        raise ValueError(f"name: {name!r} is already registered; pass overwrite=True to replace it")
-    _INITIALIZERS[name] = initializer
-    return initializer
+    return initializers.register(name, initializer, overwrite=overwrite)
+
+
+def configurable(name: str | None = None) -> Callable[[type[T]], type[T]]:
+    """Class decorator: register a component class with the configuration methods it defines.
+
+    The class defines ``to_config(self) -> dict`` and a classmethod
+    ``from_config(cls, config, context) -> obj`` (see :func:`register`); it is registered
+    under ``name`` (default: the class name). Subclasses are not registered by inheritance:
+    a subclass may compute something else, so it needs its own registration.
+
+    Examples
+    --------
+    >>> import attrs
+    >>> from lstmkit import config
+    >>> @config.configurable("ScaleExample")
+    ... @attrs.define
+    ... class ScaleExample:
+    ...     factor: float
+    ...     def to_config(self):
+    ...         return {"factor": self.factor}
+    ...     @classmethod
+    ...     def from_config(cls, cfg, ctx):
+    ...         ctx.check_keys(cfg, ["factor"])
+    ...         return cls(ctx.float(cfg, "factor"))
+    >>> config.from_config(config.to_config(ScaleExample(2.0)))
+    ScaleExample(factor=2.0)
+    """
+
+    def decorate(cls: type[T]) -> type[T]:
+        register(name or cls.__name__, cls, cls.to_config, cls.from_config)  # type: ignore[attr-defined]
+        return cls
+
+    return decorate
 
 
 # -- object -> config -------------------------------------------------------------------------
 
+# While to_config runs: the objects being described, outermost first (for error paths), and
+# whether a component that could not be loaded back is an error (save) or described by name
+# (comparing architectures).
+_DESCRIBING: list[Any] = []
+_LENIENT: list[bool] = [False]
 
-def to_config(obj: Any) -> dict[str, Any]:
+
+class DescribeError(ValueError):
+    """A component, activation or initializer that a saved file could not name."""
+
+
+def to_config(obj: Any, *, strict: bool = True) -> dict[str, Any]:
     """The JSON-compatible configuration of ``obj``: ``{"type": name, **settings}``.
+
+    Parameters
+    ----------
+    obj : component
+    strict : bool, default True
+        Require everything to be loadable from the description: every component class,
+        activation and initializer registered. With False, an unregistered activation or
+        initializer is described by its name (enough to compare two architectures).
 
     Raises
     ------
     ValueError
-        If ``obj``'s class (or a sub-component's) is not registered.
+        If ``obj``'s class (or a sub-component's) is not registered, or with ``strict``, an
+        activation or initializer is not registered; the message starts with the dotted path
+        of the component (``model.layers.0.cell.forget``).
     """
-    _ensure_builtins()
-    spec = _BY_CLASS.get(type(obj))
-    if spec is None:
-        raise ValueError(
-            f"model: cannot describe a {type(obj).__name__}; register it with "
-            f"lstmkit.config.register({type(obj).__name__!r}, {type(obj).__name__}, to_config, "
-            "from_config) first"
-        )
-    body = spec.to_config(obj)
-    if not isinstance(body, dict) or "type" in body:
-        raise TypeError(f"to_config of {spec.name}: expected a dict without a 'type' key")
-    return {"type": spec.name, **body}
+    outermost = not _DESCRIBING
+    if outermost:
+        _LENIENT.append(not strict)
+    _DESCRIBING.append(obj)
+    try:
+        spec = _BY_CLASS.get(type(obj))
+        if spec is None:
+            raise DescribeError(
+                f"cannot describe a {type(obj).__name__}; register it with "
+                f"lstmkit.config.register({type(obj).__name__!r}, {type(obj).__name__}, "
+                "to_config, from_config) first"
+            )
+        body = spec.to_config(obj)
+        if not isinstance(body, dict) or "type" in body:
+            raise TypeError(f"to_config of {spec.name}: expected a dict without a 'type' key")
+        return {"type": spec.name, **body}
+    except DescribeError as error:
+        if outermost:
+            raise DescribeError(f"{_path_of(error)}: {error}") from None
+        if not hasattr(error, "owners"):
+            error.owners = list(_DESCRIBING)  # type: ignore[attr-defined]
+        raise
+    finally:
+        _DESCRIBING.pop()
+        if outermost:
+            _LENIENT.pop()
+
+
+def _path_of(error: DescribeError) -> str:
+    """``model.a.b``: where the innermost described object sits in the outermost one."""
+    owners = getattr(error, "owners", [])
+    path = "model"
+    for parent, child in zip(owners, owners[1:]):
+        for name, value in getattr(parent, "named_children", lambda: [])():
+            if value is child:
+                path += f".{name}"
+                break
+        else:
+            path += f".<{type(child).__name__}>"
+    return path
 
 
 def activation_name(activation: Any) -> str:
     """The name ``activation`` is saved under.
 
     A registered name must be registered to this very object (activations compare by identity,
-    and copies keep the object), or loading would build another activation. An activation whose
-    name is not registered is saved by name; loading then asks for it to be registered.
+    and copies keep the object), or loading would build another activation. An activation
+    whose name is not registered cannot be loaded back, so saving refuses it (except when
+    only comparing architectures, ``to_config(strict=False)``).
     """
     name = activation.name
     known = activations.get(name) if name in activations.available() else None
@@ -188,23 +262,32 @@ def activation_name(activation: Any) -> str:
             problem = f"your Activation {name!r} is not the built-in {name!r}"
         else:
             problem = f"{name!r} is registered to a different Activation object"
-        raise ValueError(
+        raise DescribeError(
             f"activation: {problem}; a saved model would load that one instead. Register yours "
             "under its own name with lstmkit.activations.register."
+        )
+    if known is None and not _LENIENT[-1]:
+        raise DescribeError(
+            f"activation: {name!r} is not registered, so a saved file could not be loaded; "
+            f"register it first with lstmkit.activations.register(...)"
         )
     return str(name)
 
 
 def initializer_config(init: Any) -> dict[str, Any]:
-    """``{"name": ..., "args": {...}}`` for a built-in initializer, ``{"name": ...}`` otherwise."""
-    for name in initializers.available():
-        builtin = initializers.get(name)
-        if type(init) is type(builtin):
-            args = {key: float(value) for key, value in attrs.asdict(init).items()}  # type: ignore[arg-type]
-            return {"name": initializers.name_of(init), "args": args}
-    for name, registered_init in _INITIALIZERS.items():
-        if registered_init is init:
-            return {"name": name}
+    """``{"name": ..., "args": {...}}`` for a built-in initializer, ``{"name": ...}`` for a
+    registered one (see :func:`lstmkit.initializers.register`)."""
+    name = initializers.registered_name(init)
+    if name is not None and attrs.has(type(init)) and initializers.get(name) is not init:
+        args = {key: float(value) for key, value in attrs.asdict(init).items()}
+        return {"name": name, "args": args}
+    if name is not None:
+        return {"name": name}
+    if not _LENIENT[-1]:
+        raise DescribeError(
+            f"initializer: {initializers.name_of(init)!r} is not registered, so a saved file "
+            "could not be loaded; register it first with lstmkit.initializers.register(name, init)"
+        )
     return {"name": initializers.name_of(init)}
 
 
@@ -249,7 +332,6 @@ class BuildContext:
 
     def build_here(self, config: Any) -> Any:
         """Build the component described by ``config`` at this context's path and prefix."""
-        _ensure_builtins()
         if not isinstance(config, dict):
             raise TypeError(
                 f"{self.path}: expected a component description (object), received {_kind(config)}"
@@ -380,17 +462,17 @@ class BuildContext:
         name = cfg.get("name")
         if not isinstance(name, str):
             raise TypeError(f"{path}.name: expected an initializer name, received {_kind(name)}")
-        if name in _INITIALIZERS:
+        if name not in initializers.available():
+            raise ValueError(
+                f"{path}.name: the file uses the initializer {name!r}, which is not registered; "
+                f"register it with lstmkit.initializers.register({name!r}, init) before loading"
+            )
+        if not attrs.has(type(initializers.get(name))) or name not in initializers.builtin_names():
             if set(cfg) != {"name"}:
                 raise ValueError(
                     f"{path}: expected only a name for the registered initializer {name!r}"
                 )
-            return _INITIALIZERS[name]
-        if name not in initializers.available():
-            raise ValueError(
-                f"{path}.name: the file uses the initializer {name!r}, which is not registered; "
-                f"register it with lstmkit.config.register_initializer({name!r}, init) before loading"
-            )
+            return initializers.get(name)
         cls = type(initializers.get(name))
         args = cfg.get("args")
         fields = [f.name for f in attrs.fields(cls)]  # type: ignore[arg-type]
@@ -457,15 +539,3 @@ def _kind(value: Any) -> str:
     if len(text) > 60:
         text = text[:57] + "..."
     return f"{type(value).__name__} {text}"
-
-
-_BUILTINS_LOADED = False
-
-
-def _ensure_builtins() -> None:
-    # The built-in registrations live in lstmkit._builtin_configs, imported on first use so
-    # this module stays free of the component modules (and of import cycles).
-    global _BUILTINS_LOADED
-    if not _BUILTINS_LOADED:
-        _BUILTINS_LOADED = True
-        from lstmkit import _builtin_configs  # noqa: F401

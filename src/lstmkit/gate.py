@@ -28,7 +28,7 @@ import attrs
 import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
-from lstmkit import activations, initializers
+from lstmkit import activations, config, initializers
 from lstmkit.activations import Activation
 from lstmkit.initializers import Initializer, as_rng
 from lstmkit.module import Module, Parameter, check_dtype, component
@@ -54,6 +54,15 @@ class GateCache:
     y: Array
 
 
+_INIT_KEYS = (
+    "kernel_initializer",
+    "recurrent_initializer",
+    "bias_initializer",
+    "peephole_initializer",
+)
+
+
+@config.configurable()
 @component
 class Gate(Module):
     """A gate: ``activation(x @ W + h @ U + b [+ c * p])``.
@@ -270,4 +279,42 @@ class Gate(Module):
         return (
             f"Gate({self.activation.name}, W {self.W.shape}, U {self.U.shape}, "
             f"b {self.b.shape}{peep}, {self.dtype})"
+        )
+
+    # -- configuration --------------------------------------------------------------------------
+
+    def to_config(self) -> dict[str, Any]:
+        """Sizes, activation, peephole flag, initializers and dtype (see :mod:`lstmkit.config`)."""
+        return {
+            "input_size": int(self.input_size),
+            "hidden_size": int(self.hidden_size),
+            "recurrent_size": int(self.U.shape[0]),
+            "activation": config.activation_name(self.activation),
+            "peephole": self.p is not None,
+            **{key: config.initializer_config(getattr(self, key)) for key in _INIT_KEYS},
+            "dtype": self.dtype.name,
+        }
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any], ctx: config.BuildContext) -> Gate:
+        """A fresh gate from :meth:`to_config` output, its sizes checked against the file first."""
+        keys = ["input_size", "hidden_size", "recurrent_size", "activation", "peephole"]
+        ctx.check_keys(cfg, [*keys, *_INIT_KEYS, "dtype"])
+        n_in, n_h, n_r = (ctx.int(cfg, key) for key in keys[:3])
+        dtype = ctx.dtype(cfg)
+        peephole = ctx.bool(cfg, "peephole")
+        ctx.expect("W", (n_in, n_h), dtype)
+        ctx.expect("U", (n_r, n_h), dtype)
+        ctx.expect("b", (n_h,), dtype)
+        if peephole:
+            ctx.expect("p", (n_h,), dtype)
+        return cls(
+            n_in,
+            n_h,
+            activation=ctx.activation(cfg, "activation"),
+            peephole=peephole,
+            recurrent_size=n_r,
+            dtype=dtype,
+            rng=ctx.rng,
+            **{key: ctx.initializer(cfg, key) for key in _INIT_KEYS},
         )

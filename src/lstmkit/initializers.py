@@ -40,8 +40,11 @@ __all__ = [
     "Zeros",
     "as_rng",
     "available",
+    "builtin_names",
     "get",
     "name_of",
+    "register",
+    "registered_name",
 ]
 
 Shape = tuple[int, ...]
@@ -224,9 +227,55 @@ _REGISTRY: dict[str, Callable[[], Any]] = {
 }
 
 
-def available() -> list[str]:
-    """Names of every built-in initializer, sorted."""
+# Initializers users registered by name: the objects themselves (not classes to instantiate).
+_USER: dict[str, Initializer] = {}
+
+
+def register(name: str, initializer: Initializer, *, overwrite: bool = False) -> Initializer:
+    """Register a user-defined initializer under ``name``.
+
+    A registered initializer is usable by name everywhere: in constructors
+    (``LSTMCell(..., bias_initializer=name)``) and in saved files, which store it by that
+    name. Built-in names cannot be taken. Returns ``initializer``.
+
+    Raises
+    ------
+    ValueError
+        ``name`` is a built-in's, or registered to another object without ``overwrite``.
+    TypeError
+        ``name`` is not a non-empty str or ``initializer`` is not callable.
+    """
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"name: expected a non-empty str, received {name!r}")
+    if not callable(initializer):
+        raise TypeError(f"initializer: expected a callable, received {type(initializer).__name__}")
+    if name in _REGISTRY:
+        raise ValueError(f"name: {name!r} is a built-in initializer")
+    if name in _USER and _USER[name] is not initializer and not overwrite:
+        raise ValueError(f"name: {name!r} is already registered; pass overwrite=True to replace it")
+    _USER[name] = initializer
+    return initializer
+
+
+def registered_name(initializer: Initializer) -> str | None:
+    """The name ``initializer`` is registered under (built-in class or user object), or None."""
+    for name, cls in _REGISTRY.items():
+        if type(initializer) is cls:
+            return name
+    for name, user in _USER.items():
+        if user is initializer:
+            return name
+    return None
+
+
+def builtin_names() -> list[str]:
+    """Names of the built-in initializers, sorted."""
     return sorted(_REGISTRY)
+
+
+def available() -> list[str]:
+    """Names of every built-in and registered initializer, sorted."""
+    return sorted({*_REGISTRY, *_USER})
 
 
 def get(initializer: str | Initializer, *, argument: str = "initializer") -> Initializer:
@@ -240,6 +289,8 @@ def get(initializer: str | Initializer, *, argument: str = "initializer") -> Ini
         If ``initializer`` is neither a string nor callable.
     """
     if isinstance(initializer, str):
+        if initializer in _USER:
+            return _USER[initializer]
         try:
             return _REGISTRY[initializer]()
         except KeyError:

@@ -22,7 +22,7 @@ from typing import Any
 import attrs
 from numpy.typing import NDArray
 
-from lstmkit import activations
+from lstmkit import activations, config
 from lstmkit.activations import Activation
 from lstmkit.cells.base import (
     check_lstm_state,
@@ -62,6 +62,7 @@ class CoupledStepCache:
     cell_out: Array
 
 
+@config.configurable()
 @component
 class CoupledLSTMCell(LSTMFamilyCell):
     """LSTM cell whose input gate is ``1 - forget`` (coupled input and forget gates).

@@ -21,7 +21,7 @@ import attrs
 import numpy as np
 from numpy.typing import NDArray
 
-from lstmkit import activations, initializers
+from lstmkit import activations, config, initializers
 from lstmkit.cells.base import (
     apply_forget_bias,
     build_gates,
@@ -82,6 +82,10 @@ class GatedCell(Module):
     GATE_NAMES: ClassVar[tuple[str, ...]] = ()
     #: The state class (its fields' sizes come from :meth:`state_sizes`).
     STATE: ClassVar[type] = LSTMState
+    #: Keys of :meth:`_config_options` in a saved description.
+    CONFIG_OPTIONS: ClassVar[tuple[str, ...]] = ()
+    #: Sub-components besides the gates that are saved with their own configuration.
+    CONFIG_PARTS: ClassVar[tuple[str, ...]] = ()
 
     input_size: int = attrs.field(validator=positive_int)
     hidden_size: int = attrs.field(validator=positive_int)
@@ -187,6 +191,48 @@ class GatedCell(Module):
             f"{self._describe_extra()}{act_text}, {self.dtype})"
         )
 
+    # -- configuration (see lstmkit.config) ------------------------------------------------------
+    # A cell is saved as its sizes, its own options and its gates' configurations. Loading
+    # builds the saved gates first (each checked against the file), then a fresh cell of the
+    # same options, which adopts them after a check that each has exactly the structure the
+    # cell expects. A variant lists its options in _config_options / _options_from_config.
+
+    def _config_options(self) -> dict[str, Any]:
+        """The cell's own settings beyond sizes, dtype and gates, JSON-compatible."""
+        return {}
+
+    @classmethod
+    def _options_from_config(cls, cfg: dict[str, Any], ctx: config.BuildContext) -> dict[str, Any]:
+        """Constructor keywords read from :meth:`_config_options` output."""
+        return {}
+
+    def to_config(self) -> dict[str, Any]:
+        """Sizes, options, dtype and each gate's (and part's) configuration."""
+        return {
+            "input_size": int(self.input_size),
+            "hidden_size": int(self.hidden_size),
+            **self._config_options(),
+            "dtype": self.dtype.name,
+            "gates": {name: config.to_config(gate) for name, gate in self.gates.items()},
+            **{name: config.to_config(getattr(self, name)) for name in self.CONFIG_PARTS},
+        }
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any], ctx: config.BuildContext) -> Any:
+        """A cell from :meth:`to_config` output, every size checked against the file first."""
+        sizes = ["input_size", "hidden_size"]
+        ctx.check_keys(cfg, [*sizes, *cls.CONFIG_OPTIONS, "dtype", "gates", *cls.CONFIG_PARTS])
+        n_in, n_h, dtype = ctx.int(cfg, "input_size"), ctx.int(cfg, "hidden_size"), ctx.dtype(cfg)
+        options = cls._options_from_config(cfg, ctx)
+        n_r = int(options.get("proj_size", n_h))
+        gates = _saved_gates(cfg, ctx, cls.GATE_NAMES, (n_in, n_h, n_r), dtype)
+        parts = {name: ctx.build(cfg[name], name, f"{name}.") for name in cls.CONFIG_PARTS}
+        if "peephole" in attrs.fields_dict(cls):  # type: ignore[arg-type]
+            options["peephole"] = [n for n, g in gates.items() if g.p is not None] or False
+        cell = cls(n_in, n_h, dtype=dtype, rng=ctx.rng, **options)
+        _adopt(ctx, cell, {**gates, **parts})
+        return cell
+
 
 @component
 class LSTMFamilyCell(GatedCell):
@@ -235,3 +281,71 @@ class LSTMFamilyCell(GatedCell):
     def _after_gates(self, built: dict[str, Gate], given: dict[str, Any]) -> None:
         if given.get("forget") is None:  # a forget gate the user gives keeps its bias
             apply_forget_bias(self, built["forget"])
+
+    CONFIG_OPTIONS: ClassVar[tuple[str, ...]] = ("cell_activation", "forget_bias")
+
+    def _config_options(self) -> dict[str, Any]:
+        return {
+            "cell_activation": config.activation_name(self.cell_activation),  # type: ignore[attr-defined]
+            "forget_bias": float(self.forget_bias),
+        }
+
+    @classmethod
+    def _options_from_config(cls, cfg: dict[str, Any], ctx: config.BuildContext) -> dict[str, Any]:
+        return {
+            "cell_activation": ctx.activation(cfg, "cell_activation"),
+            "forget_bias": ctx.float(cfg, "forget_bias"),
+        }
+
+
+def _structure(module: Module) -> dict[str, Any]:
+    return {name: (p.shape, p.dtype) for name, p in module.named_parameters().items()}
+
+
+def _adopt(ctx: config.BuildContext, owner: Module, parts: dict[str, Module]) -> None:
+    """Put the loaded ``parts`` into the freshly built ``owner``, if each fits exactly."""
+    for name, part in parts.items():
+        fresh = getattr(owner, name)
+        if type(fresh) is not type(part) or _structure(fresh) != _structure(part):
+            raise ValueError(
+                f"{ctx.path}: the saved {name} does not fit a {type(owner).__name__} of these sizes "
+                f"(expected {type(fresh).__name__} with parameters {_structure(fresh)}, received "
+                f"{type(part).__name__} with {_structure(part)})"
+            )
+    for name, part in parts.items():
+        setattr(owner, name, part)
+
+
+def _saved_gates(
+    cfg: dict[str, Any],
+    ctx: config.BuildContext,
+    names: tuple[str, ...],
+    sizes: tuple[int, int, int],
+    dtype: Any,
+) -> dict[str, Gate]:
+    """Build a cell's named gates from ``cfg["gates"]`` and check each has the cell's sizes.
+
+    ``sizes`` is ``(input_size, hidden_size, recurrent_size)``. Checking them here, against
+    gates whose arrays were checked against the file, bounds what the cell will allocate.
+    """
+    gates_cfg = ctx.dict(cfg, "gates")
+    if sorted(gates_cfg) != sorted(names):
+        raise ValueError(
+            f"{ctx.path}.gates: expected the gates {', '.join(names)}, "
+            f"received {', '.join(sorted(gates_cfg))}"
+        )
+    gates = {}
+    for name in names:
+        gate = ctx.build(gates_cfg[name], f"gates.{name}", f"{name}.")
+        if not isinstance(gate, Gate):
+            raise TypeError(
+                f"{ctx.path}.gates.{name}: expected a Gate, received {type(gate).__name__}"
+            )
+        got = (gate.input_size, gate.hidden_size, gate.recurrent_size)
+        if got != sizes or gate.dtype != dtype:
+            raise ValueError(
+                f"{ctx.path}.gates.{name}: expected (input, hidden, recurrent) sizes {sizes} and "
+                f"dtype {np.dtype(dtype)} like the cell, received {got} and {gate.dtype}"
+            )
+        gates[name] = gate
+    return gates

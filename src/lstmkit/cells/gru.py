@@ -31,6 +31,7 @@ import attrs
 import numpy as np
 from numpy.typing import NDArray
 
+from lstmkit import config
 from lstmkit.cells.base import (
     check_state,
     check_step_cache,
@@ -73,6 +74,7 @@ def _check_update(instance: Any, attribute: Any, value: Any) -> None:
         )
 
 
+@config.configurable()
 @component
 class GRUCell(GatedCell):
     """Gated recurrent unit made of ``update``, ``reset`` and ``candidate`` gates.
@@ -111,7 +113,7 @@ class GRUCell(GatedCell):
     Examples
     --------
     >>> import numpy as np
-    >>> from lstmkit import GRUCell
+    >>> from lstmkit import GRUCell, config
     >>> cell = GRUCell(3, 4, rng=0)
     >>> state, y = cell.step(cell.initial_state(2), np.ones((2, 3)))
     >>> type(state).__name__, y.shape
@@ -120,6 +122,7 @@ class GRUCell(GatedCell):
 
     GATE_NAMES = GATE_NAMES
     STATE = HiddenState
+    CONFIG_OPTIONS = ("reset_after", "update_convention")
 
     reset_after: bool = attrs.field(default=True, kw_only=True)
     update_convention: str = attrs.field(default="pytorch", kw_only=True, validator=_check_update)
@@ -155,6 +158,17 @@ class GRUCell(GatedCell):
             self.recurrent_bias = Parameter(
                 Gate._draw(init, shape, rng, self.dtype, "recurrent_bias")
             )
+
+    def _config_options(self) -> dict[str, Any]:
+        return {"reset_after": bool(self.reset_after), "update_convention": self.update_convention}
+
+    @classmethod
+    def _options_from_config(cls, cfg: dict[str, Any], ctx: config.BuildContext) -> dict[str, Any]:
+        reset_after = ctx.bool(cfg, "reset_after")
+        if reset_after:
+            ctx.expect("recurrent_bias", (ctx.int(cfg, "hidden_size"),), ctx.dtype(cfg))
+        convention = ctx.str(cfg, "update_convention", choices=UPDATE_CONVENTIONS)
+        return {"reset_after": reset_after, "update_convention": convention}
 
     def state_sizes(self) -> dict[str, int]:
         """``h`` of ``hidden_size``."""

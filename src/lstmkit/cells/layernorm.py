@@ -29,7 +29,7 @@ import attrs
 import numpy as np
 from numpy.typing import NDArray
 
-from lstmkit import activations
+from lstmkit import activations, config
 from lstmkit.activations import Activation
 from lstmkit.cells.base import (
     check_lstm_state,
@@ -50,6 +50,7 @@ Array = NDArray[Any]
 GATE_NAMES = LSTM_GATE_NAMES
 
 
+@config.configurable()
 @component
 class LayerNorm(Module):
     """Layer normalization over the last axis, with a gain (and optionally a bias) per group.
@@ -131,6 +132,28 @@ class LayerNorm(Module):
             - xhat * (dxhat * xhat).mean(axis=-1, keepdims=True)
         )
 
+    def to_config(self) -> dict[str, Any]:
+        """Size, groups, bias flag, epsilon and dtype."""
+        return {
+            "size": int(self.size),
+            "groups": int(self.groups),
+            "bias": bool(self.use_bias),
+            "epsilon": float(self.epsilon),
+            "dtype": self.dtype.name,
+        }
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any], ctx: config.BuildContext) -> LayerNorm:
+        """A fresh normalization from :meth:`to_config` output, checked against the file."""
+        ctx.check_keys(cfg, ["size", "groups", "bias", "epsilon", "dtype"])
+        size, groups, dtype = ctx.int(cfg, "size"), ctx.int(cfg, "groups"), ctx.dtype(cfg)
+        use_bias, epsilon = ctx.bool(cfg, "bias"), ctx.float(cfg, "epsilon", low=0.0)
+        shape = (size,) if groups == 1 else (groups, size)
+        ctx.expect("gain", shape, dtype)
+        if use_bias:
+            ctx.expect("bias", shape, dtype)
+        return cls(size, groups=groups, bias=use_bias, epsilon=epsilon, dtype=dtype)
+
     def describe(self) -> str:
         bias = ", bias" if self.bias is not None else ""
         return f"LayerNorm(gain {self.gain.shape}{bias}, eps={self.epsilon})"
@@ -152,6 +175,7 @@ class LayerNormStepCache:
     cell_out: Array  # cell_activation(c_hat)
 
 
+@config.configurable()
 @component
 class LayerNormLSTMCell(LSTMFamilyCell):
     """LSTM cell with layer normalization of every gate's inputs and of the cell state.
@@ -195,6 +219,8 @@ class LayerNormLSTMCell(LSTMFamilyCell):
 
     GATE_NAMES = GATE_NAMES
     PEEPHOLE_GATES = ()
+    CONFIG_OPTIONS = (*LSTMFamilyCell.CONFIG_OPTIONS, "epsilon")
+    CONFIG_PARTS = ("norm_x", "norm_h", "norm_c")
 
     cell_activation: Activation = attrs.field(default=activations.tanh, converter=activations.get)
     epsilon: float = attrs.field(default=1e-5, kw_only=True, repr=False)
@@ -220,6 +246,14 @@ class LayerNormLSTMCell(LSTMFamilyCell):
         self.norm_x = LayerNorm(H, groups=4, bias=False, epsilon=eps, dtype=dt)
         self.norm_h = LayerNorm(H, groups=4, bias=False, epsilon=eps, dtype=dt)
         self.norm_c = LayerNorm(H, bias=True, epsilon=eps, dtype=dt)
+
+    def _config_options(self) -> dict[str, Any]:
+        return {**super()._config_options(), "epsilon": float(self.epsilon)}
+
+    @classmethod
+    def _options_from_config(cls, cfg: dict[str, Any], ctx: config.BuildContext) -> dict[str, Any]:
+        epsilon = ctx.float(cfg, "epsilon", low=0.0)
+        return {**super()._options_from_config(cfg, ctx), "epsilon": epsilon}
 
     def _describe_extra(self) -> str:
         return f", eps={self.epsilon}"

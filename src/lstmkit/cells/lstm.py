@@ -21,7 +21,7 @@ from typing import Any
 import attrs
 from numpy.typing import NDArray
 
-from lstmkit import activations
+from lstmkit import activations, config
 from lstmkit.activations import Activation
 from lstmkit.cells.base import check_lstm_state, check_step_cache, check_step_input
 from lstmkit.cells.gated import LSTMFamilyCell
@@ -50,6 +50,7 @@ class LSTMStepCache:
     cell_out: Array  # cell_activation(c)
 
 
+@config.configurable()
 @component
 class LSTMCell(LSTMFamilyCell):
     """Long short-term memory cell made of four :class:`~lstmkit.Gate` objects.

@@ -26,7 +26,7 @@ import attrs
 import numpy as np
 from numpy.typing import NDArray
 
-from lstmkit import activations, initializers
+from lstmkit import activations, config, initializers
 from lstmkit.activations import Activation
 from lstmkit.cells.base import (
     check_lstm_state,
@@ -58,6 +58,7 @@ class ProjectionStepCache:
     m: Array  # o * cell_activation(c), before the projection
 
 
+@config.configurable()
 @component
 class ProjectionLSTMCell(LSTMFamilyCell):
     """LSTM cell whose hidden state is projected to ``proj_size`` units (LSTMP).
@@ -103,6 +104,7 @@ class ProjectionLSTMCell(LSTMFamilyCell):
 
     GATE_NAMES = GATE_NAMES
     PEEPHOLE_GATES = PEEPHOLE_GATES
+    CONFIG_OPTIONS = (*LSTMFamilyCell.CONFIG_OPTIONS, "proj_size", "projection_initializer")
 
     proj_size: int = attrs.field(validator=positive_int)
     cell_activation: Activation = attrs.field(default=activations.tanh, converter=activations.get)
@@ -138,6 +140,25 @@ class ProjectionLSTMCell(LSTMFamilyCell):
     def output_size(self) -> int:
         """Features of each output ``y_t``: ``proj_size``."""
         return self.proj_size
+
+    def _config_options(self) -> dict[str, Any]:
+        init = config.initializer_config(self.projection_initializer)
+        return {
+            **super()._config_options(),
+            "proj_size": int(self.proj_size),
+            "projection_initializer": init,
+        }
+
+    @classmethod
+    def _options_from_config(cls, cfg: dict[str, Any], ctx: config.BuildContext) -> dict[str, Any]:
+        n_p = ctx.int(cfg, "proj_size")
+        ctx.expect("projection", (ctx.int(cfg, "hidden_size"), n_p), ctx.dtype(cfg))
+        init = ctx.initializer(cfg, "projection_initializer")
+        return {
+            **super()._options_from_config(cfg, ctx),
+            "proj_size": n_p,
+            "projection_initializer": init,
+        }
 
     def state_sizes(self) -> dict[str, int]:
         """``h`` of ``proj_size``, ``c`` of ``hidden_size``."""
