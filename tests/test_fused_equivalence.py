@@ -7,9 +7,10 @@ The oracle is :meth:`LSTMCell.step` / :meth:`LSTMCell.step_backward`, driven by 
 import numpy as np
 import pytest
 
-from lstmkit import LSTMCell, Recurrent, activations
+from lstmkit import Gate, LSTMCell, Recurrent, activations
 from lstmkit.activations import Activation
 from lstmkit.cells import lstm_fused
+from lstmkit.module import component
 from lstmkit.state import LSTMState
 
 B, T, I, H = 4, 6, 3, 5
@@ -235,3 +236,79 @@ def test_recycled_buffers_never_alias_results(monkeypatch):
         np.testing.assert_array_equal(results[k][1], expected[k][1])
         for name, grad in expected[k][2].items():
             np.testing.assert_array_equal(results[k][2][name], grad)
+
+
+# -- the default path: fused for LSTMCell's own maths, stepped for a user's subclass ---------------
+
+
+@component
+class _SameGate(Gate):
+    """A Gate subclass that changes nothing; the runner cannot know that, so it steps it."""
+
+
+@component
+class _SameCell(LSTMCell):
+    """An LSTMCell subclass that changes nothing."""
+
+
+# Never registered: a user's "sigmoid" that is sigmoid(2 z), a user's "tanh" that is
+# tanh(z / 2), and one under its own name whose derivative needs the pre-activation.
+_USER_SIGMOID = Activation(
+    "sigmoid", lambda z: 0.5 * (1 + np.tanh(z)), lambda y: 2 * y * (1 - y), True
+)
+_USER_TANH = Activation("tanh", lambda z: np.tanh(0.5 * z), lambda y: 0.5 * (1 - y * y), True)
+_USER_ISRU = Activation("isru", lambda z: z / np.sqrt(1 + z * z), lambda z: (1 + z * z) ** -1.5)
+
+
+def _default_path_cell(kind, dtype):
+    if kind == "builtin":
+        return _cell(dtype)
+    if kind == "user-named-like-builtins":  # the fast path's names, other functions
+        return _cell(
+            dtype,
+            gate_activation=_USER_SIGMOID,
+            candidate_activation=_USER_TANH,
+            cell_activation=_USER_TANH,
+        )
+    if kind == "user-activations":
+        return _cell(
+            dtype,
+            gate_activation=_USER_SIGMOID,
+            candidate_activation=_USER_ISRU,
+            cell_activation=_USER_SIGMOID,
+        )
+    if kind == "gate-subclass":
+        cell = LSTMCell(I, H, forget=_SameGate(I, H, dtype=dtype, rng=0), dtype=dtype, rng=0)
+    else:
+        cell = _SameCell(I, H, dtype=dtype, rng=0)
+    cell.load_state_dict(_cell(dtype).state_dict())  # the "builtin" cell's weights
+    return cell
+
+
+KINDS = [
+    "builtin",
+    "user-named-like-builtins",
+    "user-activations",
+    "gate-subclass",
+    "cell-subclass",
+]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("lengths", [None, [6, 2, 0, 4]], ids=["full", "lengths"])
+@pytest.mark.parametrize("reverse", [False, True], ids=["fwd", "rev"])
+def test_default_path_choice_and_numbers(kind, dtype, lengths, reverse):
+    cell = _default_path_cell(kind, dtype)
+    fused = kind not in ("gate-subclass", "cell-subclass")
+    assert Recurrent(cell).uses_fused() is fused
+    if fused:
+        assert Recurrent(cell, fused=True).uses_fused()
+    else:
+        with pytest.raises(TypeError, match="_Same"):
+            Recurrent(cell, fused=True)
+    default = _run(cell, None, lengths, reverse)
+    _assert_same(default, _run(_default_path_cell(kind, dtype), False, lengths, reverse), dtype)
+    if kind in ("gate-subclass", "cell-subclass"):
+        # Stepped, and the subclass changes nothing: the fused numbers of the plain cell.
+        _assert_same(default, _run(_cell(dtype), True, lengths, reverse), dtype)

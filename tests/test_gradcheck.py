@@ -16,6 +16,7 @@ import pytest
 
 from lstmkit import Bidirectional, LSTMCell, LSTMState, Recurrent, Sequential, Stacked, activations
 from lstmkit.layers import Dense, LastStep, MeanPool
+from lstmkit.module import Parameter
 from lstmkit.runners.bidirectional import MERGE_MODES
 from lstmkit.testing import check_cell_gradients, check_gradients, relative_error
 
@@ -50,7 +51,10 @@ CELL_OPTIONS = {
 }
 
 
-@pytest.mark.parametrize("fused", [True, False], ids=["fused", "step"])
+FUSED = pytest.mark.parametrize("fused", [None, True, False], ids=["auto", "fused", "step"])
+
+
+@FUSED
 @pytest.mark.parametrize("options", list(CELL_OPTIONS.values()), ids=list(CELL_OPTIONS))
 def test_lstm_cell_options(options, fused):
     # A nonzero random bias and peephole so every term of the backward pass matters.
@@ -59,27 +63,47 @@ def test_lstm_cell_options(options, fused):
     )
     report = check_cell_gradients(cell, batch_size=2, time=3, lengths=[3, 2], fused=fused, rng=2)
     _assert_passes(report)
-    assert set(report.parameters) == {f"cell.{n}" for n in cell.named_parameters()}
+    names = {f"cell.{n}" for n in cell.named_parameters()}
+    assert set(report.parameters) == names
     assert set(report.initial_state) == {"h", "c"}
+    assert report.unused == ()
+    if fused is False:
+        assert report.step_path == {}  # nothing to compare: the checked path is the step path
+    else:  # a plain LSTMCell runs fused by default: compared with its steps, array by array
+        expected = names | {"outputs", "x"}
+        expected |= {f"{k}.{n}" for k in ("final_state", "initial_state") for n in "hc"}
+        assert set(report.step_path) == expected
 
 
-@pytest.mark.parametrize("fused", [True, False], ids=["fused", "step"])
+@FUSED
 def test_lstm_cell_one_step(fused):
     cell = LSTMCell(3, 2, rng=0, peephole=True, peephole_initializer="normal")
     _assert_passes(check_cell_gradients(cell, batch_size=1, time=1, fused=fused))
 
 
+def test_zero_initialised_peephole_still_gets_gradient():
+    # Peepholes start at zero by default; the cell state they look at is not zero, so their
+    # gradient is not, and the checker must not flag them as unused.
+    cell = LSTMCell(2, 3, rng=0, peephole=True)
+    assert not np.any(cell.forget.p.value)
+    report = check_cell_gradients(cell, lengths=[3, 1])
+    _assert_passes(report)
+    assert report.unused == ()
+
+
 # -- Recurrent ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("fused", [True, False], ids=["fused", "step"])
+@FUSED
 @pytest.mark.parametrize("reverse", [False, True], ids=["forward", "reverse"])
 @pytest.mark.parametrize("lengths", [None, [4, 2, 0]], ids=["full", "lengths"])
 def test_recurrent(fused, reverse, lengths):
     runner = Recurrent(
         LSTMCell(2, 3, rng=0, bias_initializer="normal"), reverse=reverse, fused=fused
     )
-    _assert_passes(check_gradients(runner, _x(), lengths=lengths, rng=1))
+    report = check_gradients(runner, _x(), lengths=lengths, rng=1)
+    _assert_passes(report)
+    assert bool(report.step_path) == (fused is not False)
 
 
 def test_recurrent_given_initial_state_and_unbatched_input():
@@ -93,7 +117,7 @@ def test_recurrent_given_initial_state_and_unbatched_input():
 # -- Stacked --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("fused", [True, False], ids=["fused", "step"])
+@FUSED
 def test_stacked(fused):
     stack = Stacked(
         [
@@ -101,7 +125,12 @@ def test_stacked(fused):
             Recurrent(LSTMCell(3, 2, rng=1), fused=fused),
         ]
     )
-    _assert_passes(check_gradients(stack, _x(), lengths=[4, 1, 3]))
+    report = check_gradients(stack, _x(), lengths=[4, 1, 3])
+    _assert_passes(report)
+    if fused is not False:
+        assert {"layers.1.cell.output.U", "initial_state.0.c", "final_state.1.h"} <= set(
+            report.step_path
+        )
 
 
 def test_stacked_dropout_with_fixed_masks():
@@ -113,6 +142,27 @@ def test_stacked_dropout_with_fixed_masks():
     assert set(report.initial_state) == {f"{k}.{n}" for k in range(3) for n in "hc"}
 
 
+@pytest.mark.parametrize("wrapper", ["variational", "zoneout"])
+def test_regularization_wrappers_with_fixed_masks(wrapper):
+    from lstmkit import VariationalDropout, Zoneout
+
+    inner = LSTMCell(3, 2, rng=1, peephole=True)
+    if wrapper == "variational":
+        top = VariationalDropout(inner, input_rate=0.3, recurrent_rate=0.3, rng=2)
+    else:
+        top = Zoneout(inner, h_rate=0.3, c_rate=0.3, rng=2)
+    stack = Stacked([LSTMCell(2, 3, rng=0), top])
+    with pytest.raises(ValueError, match="training_seed"):
+        check_gradients(stack, _x())
+    # A sequence of length 0 keeps its variational masks undrawn (NaN): not differentiated.
+    report = check_gradients(stack, _x(), lengths=[4, 0, 2], training_seed=3)
+    _assert_passes(report)
+    assert report.unused == ()
+    assert set(report.initial_state) == {f"{k}.{n}" for k in range(2) for n in "hc"}
+    assert "layers.0.cell.forget.W" in report.step_path  # the plain first layer runs fused
+    assert max(report.step_path.values()) < 1e-12  # undrawn masks: NaN alike on both paths
+
+
 def test_dropout_needs_a_training_seed():
     stack = Stacked([LSTMCell(2, 3, rng=0), LSTMCell(3, 2, rng=1)], dropout=0.5)
     with pytest.raises(ValueError, match="training_seed"):
@@ -122,7 +172,7 @@ def test_dropout_needs_a_training_seed():
 # -- Bidirectional --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("fused", [True, False], ids=["fused", "step"])
+@FUSED
 @pytest.mark.parametrize("merge", MERGE_MODES)
 def test_bidirectional(merge, fused):
     bi = Bidirectional(Recurrent(LSTMCell(2, 3, rng=0), fused=fused), merge=merge, rng=1)
@@ -208,6 +258,15 @@ def test_checker_samples_entries():
     assert report.checked <= 3 * (12 + 1 + 2)
 
 
+def test_a_nan_error_fails_the_report():
+    from lstmkit.testing import GradientReport
+
+    report = GradientReport({"cell.W": 1e-9, "cell.U": float("nan")}, 1e-10, {"h": 1e-10}, 3)
+    assert not report.passed(TOL)
+    assert report.worst == "cell.U"
+    assert report.max_error == float("inf")
+
+
 def test_relative_error_definition():
     assert relative_error([1.0, 2.0], [1.0, 2.0]) == 0.0
     assert relative_error([0.0], [0.0]) == 0.0
@@ -281,9 +340,19 @@ def test_one_training_step_fused_equals_unfused(kind, dtype):
 # -- the custom-cell guide runs as a test -------------------------------------------------------------
 
 
-def test_custom_cell_guide_runs():
+def test_custom_cell_guide_runs(monkeypatch):
+    from lstmkit import config
+    from lstmkit import initializers as inits
+
+    # The guide registers its cell; registries are global, and Sybil runs the same page later
+    # in this process: let the registrations end with this test.
+    for module, name in ((config, "_BY_NAME"), (config, "_BY_CLASS"), (activations, "_REGISTRY")):
+        monkeypatch.setattr(module, name, dict(getattr(module, name)))
+    monkeypatch.setattr(inits, "_USER", dict(inits._USER))
     page = (ROOT / "docs" / "guides" / "custom-cell.md").read_text()
     blocks = re.findall(r"^```python[^\n]*\n(.*?)^```", page, flags=re.DOTALL | re.MULTILINE)
+    # Interactive (">>>") blocks are doctests, which Sybil runs with the docs.
+    blocks = [b for b in blocks if not b.lstrip().startswith(">>>")]
     assert blocks, "no python blocks found in the guide"
     namespace: dict[str, object] = {}
     exec(compile("\n".join(blocks), "custom-cell.md", "exec"), namespace)  # noqa: S102
@@ -300,12 +369,145 @@ VARIANTS = {
 }
 
 
-@pytest.mark.parametrize("fused", [True, False], ids=["fused", "step"])
-@pytest.mark.parametrize("name", list(VARIANTS))
-def test_variant_cells(name, fused):
+def _variant(name):
     import lstmkit
 
     cls = getattr(lstmkit, name, None)
     if cls is None:
         pytest.skip(f"lstmkit.{name} is not available")
-    _assert_passes(check_cell_gradients(VARIANTS[name](cls), lengths=[3, 1], fused=fused, rng=3))
+    return VARIANTS[name](cls)
+
+
+@pytest.mark.parametrize("fused", [None, False], ids=["auto", "step"])
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_variant_cells(name, fused):
+    report = check_cell_gradients(_variant(name), lengths=[3, 1], fused=fused, rng=3)
+    _assert_passes(report)
+    assert report.unused == ()
+    assert report.step_path == {}  # no fused path: the automatic path is the step path
+
+
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_variant_cells_refuse_fused_true(name):
+    with pytest.raises(TypeError, match="fused sequence path"):
+        check_cell_gradients(_variant(name), fused=True)
+
+
+# -- the checker's blind spots: unused parameters and a fused path unlike the steps ------------------
+
+
+@attrs.define(eq=False, repr=False)
+class _ScaledOutput(LSTMCell):
+    """``h = s * o * tanh(c)`` with a learned ``s``, stepped exactly; but it declares LSTMCell's
+    fused kernel exact (``cannot_fuse`` returns None), and that kernel ignores ``s``."""
+
+    s: Parameter = attrs.field(init=False)
+
+    def __attrs_post_init__(self):
+        super().__attrs_post_init__()
+        self.s = Parameter(np.full(self.hidden_size, 1.5, self.dtype))
+
+    def cannot_fuse(self):
+        return None  # the false declaration under test
+
+    def step(self, state, x):
+        new, _ = super().step(state, x)
+        h = new.h * self.s.value
+        return LSTMState(h=h, c=new.c), h
+
+    def step_train(self, state, x):
+        new, _, cache = super().step_train(state, x)
+        h = new.h * self.s.value
+        return LSTMState(h=h, c=new.c), h, (cache, new.h)
+
+    def step_backward(self, cache, d_state, d_y):
+        inner, h_unscaled = cache
+        dh = d_y + d_state.h
+        self.s.grad += (dh * h_unscaled).sum(axis=0)
+        d_inner = LSTMState(h=dh * self.s.value, c=d_state.c)
+        return super().step_backward(inner, d_inner, np.zeros_like(d_y))
+
+
+def test_scaled_output_cell_is_right_on_its_step_path():
+    report = check_cell_gradients(_ScaledOutput(2, 3, rng=0), lengths=[3, 2], fused=False)
+    _assert_passes(report)
+    assert report.unused == ()
+
+
+@pytest.mark.parametrize("fused", [None, True], ids=["auto", "fused"])
+def test_checker_catches_a_fused_path_that_ignores_a_parameter(fused):
+    cell = _ScaledOutput(2, 3, rng=0)
+    assert Recurrent(cell).uses_fused()
+    report = check_cell_gradients(cell, lengths=[3, 2], fused=fused)
+    assert not report.passed(TOL)
+    # Finite differences of the fused path alone agree: s gets no gradient on either side ...
+    assert report.parameters["cell.s"] == 0.0
+    assert report.unused == ("cell.s",)
+    # ... and the step path differs in every output and in s's gradient.
+    assert report.step_path["outputs"] > 0.1
+    assert report.step_path["cell.s"] == 1.0
+    assert report.worst.startswith("step_path.")
+    assert "unused" in str(report) and "cell.s" in str(report)
+
+
+def test_checker_catches_a_fused_backward_that_drops_a_gate_contribution(monkeypatch):
+    original = LSTMCell.backward_sequence
+
+    def drops_forget_u(self, cache, dy, d_final):
+        before = self.forget.U.grad.copy()
+        out = original(self, cache, dy, d_final)
+        self.forget.U.grad[...] = before  # the forget gate's recurrent weights lose their share
+        return out
+
+    monkeypatch.setattr(LSTMCell, "backward_sequence", drops_forget_u)
+    report = check_cell_gradients(LSTMCell(2, 3, rng=0), lengths=[3, 2])
+    assert not report.passed(TOL)
+    assert report.parameters["cell.forget.U"] == 1.0  # analytic zero, numeric not
+    assert report.step_path["cell.forget.U"] == 1.0
+    others = {k: v for k, v in report.step_path.items() if k != "cell.forget.U"}
+    assert max(others.values()) < 1e-12  # the rest of the kernel is the steps' numbers
+    assert report.unused == ()
+
+
+@attrs.define(eq=False, repr=False)
+class _DeadParameter(LSTMCell):
+    """An LSTMCell with a parameter that no path ever reads."""
+
+    unused_scale: Parameter = attrs.field(init=False)
+
+    def __attrs_post_init__(self):
+        super().__attrs_post_init__()
+        self.unused_scale = Parameter(np.ones(self.hidden_size, self.dtype))
+
+
+def test_checker_flags_a_parameter_that_never_receives_gradient():
+    report = check_cell_gradients(_DeadParameter(2, 3, rng=0), lengths=[3, 2])
+    assert report.max_error < TOL  # every error is small: a zero matches a zero ...
+    assert report.unused == ("cell.unused_scale",)  # ... but it is reported
+    assert not report.passed(TOL)
+    allowed = check_cell_gradients(
+        _DeadParameter(2, 3, rng=0), lengths=[3, 2], allow_unused=["cell.unused_scale"]
+    )
+    _assert_passes(allowed)
+    assert allowed.unused == ()
+
+
+def test_allow_unused_names_must_exist():
+    with pytest.raises(ValueError, match="allow_unused"):
+        check_cell_gradients(LSTMCell(2, 3, rng=0), allow_unused=["cell.forget.V"])
+    with pytest.raises(ValueError, match="allow_unused"):
+        check_cell_gradients(LSTMCell(2, 3, rng=0), allow_unused="cell.forget.U")
+
+
+def test_a_gradient_zero_for_a_reason_is_flagged_until_allowed():
+    # One step from a zero state: h_prev = 0 gives every U no gradient, and c_prev = 0 gives
+    # the whole forget gate (f * c_prev) and the input peephole none (the output one sees c_t).
+    runner = Recurrent(LSTMCell(2, 3, rng=0, peephole=True))
+    zero = runner.initial_state(2)
+    x = _x(batch=2, time=1)
+    report = check_gradients(runner, x, initial_state=zero)
+    expected = {f"cell.{g}.U" for g in ("forget", "input", "candidate", "output")}
+    expected |= {"cell.forget.W", "cell.forget.b", "cell.forget.p", "cell.input.p"}
+    assert set(report.unused) == expected
+    assert not report.passed(TOL)
+    _assert_passes(check_gradients(runner, x, initial_state=zero, allow_unused=expected))
