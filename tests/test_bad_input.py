@@ -465,3 +465,86 @@ def test_errors_are_raised_before_numpy_sees_bad_data():
         assert "gufunc" not in str(info.value) and "negative dimensions" not in str(info.value), (
             case
         )
+
+
+# -- one lengths rule at every entry point -------------------------------------------------------
+
+
+def _lengths_entry_points():
+    from lstmkit import Sequential, losses
+    from lstmkit.layers import LastStep, MeanPool
+
+    return {
+        "Recurrent()": lambda L: Recurrent(cell())(X, lengths=L),
+        "Recurrent.forward": lambda L: Recurrent(cell()).forward(X, lengths=L),
+        "Stacked.forward": lambda L: Stacked([cell(), LSTMCell(4, 2, rng=1)]).forward(X, lengths=L),
+        "Bidirectional()": lambda L: Bidirectional(cell(), rng=0)(X, lengths=L),
+        "Sequential()": lambda L: Sequential(cell(), LastStep())(X, lengths=L),
+        "Sequential.forward": lambda L: Sequential(cell(), MeanPool()).forward(X, lengths=L),
+        "LastStep()": lambda L: LastStep()(X, L),
+        "MeanPool.forward": lambda L: MeanPool().forward(X, L),
+        "mask_from_lengths": lambda L: losses.mask_from_lengths(L, X.shape[1]),
+    }
+
+
+BAD_LENGTHS = {
+    "whole floats": [5.0, 3.0],
+    "fractional floats": [1.5, 2.0],
+    "booleans": [True, False],
+    "strings": ["5", "3"],
+    "objects": [None, 2],
+    "negative": [-1, 2],
+    "past the time axis": [6, 2],
+    "unsigned past the time axis": np.array([2, 2**40], np.uint64),
+    "2-d": [[1, 2]],
+    "scalar": 3,
+}
+# How many sequences the caller has is unknown to mask_from_lengths, so only the rest check it.
+BAD_BATCH = {"too many": [1, 2, 3], "too few": [1]}
+
+
+def _error(call, lengths):
+    with pytest.raises((TypeError, ValueError)) as info:
+        call(lengths)
+    return type(info.value), str(info.value)
+
+
+@pytest.mark.parametrize("value", sorted(BAD_LENGTHS))
+def test_every_entry_point_gives_the_same_error_for_the_same_bad_lengths(value):
+    points = _lengths_entry_points()
+    reference = _error(points.pop("Recurrent()"), BAD_LENGTHS[value])
+    assert reference[1].startswith("lengths: expected ")
+    for name, call in points.items():
+        expected = reference
+        if name == "mask_from_lengths":  # the one entry point that is not told the batch size
+            expected = (reference[0], reference[1].replace("shape (2,)", "shape (batch,)"))
+        assert _error(call, BAD_LENGTHS[value]) == expected, name
+
+
+@pytest.mark.parametrize("value", sorted(BAD_BATCH))
+def test_every_entry_point_that_knows_the_batch_checks_it(value):
+    points = _lengths_entry_points()
+    points.pop("mask_from_lengths")
+    reference = _error(points.pop("Recurrent()"), BAD_BATCH[value])
+    assert reference[0] is ValueError and reference[1].startswith("lengths: expected shape (2,)")
+    for name, call in points.items():
+        assert _error(call, BAD_BATCH[value]) == reference, name
+
+
+def test_the_lengths_rule_messages():
+    call = _lengths_entry_points()["Recurrent()"]
+    assert _error(call, [5.0, 3.0]) == (
+        TypeError,
+        "lengths: expected integers, received dtype float64 (convert with .astype(int))",
+    )
+    assert _error(call, [True, False]) == (
+        TypeError,
+        "lengths: expected integers, received dtype bool",
+    )
+    assert _error(call, [6, 2]) == (
+        ValueError,
+        "lengths: expected values <= the time axis length 5, received maximum 6",
+    )
+    for dtype in (np.int8, np.uint16, np.int64):  # any integer dtype is accepted everywhere
+        for ok in _lengths_entry_points().values():
+            ok(np.array([5, 3], dtype))

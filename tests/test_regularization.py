@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import attrs
 import numpy as np
 import pytest
 from _fd import check_runner_gradients
 
 from lstmkit import (
     Bidirectional,
+    Dense,
     GRUCell,
     LSTMCell,
     ProjectionLSTMCell,
     Recurrent,
+    Sequential,
     Stacked,
     VariationalDropout,
     Zoneout,
 )
+from lstmkit.layers import MeanPool
+from lstmkit.protocols import StepContext
 from lstmkit.state import LSTMState, map_state
 
 
@@ -246,3 +251,139 @@ def test_wrapper_rejects_a_state_without_masks():
     wrapped = VariationalDropout(LSTMCell(3, 4, rng=0), 0.2, 0.2)
     with pytest.raises(TypeError, match="VariationalLSTMState"):
         wrapped.step_train(LSTMCell(3, 4).initial_state(2), np.zeros((2, 3)))
+
+
+# -- the training flag and rng reach the wrappers ---------------------------------------------
+
+EVAL_WRAPPERS = {
+    "dropout-lstm": lambda n_in, n_h, s: VariationalDropout(
+        LSTMCell(n_in, n_h, rng=s), 0.4, 0.4, rng=s
+    ),
+    "dropout-gru-hooked": lambda n_in, n_h, s: VariationalDropout(
+        GRUCell(n_in, n_h, rng=s), 0.4, 0.4, rng=s
+    ),
+    "zoneout-off": lambda n_in, n_h, s: Zoneout(LSTMCell(n_in, n_h, rng=s), 0.4, 0.4, rng=s),
+    "zoneout-expectation": lambda n_in, n_h, s: Zoneout(
+        LSTMCell(n_in, n_h, rng=s), 0.4, 0.4, inference="expectation", rng=s
+    ),
+    "zoneout-over-dropout": lambda n_in, n_h, s: Zoneout(
+        VariationalDropout(GRUCell(n_in, n_h, rng=s), 0.4, 0.4, rng=s),
+        0.4,
+        inference="expectation",
+        rng=s + 1,
+    ),
+}
+
+EVAL_CONTAINERS = {
+    "recurrent": lambda w: Recurrent(w(2, 3, 0)),
+    "stacked-with-dropout": lambda w: Stacked([w(2, 3, 0), w(3, 2, 1)], dropout=0.5, rng=0),
+    "bidirectional": lambda w: Bidirectional(w(2, 3, 0), rng=1),
+    "sequential": lambda w: Sequential(
+        Stacked([w(2, 3, 0), Bidirectional(w(3, 2, 1), rng=2)], dropout=0.5, rng=3),
+        MeanPool(),
+        Dense(4, 2, rng=4),
+    ),
+}
+
+
+def _eval_forward(model, x, lengths):
+    out = model.forward(x, lengths=lengths, training=False)
+    return out[0], out[-1]  # (y, final, cache) for a runner, (y, cache) for Sequential
+
+
+def _check_eval_gradients(model, x, lengths):
+    """Central differences of ``sum(y * dy)`` through ``forward(training=False)``."""
+    y, cache = _eval_forward(model, x, lengths)
+    dy = np.random.default_rng(5).normal(size=y.shape)
+    model.zero_grad()
+    dx, _ = model.backward(cache, dy)
+    targets = [(n, p.value, p.grad.copy()) for n, p in model.named_parameters().items()]
+    targets.append(("x", x, dx))
+    eps = 1e-6
+    for name, array, analytic in targets:
+        numeric = np.zeros(array.shape)
+        for k in np.ndindex(array.shape):
+            old = array[k]
+            array[k] = old + eps
+            plus = float(np.sum(_eval_forward(model, x, lengths)[0] * dy))
+            array[k] = old - eps
+            minus = float(np.sum(_eval_forward(model, x, lengths)[0] * dy))
+            array[k] = old
+            numeric[k] = (plus - minus) / (2 * eps)
+        scale = max(1.0, float(np.abs(numeric).max(initial=0.0)))
+        err = float(np.abs(numeric - analytic).max(initial=0.0)) / scale
+        assert err < 1e-6, f"{name}: max |fd - analytic| / scale = {err:.3g}"
+
+
+@pytest.mark.parametrize("container", sorted(EVAL_CONTAINERS))
+@pytest.mark.parametrize("wrapper", sorted(EVAL_WRAPPERS))
+def test_forward_with_training_false_is_inference_with_exact_gradients(wrapper, container):
+    model = EVAL_CONTAINERS[container](EVAL_WRAPPERS[wrapper])
+    x = np.random.default_rng(0).normal(size=(3, 4, 2))
+    lengths = [4, 1, 3]
+    if container == "sequential":
+        expected = model(x, lengths=lengths)
+    else:
+        expected, expected_final = model(x, lengths=lengths)
+    out = model.forward(x, lengths=lengths, training=False)
+    np.testing.assert_array_equal(out[0], expected)
+    if container != "sequential":
+        for got, want in zip(_leaves(out[1]), _leaves(expected_final)):
+            np.testing.assert_array_equal(got, want)
+    # the training pass does draw masks, so the comparison above means something
+    assert not np.array_equal(model.forward(x, lengths=lengths, rng=0)[0], expected)
+    _check_eval_gradients(model, x, lengths)
+
+
+def _leaves(state):
+    """Every array of a (nested) state, in a fixed order."""
+    if isinstance(state, np.ndarray):
+        return [state]
+    if isinstance(state, (tuple, list)):
+        return [a for s in state for a in _leaves(s)]
+    return [a for f in attrs.fields(type(state)) for a in _leaves(getattr(state, f.name))]
+
+
+@pytest.mark.parametrize("wrapper", sorted(EVAL_WRAPPERS))
+def test_forward_rng_gives_reproducible_masks_and_overrides_the_wrappers_generator(wrapper):
+    build = EVAL_WRAPPERS[wrapper]
+    x = np.random.default_rng(0).normal(size=(3, 5, 2))
+
+    def run(cell_seed, wrapper_seed, rng):
+        cell = build(2, 3, cell_seed)
+        layer = cell
+        while isinstance(layer, (VariationalDropout, Zoneout)):
+            layer.rng, layer = np.random.default_rng(wrapper_seed), layer.cell
+        return Recurrent(cell).forward(x, lengths=[5, 2, 4], rng=rng)[0]
+
+    a = run(0, 100, rng=5)
+    np.testing.assert_array_equal(a, run(0, 200, rng=np.random.default_rng(5)))
+    assert not np.array_equal(a, run(0, 100, rng=6))
+    assert not np.array_equal(a, run(0, 100, rng=None))  # the wrapper's own generator
+    np.testing.assert_array_equal(run(0, 100, rng=None), run(0, 100, rng=None))
+
+
+def test_forward_rng_reaches_wrappers_inside_containers():
+    x = np.random.default_rng(0).normal(size=(3, 5, 2))
+
+    def build(wrapper_seed):
+        def wrap(n_in, n_h, s):
+            return VariationalDropout(LSTMCell(n_in, n_h, rng=s), 0.4, 0.4, rng=wrapper_seed + s)
+
+        return Sequential(
+            Stacked([wrap(2, 3, 0), Bidirectional(wrap(3, 2, 1), rng=2)], dropout=0.3, rng=3),
+            MeanPool(),
+        )
+
+    a, b = build(10).forward(x, rng=7)[0], build(20).forward(x, rng=7)[0]
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(build(10).forward(x)[0], build(20).forward(x)[0])
+
+
+def test_wrapper_step_train_without_context_still_trains():
+    wrapped = VariationalDropout(LSTMCell(3, 4, rng=0), 0.5, 0.5, rng=0)
+    state = wrapped.initial_state(2)
+    new, _, _ = wrapped.step_train(state, np.ones((2, 3)))
+    assert not np.isnan(new.mask_x).any()  # drawn from the wrapper's own generator
+    new, _, cache = wrapped.step_train(state, np.ones((2, 3)), context=StepContext(training=False))
+    assert np.isnan(new.mask_x).all() and np.all(cache.mask_x == 1)  # carried, not drawn

@@ -276,3 +276,132 @@ def test_user_cell_runs_in_every_runner():
         x, lengths=[5, 2]
     )
     assert y2.shape == (2, 5, 2)
+
+
+class Probe:
+    """A user runner that passes its input through unchanged and records what it saw."""
+
+    def __init__(self, size):
+        self.input_size = self.output_size = size
+        self.dtype = np.dtype(np.float64)
+        self.seen = []
+
+    def initial_state(self, batch_size=None):
+        return None
+
+    def __call__(self, x, initial_state=None, lengths=None):
+        self.seen.append(x)
+        return x, None
+
+    def forward(self, x, initial_state=None, lengths=None, *, training=True, rng=None):
+        self.seen.append(x)
+        return x, None, None
+
+    def backward(self, cache, dy=None, d_state=None):
+        return dy, None
+
+
+@pytest.mark.parametrize("rate", [0.2, 0.5])
+def test_stack_dropout_is_inverted_and_preserves_the_mean(rate):
+    B, T, F = 200, 10, 16
+    x = np.random.default_rng(123).uniform(0.5, 1.5, size=(B, T, F))
+    probe = Probe(F)
+    stack = Stacked([Probe(F), probe], dropout=rate, rng=0)
+    stack.forward(x, training=True)
+    dropped = probe.seen[-1]
+    keep = 1.0 - rate
+    # Each entry is x * b / keep with b ~ Bernoulli(keep): mean x, variance x^2 * rate / keep,
+    # so the mean difference over n entries has standard error sqrt(sum x^2 * rate / keep) / n.
+    n = x.size
+    diff = np.mean(dropped - x)
+    diff_se = np.sqrt(np.sum(x**2) * rate / keep) / n
+    assert abs(diff) < 4 * diff_se, (
+        f"mean moved by {diff:.4g}, {diff / diff_se:.1f} standard errors"
+    )
+    # (without the 1 / keep rescaling the mean would move by -rate * mean(x): far outside that)
+    assert rate * np.mean(x) > 40 * diff_se
+    drop_se = np.sqrt(rate * keep / n)  # binomial standard error of the dropped fraction
+    assert abs(np.mean(dropped == 0) - rate) < 4 * drop_se
+    assert set(np.unique(np.round(dropped / x, 12))) == {0.0, round(1 / keep, 12)}
+    stack.forward(x, training=False)
+    assert probe.seen[-1] is x  # no dropout at all outside training
+    stack(x)
+    assert probe.seen[-1] is x
+
+
+def test_stack_validates_lengths_once_and_equals_its_layers(monkeypatch):
+    import lstmkit.sequence
+
+    calls = []
+    real = lstmkit.sequence.check_lengths
+
+    def spy(*args, **kwargs):
+        calls.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(lstmkit.sequence, "check_lengths", spy)
+    layers = [
+        Bidirectional(LSTMCell(3, 4, rng=0), rng=1),
+        Recurrent(LSTMCell(8, 4, rng=2, bias_initializer="normal"), reverse=True, fused=False),
+        Recurrent(LSTMCell(4, 2, rng=3)),
+    ]
+    stack = Stacked(layers)
+    x = RNG.standard_normal((4, 6, 3))
+    lengths = np.array([2, 6, 0, 5])
+    y, finals = stack(x, lengths=lengths)
+    assert len(calls) == 1
+    y_t, finals_t, cache = stack.forward(x, lengths=lengths)
+    assert len(calls) == 2
+    dy = RNG.standard_normal(y.shape)
+    stack.zero_grad()
+    dx, _ = stack.backward(cache, dy)
+    grads = {n: p.grad.copy() for n, p in stack.named_parameters().items()}
+
+    # The same numbers as each layer alone, each validating its own lengths.
+    h, caches = x, []
+    for k, layer in enumerate(layers):
+        h_inf, final = layer(h, lengths=lengths)
+        h, final_t, c = layer.forward(h, lengths=lengths)
+        np.testing.assert_array_equal(h, h_inf)
+        leaves = [final.forward, final.backward] if k == 0 else [final]
+        mine = [finals[k].forward, finals[k].backward] if k == 0 else [finals[k]]
+        for got, want in zip(mine, leaves):
+            np.testing.assert_array_equal(got.h, want.h)
+            np.testing.assert_array_equal(got.c, want.c)
+        caches.append(c)
+    np.testing.assert_array_equal(y, h)
+    np.testing.assert_array_equal(y_t, h)
+    assert len(calls) == 2 + 2 * len(layers)
+    stack.zero_grad()
+    g = dy
+    for layer, c in zip(reversed(layers), reversed(caches)):
+        g, _ = layer.backward(c, g)
+    np.testing.assert_array_equal(dx, g)
+    for name, p in stack.named_parameters().items():
+        np.testing.assert_array_equal(p.grad, grads[name])
+
+
+def test_sequential_and_bidirectional_validate_lengths_once(monkeypatch):
+    import lstmkit.sequence
+    from lstmkit import Dense, Sequential
+    from lstmkit.layers import LastStep, MeanPool
+
+    calls = []
+    real = lstmkit.sequence.check_lengths
+    monkeypatch.setattr(
+        lstmkit.sequence, "check_lengths", lambda *a, **k: calls.append(a) or real(*a, **k)
+    )
+    x = RNG.standard_normal((3, 5, 3))
+    lengths = [5, 1, 3]
+    stack = Stacked([LSTMCell(3, 4, rng=0), LSTMCell(4, 4, rng=1), LSTMCell(4, 4, rng=2)])
+    model = Sequential(stack, MeanPool(), Dense(4, 2, rng=3))
+    y = model(x, lengths=lengths)
+    y_t, _ = model.forward(x, lengths=lengths, training=False)
+    assert len(calls) == 2
+    mid, _ = stack(x, lengths=lengths)
+    np.testing.assert_array_equal(y, model.layers[2](MeanPool()(mid, lengths)))
+    np.testing.assert_array_equal(y_t, y)
+    calls.clear()
+    Bidirectional(LSTMCell(3, 4, rng=0), rng=1).forward(x, lengths=lengths)
+    Sequential(Recurrent(LSTMCell(3, 4, rng=0)), LastStep())(x, lengths=lengths)
+    assert len(calls) == 2

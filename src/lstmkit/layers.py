@@ -34,6 +34,8 @@ from lstmkit import activations, initializers
 from lstmkit.activations import Activation
 from lstmkit.initializers import as_rng
 from lstmkit.module import Module, Parameter, check_dtype, component
+from lstmkit.protocols import StepContext
+from lstmkit.sequence import SequencePlan, check_lengths, plan_for, run_runner, step_context
 
 __all__ = ["Dense", "DenseCache", "LastStep", "MeanPool", "Sequential", "SequentialCache"]
 
@@ -106,13 +108,18 @@ class Dense(Module):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
                 raise ValueError(f"{name}: expected a positive integer, received {v!r}")
-        rng = as_rng(self.rng)
-        self.rng = None
+        rng, self.rng = self.rng, None
+        self.reset_parameters(rng)
+
+    def reset_parameters(self, rng: np.random.Generator | int | None = None) -> None:
+        """Draw fresh ``W`` and ``b`` from the layer's initializers (gradients are zeroed)."""
+        gen = as_rng(rng)
         kernel = initializers.get(self.kernel_initializer, argument="kernel_initializer")
         bias = initializers.get(self.bias_initializer, argument="bias_initializer")
         shape = (int(self.input_size), int(self.output_size))
-        self.W = Parameter(np.asarray(kernel(shape, rng, self.dtype), dtype=self.dtype))
-        self.b = Parameter(np.asarray(bias((shape[1],), rng, self.dtype), dtype=self.dtype))
+        W = np.asarray(kernel(shape, gen, self.dtype), dtype=self.dtype)
+        b = np.asarray(bias((shape[1],), gen, self.dtype), dtype=self.dtype)
+        self.W, self.b = Parameter(W), Parameter(b)
 
     def __call__(self, x: Array, lengths: Any = None) -> Array:
         """Inference. ``x`` has shape ``(..., input_size)``; returns ``(..., output_size)``."""
@@ -150,20 +157,15 @@ class Dense(Module):
         return f"Dense(input={self.input_size}, output={self.output_size}, {self.activation.name})"
 
 
-def _pool_lengths(x: Array, lengths: Any) -> Array:
+def _pool_lengths(x: Array, lengths: Any, plan: SequencePlan | None) -> Array:
     if x.ndim != 3:
         raise ValueError(f"x: expected (batch, time, features), received shape {x.shape}")
     B, T = x.shape[:2]
-    if lengths is None:
-        return np.full(B, T, dtype=np.intp)
-    arr = np.asarray(lengths)
-    if arr.dtype.kind not in "iu" or arr.shape != (B,):
-        raise ValueError(
-            f"lengths: expected integers of shape ({B},), received {arr.dtype} {arr.shape}"
-        )
-    if arr.size and (arr.min() < 0 or arr.max() > T):
-        raise ValueError(f"lengths: expected values in [0, {T}], received {arr.min()}..{arr.max()}")
-    return arr.astype(np.intp)
+    if plan is not None and plan.fits(B, T):
+        arr = plan.lengths  # validated once by the container
+    else:
+        arr = None if lengths is None else check_lengths(lengths, B, T)
+    return np.full(B, T, dtype=np.intp) if arr is None else arr
 
 
 @attrs.define(eq=False)
@@ -174,8 +176,25 @@ class _PoolCache:
     used: bool = False
 
 
+class _Pool(Module):
+    """Shared entry of the pooling layers: ``layer(x, lengths)`` and ``forward``."""
+
+    _takes_plan = True  # Sequential passes its validated lengths to _pool
+
+    def __call__(self, x: Array, lengths: Any = None) -> Array:
+        return self._pool(x, lengths, None)[0]
+
+    def forward(
+        self, x: Array, lengths: Any = None, *, training: bool = True, rng: Any = None
+    ) -> tuple[Array, _PoolCache]:
+        return self._pool(x, lengths, None)
+
+    def _pool(self, x: Any, lengths: Any, plan: SequencePlan | None) -> tuple[Array, _PoolCache]:
+        raise NotImplementedError
+
+
 @component
-class LastStep(Module):
+class LastStep(_Pool):
     """Sequence-to-one pooling: the output at each sequence's last valid step.
 
     ``(batch, time, features) -> (batch, features)``, taking step ``lengths[b] - 1``
@@ -184,14 +203,9 @@ class LastStep(Module):
     a forward runner there.
     """
 
-    def __call__(self, x: Array, lengths: Any = None) -> Array:
-        return self.forward(x, lengths)[0]
-
-    def forward(
-        self, x: Array, lengths: Any = None, *, training: bool = True, rng: Any = None
-    ) -> tuple[Array, _PoolCache]:
+    def _pool(self, x: Any, lengths: Any, plan: SequencePlan | None) -> tuple[Array, _PoolCache]:
         x = np.asarray(x)
-        L = _pool_lengths(x, lengths)
+        L = _pool_lengths(x, lengths, plan)
         idx = np.maximum(L - 1, 0)
         y = x[np.arange(x.shape[0]), idx] * (L > 0)[:, None].astype(x.dtype)
         return y, _PoolCache(self, x.shape, L)
@@ -214,17 +228,12 @@ class LastStep(Module):
 
 
 @component
-class MeanPool(Module):
+class MeanPool(_Pool):
     """Sequence-to-one pooling: the mean over each sequence's valid steps (zeros if none)."""
 
-    def __call__(self, x: Array, lengths: Any = None) -> Array:
-        return self.forward(x, lengths)[0]
-
-    def forward(
-        self, x: Array, lengths: Any = None, *, training: bool = True, rng: Any = None
-    ) -> tuple[Array, _PoolCache]:
+    def _pool(self, x: Any, lengths: Any, plan: SequencePlan | None) -> tuple[Array, _PoolCache]:
         x = np.asarray(x)
-        L = _pool_lengths(x, lengths)
+        L = _pool_lengths(x, lengths, plan)
         mask = np.arange(x.shape[1])[None, :] < L[:, None]
         weights = (mask / np.maximum(L, 1)[:, None]).astype(x.dtype)
         return np.einsum("btf,bt->bf", x, weights), _PoolCache(self, x.shape, L)
@@ -372,15 +381,8 @@ class Sequential(Module):
         final_state : state
             Only with ``return_state``.
         """
-        states = iter(self._unpack(initial_state, "initial_state"))
-        finals = []
-        for layer in self.layers:
-            if _is_recurrent(layer):
-                x, final = layer(x, next(states), lengths)
-                finals.append(final)
-            else:
-                x = layer(x, lengths)
-        return (x, self._pack(tuple(finals))) if return_state else x
+        y, final, _ = self._run(x, initial_state, lengths, context=None)
+        return (y, final) if return_state else y
 
     def forward(
         self,
@@ -391,19 +393,41 @@ class Sequential(Module):
         training: bool = True,
         rng: Any = None,
     ) -> tuple[Array, SequentialCache]:
-        """Training forward: ``(y, cache)``; the final state is ``cache.final_state``."""
+        """Training forward: ``(y, cache)``; the final state is ``cache.final_state``.
+
+        ``training`` and ``rng`` reach every layer and every cell (see
+        :meth:`Recurrent.forward <lstmkit.Recurrent.forward>`): with ``training=False`` the
+        output is what inference gives.
+        """
+        y, _, cache = self._run(x, initial_state, lengths, context=step_context(training, rng))
+        assert cache is not None
+        return y, cache
+
+    def _run(
+        self, x: Any, initial_state: Any, lengths: Any, *, context: StepContext | None
+    ) -> tuple[Array, Any, SequentialCache | None]:
         states = iter(self._unpack(initial_state, "initial_state"))
+        if isinstance(x, (list, tuple)):
+            x = np.asarray(x)
+        plan = plan_for(x, lengths)  # validated and sorted once for every layer
         caches, finals = [], []
         for layer in self.layers:
             if _is_recurrent(layer):
-                x, final, cache = layer.forward(
-                    x, next(states), lengths, training=training, rng=rng
+                x, final, cache = run_runner(
+                    layer, x, next(states), lengths, context=context, plan=plan
                 )
                 finals.append(final)
+            elif getattr(layer, "_takes_plan", False):
+                x, cache = layer._pool(x, lengths, plan)
+            elif context is None:
+                x, cache = layer(x, lengths), None
             else:
-                x, cache = layer.forward(x, lengths, training=training, rng=rng)
+                x, cache = layer.forward(x, lengths, training=context.training, rng=context.rng)
             caches.append(cache)
-        return x, SequentialCache(self, caches, self._pack(tuple(finals)))
+        final_state = self._pack(tuple(finals))
+        if context is None:
+            return x, final_state, None
+        return x, final_state, SequentialCache(self, caches, final_state)
 
     def backward(
         self, cache: SequentialCache, dy: Array | None = None, d_state: Any = None

@@ -26,6 +26,8 @@ import attrs
 import numpy as np
 from numpy.typing import NDArray
 
+from lstmkit.sequence import check_lengths
+
 __all__ = [
     "MSE",
     "CrossEntropy",
@@ -69,15 +71,19 @@ def mask_from_lengths(lengths: Any, time: int) -> Array:
     Parameters
     ----------
     lengths : array of int, shape (batch,)
+        Checked like every ``lengths`` in lstmkit (:func:`lstmkit.sequence.check_lengths`):
+        integers with ``0 <= lengths <= time``.
     time : int
 
     Returns
     -------
     ndarray of bool, shape (batch, time)
     """
-    arr = np.asarray(lengths)
-    if arr.ndim != 1 or arr.dtype.kind not in "iu":
-        raise ValueError(f"lengths: expected a 1-d integer array, received {arr.dtype} {arr.shape}")
+    if isinstance(time, bool) or not isinstance(time, (int, np.integer)):
+        raise TypeError(f"time: expected an integer, received {type(time).__name__}")
+    if time < 0:
+        raise ValueError(f"time: expected a non-negative integer, received {time}")
+    arr = check_lengths(lengths, None, int(time))
     return np.arange(int(time))[None, :] < arr[:, None]
 
 

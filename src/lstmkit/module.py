@@ -23,6 +23,8 @@ import attrs
 import numpy as np
 from numpy.typing import NDArray
 
+from lstmkit.initializers import as_rng
+
 __all__ = ["Module", "Parameter", "component", "check_dtype"]
 
 T = TypeVar("T")
@@ -161,6 +163,46 @@ class Module:
     def num_parameters(self) -> int:
         """Total number of scalar weights."""
         return sum(p.size for p in self.parameters())
+
+    def reset_parameters(self, rng: np.random.Generator | int | None = None) -> None:
+        """Draw fresh weights for every child module, in field order, from one generator.
+
+        A module that only composes others (its weights live in child modules, such as
+        :class:`~lstmkit.Gate`) gets this for free. A module that owns :class:`Parameter`
+        fields directly must override it (the built-in cells and layers do), since only it
+        knows how they are drawn; every module below is checked before anything is drawn.
+
+        Raises
+        ------
+        TypeError
+            This module, or a module below it that relies on this default, owns parameters
+            directly; nothing was changed.
+        """
+        self._check_default_reset()
+        self._reset_children(as_rng(rng), set())
+
+    def _check_default_reset(self) -> None:
+        # Every module that relies on the default must own no parameter itself.
+        own = [n for n, v in self._own_items() if isinstance(v, Parameter)]
+        if own:
+            name = type(self).__name__
+            raise TypeError(
+                f"reset_parameters: {name} owns parameters {own} directly and does not "
+                f"define reset_parameters; override {name}.reset_parameters to redraw them"
+            )
+        for _, child in self.named_children():
+            if type(child).reset_parameters is Module.reset_parameters:
+                child._check_default_reset()
+
+    def _reset_children(self, gen: np.random.Generator, seen: set[int]) -> None:
+        for _, child in self.named_children():
+            if id(child) in seen:  # a shared module is drawn once
+                continue
+            seen.add(id(child))
+            if type(child).reset_parameters is Module.reset_parameters:
+                child._reset_children(gen, seen)
+            else:
+                child.reset_parameters(gen)
 
     def zero_grad(self) -> None:
         """Set every parameter's gradient to zero (in place)."""

@@ -1,9 +1,15 @@
 """Regularization as cell wrappers: variational (recurrent) dropout and zoneout.
 
 Both wrap any cell and keep the cell contract, so every runner runs them
-unchanged. Runners call ``step_train`` in training and ``step`` in inference, so
-the noise is applied in ``step_train`` only; ``step`` is the plain cell (or, for
-zoneout with ``inference="expectation"``, its expected value).
+unchanged. Runners call ``step`` in inference and ``step_train`` in a training
+forward pass, passing the call's ``training`` flag and ``rng`` in a
+:class:`~lstmkit.protocols.StepContext` (both set ``takes_context = True`` and pass
+the context on to a wrapped cell that takes one). Noise is applied only by
+``step_train`` with ``context.training`` true, drawn from ``context.rng`` when given
+and from the wrapper's own ``rng`` otherwise; with ``training=False`` ``step_train``
+computes what ``step`` computes (the plain cell or, for zoneout with
+``inference="expectation"``, its expected value) and its cache still serves an exact
+``step_backward``.
 
 **Variational dropout** (Gal and Ghahramani 2016) drops the same input units and
 the same recurrent units at every step of a sequence: one mask for ``x`` and one
@@ -36,6 +42,7 @@ from numpy.typing import NDArray
 from lstmkit.cells.base import check_step_input
 from lstmkit.initializers import as_rng
 from lstmkit.module import Module, component
+from lstmkit.protocols import StepContext
 
 __all__ = [
     "VariationalDropout",
@@ -77,6 +84,61 @@ def _check_cell(value: Any) -> None:
             f"cell: expected a trainable cell (see lstmkit.cells.base), received "
             f"{type(value).__name__} without {', '.join(missing)}"
         )
+
+
+_TRAINING = StepContext()
+
+
+def _inner_step_train(cell: Any, state: Any, x: Array, context: StepContext, **kw: Any) -> Any:
+    """``cell.step_train``, passing ``context`` on to a wrapped cell that takes one."""
+    if getattr(cell, "takes_context", False):
+        kw["context"] = context
+    return cell.step_train(state, x, **kw)
+
+
+class _Wrapper(Module):
+    """What both wrappers share: the wrapped cell's sizes, the context flag, redrawing."""
+
+    cell: Any
+    rng: np.random.Generator
+
+    takes_context = True  # runners pass their training flag and rng to step_train
+
+    @property
+    def input_size(self) -> int:
+        return int(self.cell.input_size)
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self.cell.hidden_size)
+
+    @property
+    def output_size(self) -> int:
+        return int(getattr(self.cell, "output_size", self.cell.hidden_size))
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        return np.dtype(self.cell.dtype)
+
+    def reset_parameters(self, rng: np.random.Generator | int | None = None) -> None:
+        """Fresh weights for the wrapped cell and a new mask generator, both from ``rng``.
+
+        :class:`~lstmkit.Bidirectional` calls this on its copy, so the two directions
+        draw different masks.
+
+        Raises
+        ------
+        TypeError
+            The wrapped cell has no ``reset_parameters``; nothing was changed.
+        """
+        if not callable(getattr(self.cell, "reset_parameters", None)):
+            raise TypeError(
+                f"cell: {type(self.cell).__name__} has no reset_parameters, so "
+                f"{type(self).__name__} cannot draw fresh weights for it"
+            )
+        gen = as_rng(rng)
+        self.cell.reset_parameters(gen)
+        self.rng = np.random.default_rng(gen.integers(2**63))
 
 
 def _short_repr(self: Any) -> str:
@@ -126,7 +188,7 @@ class VariationalStepCache:
 
 
 @component
-class VariationalDropout(Module):
+class VariationalDropout(_Wrapper):
     """Variational dropout on a cell's inputs and recurrent state (Gal and Ghahramani 2016).
 
     Parameters
@@ -181,22 +243,6 @@ class VariationalDropout(Module):
 
     # -- the cell contract ----------------------------------------------------------------------
 
-    @property
-    def input_size(self) -> int:
-        return int(self.cell.input_size)
-
-    @property
-    def hidden_size(self) -> int:
-        return int(self.cell.hidden_size)
-
-    @property
-    def output_size(self) -> int:
-        return int(getattr(self.cell, "output_size", self.cell.hidden_size))
-
-    @property
-    def dtype(self) -> np.dtype[Any]:
-        return np.dtype(self.cell.dtype)
-
     def wrap_state(self, inner: Any) -> Any:
         """The wrapped cell's ``inner`` state plus undrawn (NaN) masks: a fresh sequence."""
         h = inner.h
@@ -233,28 +279,44 @@ class VariationalDropout(Module):
         fields = {f.name: getattr(inner, f.name) for f in attrs.fields(type(inner))}
         return self._state_class(**fields, mask_x=mask_x, mask_h=mask_h)
 
-    def _draw(self, old: Array, rate: float) -> Array:
+    def _draw(self, old: Array, rate: float, rng: np.random.Generator) -> Array:
         # Only rows still marked NaN (sequences that start now) get a new mask.
         fresh_rows = np.isnan(old[..., 0]) if old.shape[-1] else np.zeros(old.shape[:-1], bool)
         if not fresh_rows.any():
             return old
         keep = 1.0 - rate
-        drawn = (self.rng.random(old.shape) < keep).astype(self.dtype) * self.dtype.type(1.0 / keep)
+        drawn = (rng.random(old.shape) < keep).astype(self.dtype) * self.dtype.type(1.0 / keep)
         return np.where(fresh_rows[..., None], drawn, old)
 
-    def step_train(self, state: Any, x: Array) -> tuple[Any, Array, VariationalStepCache]:
-        """Training step with this sequence's masks (drawn now if the sequence starts here)."""
+    def step_train(
+        self, state: Any, x: Array, context: StepContext | None = None
+    ) -> tuple[Any, Array, VariationalStepCache]:
+        """Training step with this sequence's masks (drawn now if the sequence starts here).
+
+        ``context`` (from the runner) says whether to train and which generator to draw
+        from (the wrapper's ``rng`` when ``context.rng`` is None). With
+        ``context.training`` false no mask is drawn or applied: the step is :meth:`step`,
+        the state's masks are carried unchanged, and the cache holds masks of ones.
+        """
+        context = _TRAINING if context is None else context
         state = self._check_state(state)
         x = check_step_input(self, x)
-        mask_x = self._draw(state.mask_x, self.input_rate)
-        mask_h = self._draw(state.mask_h, self.recurrent_rate)
         inner = self.unwrap_state(state)
-        x_in = x * mask_x
         hooked = bool(getattr(self.cell, "accepts_h_mask", False))
+        if not context.training:
+            new, y, cache = _inner_step_train(self.cell, inner, x, context)
+            ones_x, ones_h = np.ones_like(state.mask_x), np.ones_like(state.mask_h)
+            step_cache = VariationalStepCache(cache, ones_x, ones_h, hooked=False)
+            return self._rewrap(new, state.mask_x, state.mask_h), y, step_cache
+        rng = self.rng if context.rng is None else context.rng
+        mask_x = self._draw(state.mask_x, self.input_rate, rng)
+        mask_h = self._draw(state.mask_h, self.recurrent_rate, rng)
+        x_in = x * mask_x
         if hooked:
-            new, y, cache = self.cell.step_train(inner, x_in, h_mask=mask_h)
+            new, y, cache = _inner_step_train(self.cell, inner, x_in, context, h_mask=mask_h)
         else:
-            new, y, cache = self.cell.step_train(attrs.evolve(inner, h=inner.h * mask_h), x_in)
+            inner = attrs.evolve(inner, h=inner.h * mask_h)
+            new, y, cache = _inner_step_train(self.cell, inner, x_in, context)
         return (
             self._rewrap(new, mask_x, mask_h),
             y,
@@ -275,17 +337,6 @@ class VariationalDropout(Module):
         zeros = np.zeros_like
         return self._rewrap(d_prev, zeros(cache.mask_x), zeros(cache.mask_h)), d_x * cache.mask_x
 
-    def reset_parameters(self, rng: np.random.Generator | int | None = None) -> None:
-        """Fresh weights for the wrapped cell and a new mask generator, both from ``rng``.
-
-        :class:`~lstmkit.Bidirectional` calls this on its copy, so the two directions
-        draw different masks.
-        """
-        gen = as_rng(rng)
-        if hasattr(self.cell, "reset_parameters"):
-            self.cell.reset_parameters(gen)
-        self.rng = np.random.default_rng(gen.integers(2**63))
-
     def describe(self) -> str:
         return f"VariationalDropout(input_rate={self.input_rate}, recurrent_rate={self.recurrent_rate})"
 
@@ -295,12 +346,14 @@ class ZoneoutStepCache:
     """What :meth:`Zoneout.step_backward` needs."""
 
     inner: Any
-    keep: dict[str, Array]  # field -> 1 where the unit kept its previous value
+    # field -> weight of the previous value: the 0/1 zoneout mask in training, the rate
+    # under inference="expectation" and 0 under inference="off" (training=False)
+    keep: dict[str, Array]
     y_is_h: bool
 
 
 @component
-class Zoneout(Module):
+class Zoneout(_Wrapper):
     """Zoneout (Krueger et al. 2017): units keep their previous value at random.
 
     Parameters
@@ -366,22 +419,6 @@ class Zoneout(Module):
             out["c"] = self.c_rate
         return out
 
-    @property
-    def input_size(self) -> int:
-        return int(self.cell.input_size)
-
-    @property
-    def hidden_size(self) -> int:
-        return int(self.cell.hidden_size)
-
-    @property
-    def output_size(self) -> int:
-        return int(getattr(self.cell, "output_size", self.cell.hidden_size))
-
-    @property
-    def dtype(self) -> np.dtype[Any]:
-        return np.dtype(self.cell.dtype)
-
     def initial_state(self, batch_size: int | None = None) -> Any:
         """The wrapped cell's zero state (zoneout keeps no state of its own)."""
         return self.cell.initial_state(batch_size)
@@ -391,6 +428,9 @@ class Zoneout(Module):
         new, y = self.cell.step(state, x)
         if self.inference == "off":
             return new, y
+        return self._expectation(state, new, y)
+
+    def _expectation(self, state: Any, new: Any, y: Array) -> tuple[Any, Array]:
         y_is_h = y is new.h
         mixed = {
             name: self.dtype.type(rate) * getattr(state, name)
@@ -400,15 +440,32 @@ class Zoneout(Module):
         new = attrs.evolve(new, **mixed)
         return new, (new.h if y_is_h else y)
 
-    def step_train(self, state: Any, x: Array) -> tuple[Any, Array, ZoneoutStepCache]:
-        """Training step: each unit of ``h`` (``c``) keeps its previous value with ``h_rate`` (``c_rate``)."""
-        new, y, cache = self.cell.step_train(state, x)
+    def step_train(
+        self, state: Any, x: Array, context: StepContext | None = None
+    ) -> tuple[Any, Array, ZoneoutStepCache]:
+        """Training step: each unit of ``h`` (``c``) keeps its previous value with ``h_rate`` (``c_rate``).
+
+        ``context`` (from the runner) says whether to train and which generator to draw
+        from (the wrapper's ``rng`` when ``context.rng`` is None). With
+        ``context.training`` false the step is :meth:`step` (the plain cell, or its
+        expectation under ``inference="expectation"``), with an exact backward.
+        """
+        context = _TRAINING if context is None else context
+        new, y, cache = _inner_step_train(self.cell, state, x, context)
         y_is_h = y is new.h
         keep: dict[str, Array] = {}
+        if not context.training:
+            expect = self.inference == "expectation"
+            for name, rate in self.rates.items():
+                keep[name] = np.full_like(getattr(new, name), rate if expect else 0.0)
+            if expect:
+                new, y = self._expectation(state, new, y)
+            return new, y, ZoneoutStepCache(cache, keep, y_is_h)
+        rng = self.rng if context.rng is None else context.rng
         mixed: dict[str, Array] = {}
         for name, rate in self.rates.items():
             prev, cur = getattr(state, name), getattr(new, name)
-            keep[name] = (self.rng.random(cur.shape) < rate).astype(self.dtype)
+            keep[name] = (rng.random(cur.shape) < rate).astype(self.dtype)
             mixed[name] = np.where(keep[name] > 0, prev, cur)
         new = attrs.evolve(new, **mixed)
         return new, (new.h if y_is_h else y), ZoneoutStepCache(cache, keep, y_is_h)
@@ -429,13 +486,6 @@ class Zoneout(Module):
             d_prev, **{n: getattr(d_prev, n) + cache.keep[n] * d for n, d in d_out.items()}
         )
         return d_prev, d_x
-
-    def reset_parameters(self, rng: np.random.Generator | int | None = None) -> None:
-        """Fresh weights for the wrapped cell and a new mask generator, both from ``rng``."""
-        gen = as_rng(rng)
-        if hasattr(self.cell, "reset_parameters"):
-            self.cell.reset_parameters(gen)
-        self.rng = np.random.default_rng(gen.integers(2**63))
 
     def describe(self) -> str:
         return f"Zoneout(h_rate={self.h_rate}, c_rate={self.c_rate}, inference={self.inference!r})"

@@ -32,37 +32,6 @@ def check_sequence(x: Any, input_size: int, dtype: np.dtype[Any], *, argument: s
     return x.astype(dtype, copy=False)
 
 
-def check_lengths(lengths: Any, batch: int, time: int, *, unbatched: bool) -> Array | None:
-    """Validated integer lengths of shape ``(batch,)`` with ``0 <= lengths <= time``."""
-    if lengths is None:
-        return None
-    if unbatched:
-        raise ValueError(
-            "lengths: only meaningful for batched (batch, time, features) input; "
-            "slice an unbatched sequence instead"
-        )
-    arr = np.asarray(lengths)
-    if arr.dtype.kind not in "iu":
-        if (
-            arr.dtype.kind == "f"
-            and arr.size
-            and np.all(np.isfinite(arr))
-            and np.all(arr == np.round(arr))
-        ):
-            arr = arr.astype(np.intp)
-        else:
-            raise TypeError(f"lengths: expected integers, received dtype {arr.dtype}")
-    if arr.shape != (batch,):
-        raise ValueError(f"lengths: expected shape ({batch},), received {arr.shape}")
-    if arr.size and arr.min() < 0:
-        raise ValueError(f"lengths: expected values >= 0, received minimum {arr.min()}")
-    if arr.size and arr.max() > time:
-        raise ValueError(
-            f"lengths: expected values <= the time axis length {time}, received maximum {arr.max()}"
-        )
-    return arr.astype(np.intp)
-
-
 def check_state(
     state: Any, template: Any, dtype: np.dtype[Any], *, argument: str = "initial_state"
 ) -> Any:

@@ -11,7 +11,9 @@ from numpy.typing import NDArray
 
 from lstmkit.initializers import as_rng
 from lstmkit.module import Module, component
+from lstmkit.protocols import StepContext
 from lstmkit.runners.recurrent import Recurrent
+from lstmkit.sequence import SequencePlan, plan_for, step_context
 
 __all__ = ["Bidirectional", "BidirectionalCache", "BidirectionalState", "MERGE_MODES"]
 
@@ -52,6 +54,27 @@ def _as_recurrent(layer: Any, reverse: bool, argument: str) -> Recurrent:
     raise TypeError(f"{argument}: expected a cell or a Recurrent, received {type(layer).__name__}")
 
 
+def _fresh_copy(cell: Any, rng: Any) -> Any:
+    """A deep copy of ``cell`` with weights redrawn by its ``reset_parameters(rng)``."""
+    name = type(cell).__name__
+    advice = f"pass backward_layer explicitly (e.g. a second {name} with its own weights)"
+    if not callable(getattr(cell, "reset_parameters", None)):
+        raise TypeError(
+            f"backward_layer: None asks for a copy of the forward cell with fresh weights, "
+            f"but {name} has no reset_parameters to draw them; {advice}"
+        )
+    gen = as_rng(rng)
+    clone = copy.deepcopy(cell)
+    try:
+        clone.reset_parameters(gen)
+    except Exception as err:
+        raise TypeError(
+            f"backward_layer: None asks for a copy of the forward cell with fresh weights, "
+            f"but {name}.reset_parameters failed ({err}); {advice}"
+        ) from err
+    return clone
+
+
 def _merge_mode(value: str) -> str:
     if value not in MERGE_MODES:
         raise ValueError(f"merge: expected one of {', '.join(MERGE_MODES)}, received {value!r}")
@@ -68,7 +91,8 @@ class Bidirectional(Module):
         Runs from the first step to the last.
     backward_layer : cell or Recurrent, optional
         Runs from each sequence's last valid step to its first. If None, a copy of
-        ``forward_layer``'s cell with freshly drawn weights (from ``rng``) is used.
+        ``forward_layer``'s cell with freshly drawn weights (its ``reset_parameters(rng)``)
+        is used; a cell that cannot redraw its weights is refused with ``TypeError``.
     merge : {"concat", "sum", "mean", "mul", "none"}, default "concat"
         How outputs are combined; ``"none"`` returns the pair ``(y_forward, y_backward)``.
     rng : numpy.random.Generator or int or None
@@ -92,10 +116,7 @@ class Bidirectional(Module):
     def __attrs_post_init__(self) -> None:
         fwd = _as_recurrent(self.forward_layer, False, "forward_layer")
         if self.backward_layer is None:
-            cell = copy.deepcopy(fwd.cell)
-            if hasattr(cell, "reset_parameters"):
-                cell.reset_parameters(as_rng(self.rng))
-            bwd = Recurrent(cell, reverse=True, fused=fwd.fused)
+            bwd = Recurrent(_fresh_copy(fwd.cell, self.rng), reverse=True, fused=fwd.fused)
         else:
             bwd = _as_recurrent(self.backward_layer, True, "backward_layer")
         if (fwd.input_size, fwd.output_size) != (bwd.input_size, bwd.output_size):
@@ -158,10 +179,8 @@ class Bidirectional(Module):
             Merged outputs (``2 * hidden`` features for ``concat``), or the pair for ``"none"``.
         final_state : BidirectionalState
         """
-        sf, sb = self._split_state(initial_state, "initial_state")
-        yf, ff = self.forward_layer(x, sf, lengths)
-        yb, fb = self.backward_layer(x, sb, lengths)
-        return self._merge(yf, yb), BidirectionalState(ff, fb)
+        y, final, _ = self._run(x, initial_state, lengths, context=None, plan=None)
+        return y, final
 
     def forward(
         self,
@@ -172,11 +191,39 @@ class Bidirectional(Module):
         training: bool = True,
         rng: Any = None,
     ) -> tuple[Any, BidirectionalState, BidirectionalCache]:
-        """Training forward pass of both directions."""
+        """Training forward pass of both directions.
+
+        ``training`` and ``rng`` reach both directions' cells (see
+        :meth:`Recurrent.forward <lstmkit.Recurrent.forward>`); the forward direction draws
+        from ``rng`` first.
+        """
+        y, final, cache = self._run(
+            x, initial_state, lengths, context=step_context(training, rng), plan=None
+        )
+        assert cache is not None
+        return y, final, cache
+
+    _takes_plan = True  # an outer container passes its plan and context to _run
+
+    def _run(
+        self,
+        x: Any,
+        initial_state: Any,
+        lengths: Any,
+        *,
+        context: StepContext | None,
+        plan: SequencePlan | None,
+    ) -> tuple[Any, BidirectionalState, BidirectionalCache | None]:
         sf, sb = self._split_state(initial_state, "initial_state")
-        yf, ff, cf = self.forward_layer.forward(x, sf, lengths, training=training, rng=rng)
-        yb, fb, cb = self.backward_layer.forward(x, sb, lengths, training=training, rng=rng)
-        cache = BidirectionalCache(self, cf, cb, yf, yb)
+        if isinstance(x, (list, tuple)):
+            x = np.asarray(x)
+        if plan is None:
+            plan = plan_for(x, lengths)  # one validation and sort for both directions
+        yf, ff, cf = self.forward_layer._run(x, sf, lengths, context=context, plan=plan)
+        yb, fb, cb = self.backward_layer._run(x, sb, lengths, context=context, plan=plan)
+        cache = None
+        if context is not None:
+            cache = BidirectionalCache(self, cf, cb, yf, yb)
         return self._merge(yf, yb), BidirectionalState(ff, fb), cache
 
     def check_backward(

@@ -28,8 +28,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from lstmkit.module import Module, component
-from lstmkit.protocols import fused_refusal
-from lstmkit.runners._checks import check_gradient, check_lengths, check_sequence, check_state
+from lstmkit.protocols import StepContext, fused_refusal, step_train
+from lstmkit.runners._checks import check_gradient, check_sequence, check_state
+from lstmkit.sequence import SequencePlan, plan_sequence, step_context
 from lstmkit.state import map_state
 
 __all__ = ["Recurrent", "RecurrentCache"]
@@ -47,7 +48,6 @@ class _Plan:
     order: Array | None  # sorted position -> original row
     time_index: Array | None  # (T, B) source time of each processed step (reverse)
     batch_sizes: Array | None
-    lengths: Array | None
 
 
 @attrs.define(eq=False)
@@ -172,7 +172,7 @@ class Recurrent(Module):
         final_state : state
             The state at each sequence's last valid step.
         """
-        y, final, _ = self._run(x, initial_state, lengths, training=False)
+        y, final, _ = self._run(x, initial_state, lengths, context=None, plan=None)
         return y, final
 
     def forward(
@@ -186,10 +186,22 @@ class Recurrent(Module):
     ) -> tuple[Array, Any, RecurrentCache]:
         """Training forward pass: like calling the runner, plus the cache for :meth:`backward`.
 
-        ``training`` and ``rng`` are accepted for a uniform runner interface; a plain
-        ``Recurrent`` has no randomness of its own.
+        Parameters
+        ----------
+        x, initial_state, lengths
+            As for calling the runner.
+        training : bool, default True
+            Reaches every step of the cell (through
+            :class:`~lstmkit.protocols.StepContext`): with False, a cell with randomness
+            (:class:`~lstmkit.VariationalDropout`, :class:`~lstmkit.Zoneout`, nested at any
+            depth) applies none and computes what inference computes, and the cache still
+            serves :meth:`backward`.
+        rng : numpy.random.Generator or int or None
+            Overrides the generators of the cell's wrappers for this call's masks.
         """
-        y, final, cache = self._run(x, initial_state, lengths, training=True)
+        y, final, cache = self._run(
+            x, initial_state, lengths, context=step_context(training, rng), plan=None
+        )
         assert cache is not None
         return y, final, cache
 
@@ -283,15 +295,29 @@ class Recurrent(Module):
 
     # -- internals ------------------------------------------------------------------------------
 
+    _takes_plan = True  # containers pass their plan and context to _run
+
     def _run(
-        self, x: Any, initial_state: Any, lengths: Any, *, training: bool
+        self,
+        x: Any,
+        initial_state: Any,
+        lengths: Any,
+        *,
+        context: StepContext | None,
+        plan: SequencePlan | None,
     ) -> tuple[Array, Any, RecurrentCache | None]:
+        """Inference (``context`` None, no cache) or a training forward pass.
+
+        ``plan`` is a container's validated layout of this call's batch; ``lengths`` is
+        ignored when a plan that fits ``x`` is given.
+        """
         dt = self.dtype
         x = check_sequence(x, self.input_size, dt)
         unbatched = x.ndim == 2
         xb = x[None] if unbatched else x
         B, T = xb.shape[0], xb.shape[1]
-        lengths_arr = check_lengths(lengths, B, T, unbatched=unbatched)
+        if plan is None or unbatched or not plan.fits(B, T):
+            plan = plan_sequence(B, T, lengths, unbatched=unbatched)
         template = self.cell.initial_state(B)
         if initial_state is None:
             state = template
@@ -299,30 +325,31 @@ class Recurrent(Module):
             if unbatched:
                 initial_state = _unbatched_to_batched(initial_state, "initial_state")
             state = check_state(initial_state, template, dt)
-        plan = self._plan(B, T, lengths_arr, unbatched)
+        layout = _Plan(unbatched, B, T, plan.order, plan.time_index(self.reverse), plan.batch_sizes)
 
         xt = np.ascontiguousarray(xb.transpose(1, 0, 2))
-        if plan.order is not None:
-            xt = xt[:, plan.order]
-            state = map_state(lambda a: a[plan.order], state)
-        xt = np.ascontiguousarray(self._to_processing_order(xt, plan))
+        if layout.order is not None:
+            xt = xt[:, layout.order]
+            state = map_state(lambda a: a[layout.order], state)
+        xt = np.ascontiguousarray(self._to_processing_order(xt, layout))
 
+        training = context is not None
         use_fused = self.uses_fused()
         if T == 0:
             yt = np.zeros((0, B, self.output_size), dt)
             final, cell_cache = map_state(np.copy, state), None
         elif use_fused:
             yt, final, cell_cache = self.cell.forward_sequence(
-                xt, state, plan.batch_sizes, training
+                xt, state, layout.batch_sizes, training
             )
         else:
             yt, final, cell_cache = _loop_forward(
-                self.cell, xt, state, plan.batch_sizes, training, self.output_size
+                self.cell, xt, state, layout.batch_sizes, context, self.output_size
             )
 
-        yt = self._from_processing_order(yt, plan)
-        if plan.order is not None:
-            inverse = np.argsort(plan.order)
+        yt = self._from_processing_order(yt, layout)
+        if layout.order is not None:
+            inverse = np.argsort(layout.order)
             yt = yt[:, inverse]
             final = map_state(lambda a: a[inverse], final)
         y = yt.transpose(1, 0, 2)
@@ -332,28 +359,12 @@ class Recurrent(Module):
         if training:
             cache = RecurrentCache(
                 runner=self,
-                plan=plan,
+                plan=layout,
                 cell_cache=cell_cache,
                 fused=use_fused,
                 final_template=template,
             )
         return y, final, cache
-
-    def _plan(self, B: int, T: int, lengths: Array | None, unbatched: bool) -> _Plan:
-        if lengths is None or np.all(lengths == T):
-            time_index = None
-            if self.reverse:
-                time_index = np.broadcast_to(np.arange(T - 1, -1, -1)[:, None], (T, B))
-            return _Plan(unbatched, B, T, None, time_index, None, None)
-        order = np.argsort(-lengths, kind="stable")
-        sorted_lengths = lengths[order]
-        batch_sizes = (sorted_lengths[None, :] > np.arange(T)[:, None]).sum(axis=1)
-        time_index = None
-        if self.reverse:
-            t = np.arange(T)[:, None]
-            L = sorted_lengths[None, :]
-            time_index = np.where(t < L, L - 1 - t, t)
-        return _Plan(unbatched, B, T, order, time_index, batch_sizes, sorted_lengths)
 
     @staticmethod
     def _to_processing_order(a: Array, plan: _Plan) -> Array:
@@ -399,7 +410,12 @@ def _merge_state(head: Any, full: Any, n: int) -> Any:
 
 
 def _loop_forward(
-    cell: Any, xt: Array, state: Any, batch_sizes: Array | None, training: bool, out_size: int
+    cell: Any,
+    xt: Array,
+    state: Any,
+    batch_sizes: Array | None,
+    context: StepContext | None,
+    out_size: int,
 ) -> tuple[Array, Any, list[Any] | None]:
     T, B, _ = xt.shape
     y = np.zeros((T, B, out_size), cell.dtype)
@@ -409,14 +425,14 @@ def _loop_forward(
         if n == 0:
             break
         sub = state if n == B else _slice_state(state, n)
-        if training:
-            new, out, c = cell.step_train(sub, xt[t, :n])
+        if context is not None:
+            new, out, c = step_train(cell, sub, xt[t, :n], context)
             caches.append(c)
         else:
             new, out = cell.step(sub, xt[t, :n])
         y[t, :n] = out
         state = new if n == B else _merge_state(new, state, n)
-    return y, state, caches if training else None
+    return y, state, None if context is None else caches
 
 
 def _loop_backward(

@@ -11,7 +11,9 @@ from numpy.typing import NDArray
 
 from lstmkit.initializers import as_rng
 from lstmkit.module import Module, component
+from lstmkit.protocols import StepContext
 from lstmkit.runners.recurrent import Recurrent
+from lstmkit.sequence import SequencePlan, plan_for, run_runner, step_context
 
 __all__ = ["Stacked", "StackedCache", "as_runner"]
 
@@ -136,12 +138,8 @@ class Stacked(Module):
         final_state : tuple
             One final state per layer.
         """
-        states = self._states(initial_state)
-        finals = []
-        for layer, state in zip(self.layers, states):
-            x, final = layer(x, state, lengths)
-            finals.append(final)
-        return x, tuple(finals)
+        y, finals, _ = self._run(x, initial_state, lengths, context=None, plan=None)
+        return y, finals
 
     def forward(
         self,
@@ -154,22 +152,50 @@ class Stacked(Module):
     ) -> tuple[Array, tuple[Any, ...], StackedCache]:
         """Training forward pass; dropout between layers when ``training`` is true.
 
-        ``rng`` overrides the stack's own generator for this call's dropout masks.
+        ``training`` and ``rng`` also reach every layer's cells (see
+        :meth:`Recurrent.forward <lstmkit.Recurrent.forward>`): with ``training=False`` the
+        result is what inference gives. ``rng`` overrides the stack's own generator (and its
+        cells' wrappers' generators) for this call's masks.
         """
+        y, finals, cache = self._run(
+            x, initial_state, lengths, context=step_context(training, rng), plan=None
+        )
+        assert cache is not None
+        return y, finals, cache
+
+    _takes_plan = True  # an outer container passes its plan and context to _run
+
+    def _run(
+        self,
+        x: Any,
+        initial_state: Any,
+        lengths: Any,
+        *,
+        context: StepContext | None,
+        plan: SequencePlan | None,
+    ) -> tuple[Array, tuple[Any, ...], StackedCache | None]:
         states = self._states(initial_state)
-        gen = self.rng if rng is None else as_rng(rng)
+        if isinstance(x, (list, tuple)):
+            x = np.asarray(x)
+        if plan is None:
+            plan = plan_for(x, lengths)  # validated and sorted once for every layer
+        gen = None
+        if context is not None and context.training and self.dropout > 0:
+            gen = self.rng if context.rng is None else context.rng
         caches, masks, finals = [], [], []
         last = len(self.layers) - 1
         for k, (layer, state) in enumerate(zip(self.layers, states)):
-            x, final, cache = layer.forward(x, state, lengths, training=training, rng=gen)
+            x, final, cache = run_runner(layer, x, state, lengths, context=context, plan=plan)
             caches.append(cache)
             finals.append(final)
             mask = None
-            if training and self.dropout > 0 and k < last:
+            if gen is not None and k < last:
                 keep = 1.0 - self.dropout
                 mask = (gen.random(x.shape) < keep).astype(x.dtype) / x.dtype.type(keep)
                 x = x * mask
             masks.append(mask)
+        if context is None:
+            return x, tuple(finals), None
         return x, tuple(finals), StackedCache(runner=self, caches=caches, masks=masks)
 
     def check_backward(self, cache: StackedCache, dy: Any = None, d_state: Any = None) -> list[Any]:
