@@ -10,7 +10,7 @@ built from them must give the same hidden states over a short sequence.
 import numpy as np
 import pytest
 
-from lstmkit import GRUCell, HiddenState, LSTMCell, LSTMState, Recurrent
+from lstmkit import GRUCell, HiddenState, LSTMCell, LSTMState, Recurrent, activations
 from lstmkit.interop.keras import (
     from_keras_gru,
     from_keras_lstm,
@@ -97,7 +97,15 @@ def test_lstm_matches_keras_equations(rng):
 def test_lstm_with_swapped_activations(rng):
     weights = keras_arrays(rng, 4, (4 * H,))
     x = rng.standard_normal((T, I))
-    cell = from_keras_lstm(weights, activation="softsign", recurrent_activation="hard_sigmoid")
+    # A Keras 2 model's hard_sigmoid is lstmkit's object; the Keras 3 name means relu6(x + 3) / 6,
+    # which lstmkit does not have, so the name is refused rather than silently reinterpreted.
+    with pytest.raises(ValueError, match=r"^recurrent_activation: .*'hard_sigmoid'.*relu6"):
+        from_keras_lstm(weights, activation="softsign", recurrent_activation="hard_sigmoid")
+    with pytest.raises(ValueError, match=r"^activation: Keras activation 'gelu'"):
+        from_keras_gru(keras_arrays(rng, 3, (2, 3 * H)), activation="gelu")
+    cell = from_keras_lstm(
+        weights, activation="softsign", recurrent_activation=activations.hard_sigmoid
+    )
     ref = keras_lstm_reference(
         x, *weights, act=lambda z: z / (1 + np.abs(z)), rec_act=hard_sigmoid_keras2
     )

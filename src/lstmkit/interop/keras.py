@@ -13,13 +13,15 @@ matrices like lstmkit's, with the gates side by side along the last axis:
   ``reset_after=False`` it is ``(3H,)``. Keras' GRU computes ``h = z * h_prev + (1 - z) * h~``,
   lstmkit's ``update_convention="pytorch"``.
 
-Activation names given to the importers are looked up in :mod:`lstmkit.activations`. The
-exporters recognise an activation by the object, never by name, and write the Keras name it
-declares (:attr:`lstmkit.activations.Activation.keras`); an activation without one, or one of your
-own that merely shares a built-in's name, is refused. Note that Keras 3 redefined
-``hard_sigmoid`` as ``relu6(x + 3) / 6``; lstmkit's ``hard_sigmoid`` is Keras 2's
-``clip(0.2 x + 0.5, 0, 1)``, which Keras 3 has no name for, so it is imported by name but not
-exported.
+Activation names given to the importers are Keras 3 names, as in the layer's settings: each is
+the built-in lstmkit activation that declares that Keras name
+(:attr:`lstmkit.activations.Activation.keras`); an :class:`~lstmkit.Activation` object is used as
+it is. The exporters recognise an activation by the object, never by name, and write the Keras
+name it declares; an activation without one, or one of your own that merely shares a built-in's
+name, is refused. Keras 3 redefined ``hard_sigmoid`` as ``relu6(x + 3) / 6``, which lstmkit does
+not have, so the name ``"hard_sigmoid"`` is refused; lstmkit's ``hard_sigmoid`` is Keras 2's
+``clip(0.2 x + 0.5, 0, 1)``: pass the object ``lstmkit.activations.hard_sigmoid`` for a Keras 2
+model (it is not exported, Keras 3 has no name for it).
 
 Examples
 --------
@@ -124,7 +126,8 @@ def from_keras_lstm(
         ``kernel (input, 4H)``, ``recurrent_kernel (H, 4H)``, ``bias (4H,)`` (omit the bias for
         ``use_bias=False``).
     activation, recurrent_activation : str or Activation
-        The Keras layer's settings (candidate and cell activation; gate activation).
+        The Keras layer's settings (candidate and cell activation; gate activation): Keras 3
+        names, or Activation objects used as they are.
     dtype : float32 or float64, optional
         Defaults to the kernel's dtype (float32 for anything else).
 
@@ -136,6 +139,8 @@ def from_keras_lstm(
     kernel, recurrent, bias = _arrays(weights, 4, [(-1,)])
     dt = _dtype(dtype, kernel)
     H = recurrent.shape[0]
+    activation = _from_keras_name(activation, "activation")
+    recurrent_activation = _from_keras_name(recurrent_activation, "recurrent_activation")
     cell = LSTMCell(
         kernel.shape[0],
         H,
@@ -174,7 +179,8 @@ def from_keras_gru(
     reset_after : bool, optional
         The Keras layer's setting; inferred from the bias shape when None (required without a bias).
     activation, recurrent_activation : str or Activation
-        Candidate activation; update and reset gate activation.
+        Candidate activation; update and reset gate activation: Keras 3 names, or Activation
+        objects used as they are.
     dtype : float32 or float64, optional
 
     Returns
@@ -195,6 +201,8 @@ def from_keras_gru(
         )
     dt = _dtype(dtype, kernel)
     H = recurrent.shape[0]
+    activation = _from_keras_name(activation, "activation")
+    recurrent_activation = _from_keras_name(recurrent_activation, "recurrent_activation")
     cell = GRUCell(
         kernel.shape[0],
         H,
@@ -221,6 +229,26 @@ def from_keras_gru(
         assert cell.recurrent_bias is not None
         cell.recurrent_bias.assign(np.ascontiguousarray(b_rec[2 * H :], dtype=dt), argument="bias")
     return cell
+
+
+def _from_keras_name(value: Any, argument: str) -> Any:
+    """The activation a Keras layer setting means: a Keras 3 name, or an Activation as it is."""
+    if not isinstance(value, str):
+        return value  # an Activation object (anything else is refused by the cell)
+    for act in activations.BUILTINS:
+        if act.keras == value:
+            return act
+    known = sorted(a.keras for a in activations.BUILTINS if a.keras is not None)
+    hint = (
+        "; Keras 3's hard_sigmoid is relu6(x + 3) / 6, which lstmkit does not have (for a "
+        "Keras 2 model's clip(0.2 x + 0.5, 0, 1) pass lstmkit.activations.hard_sigmoid)"
+        if value == "hard_sigmoid"
+        else ""
+    )
+    raise ValueError(
+        f"{argument}: Keras activation {value!r} has no exact lstmkit counterpart; expected one "
+        f"of {', '.join(known)} or an Activation object{hint}"
+    )
 
 
 def _keras_name(act: Any, where: str, problems: list[str]) -> str | None:
