@@ -260,7 +260,7 @@ def render(
                 target = TARGETS.get(key)
                 rcell = fmt_x(ratio)
                 if ratio is not None and target is not None:
-                    rcell += f" [≤{target}]" + ("" if ratio <= target else " **miss**")
+                    rcell += f" [≤{target}]" + ("" if ratio <= target else " (not met)")
                 t_sd, t_sd32 = sd.get(key), sd32.get(key)
                 seed_cell = "–"
                 if t_sd and t_lk:
@@ -268,7 +268,7 @@ def render(
                     if t_sd32:
                         seed_cell += f" ({t_sd32 / t_lk:.1f})"
                     if name in ("small", "medium") and t_sd / t_lk < SEED_TARGET:
-                        seed_cell += " **miss**"
+                        seed_cell += " (not met)"
                 f = flops(name, mode) / 1e9
                 gf_lk = f"{f / t_lk:.0f} ({100 * f / t_lk / gemm:.0f}%)" if t_lk else "–"
                 gf_tc = f"{f / t_tc:.0f}" if t_tc else "–"
@@ -276,7 +276,7 @@ def render(
                 sw_cell = "–"
                 if t_sw and t_lk:
                     sw_cell = f"{t_sw / t_lk:.2f}" + (
-                        " **miss**" if t_sw / t_lk > SWAP_TARGET else ""
+                        " (not met)" if t_sw / t_lk > SWAP_TARGET else ""
                     )
                 out.append(
                     f"| {name} ({shape_of(name)}) | {mode} | {fmt_ms(t_lk)} | "

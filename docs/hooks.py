@@ -226,15 +226,15 @@ def plot_svg(x: Any, series: list[tuple[Any, str, str]], title: str) -> str:
 def layers_diagram() -> str:
     """The package's layers as stacked boxes; each imports only the ones above it."""
     layers = [
-        ("1", "activations", "Activation: function + derivative, by name"),
-        ("2", "initializers", "(shape, rng, dtype) -> array"),
-        ("3", "module, state", "Parameter, Module base, LSTMState / HiddenState"),
-        ("4", "gate", "Gate: activation(x @ W + h @ U + b)"),
-        ("5", "cells", "LSTMCell and variants: one time step"),
+        ("1", "activations, protocols", "Activation objects; the cell, runner, layer contracts"),
+        ("2", "initializers", "(shape, rng, dtype) -> array, by name or object"),
+        ("3", "module, sequence, config", "Module base, states, the lengths plan, the registry"),
+        ("4", "gate", "Gate: activation(x @ W + h @ U + b), with its config"),
+        ("5", "cells, regularization", "GatedCell, LSTMCell and variants; dropout, zoneout"),
         ("6", "runners", "Recurrent, Stacked, Bidirectional: the time loop"),
-        ("7", "around them", "training, save/load, interop, diagrams"),
+        ("7", "around them", "layers, training, save/load, interop, diagrams"),
     ]
-    w, row = 640, 50
+    w, row = 720, 50
     h = row * len(layers) + 20
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" width="{w}" height="{h}">',
@@ -248,7 +248,7 @@ def layers_diagram() -> str:
             f'fill="rgb({shade},{248 - 4 * k},{shade})" stroke="#6b8f62"/>'
             f'<text x="60" y="{y + 26}" font-family="sans-serif" font-size="15" font-weight="bold">'
             f"{num}. {mod}</text>"
-            f'<text x="240" y="{y + 26}" font-family="sans-serif" font-size="13">{what}</text>'
+            f'<text x="300" y="{y + 26}" font-family="sans-serif" font-size="13">{what}</text>'
         )
         if k:
             out.append(
