@@ -67,27 +67,22 @@ class CoupledStepCache:
 class CoupledLSTMCell(LSTMFamilyCell):
     """LSTM cell whose input gate is ``1 - forget`` (coupled input and forget gates).
 
+    Besides the parameters below it takes the keyword options of
+    :class:`~lstmkit.cells.gated.LSTMFamilyCell` (gate and candidate activations, initializers,
+    ``forget_bias``, ``peephole_initializer``, ``dtype``, ``rng``); gates are drawn in the order
+    forget, candidate, output.
+
     Parameters
     ----------
-    input_size : int
-        Features of each input ``x_t``.
-    hidden_size : int
-        Units of the hidden and cell states.
+    input_size, hidden_size : int
+        Features of each input ``x_t``; units of the hidden and cell states.
     cell_activation : str or Activation, default "tanh"
         ``h = o * cell_activation(c)``.
     gate_activation : str or Activation, default "sigmoid"
         Activation of the forget and output gates. It must map into [0, 1] for
         ``1 - f`` to be a gate; sigmoid and hard_sigmoid do.
-    candidate_activation : str or Activation, default "tanh"
-    kernel_initializer, recurrent_initializer, bias_initializer, peephole_initializer
-        Initializers of every gate's ``W``, ``U``, ``b``, ``p``.
-    forget_bias : float, default 1.0
-        Added to the initial forget-gate bias.
     peephole : bool or collection of {"forget", "output"}, default False
         Diagonal peepholes: forget sees ``c_{t-1}``, output sees ``c_t``.
-    dtype : float32 or float64, default float64
-    rng : numpy.random.Generator or int or None
-        Randomness for the initial weights (gates drawn as forget, candidate, output).
 
     Attributes
     ----------

@@ -79,12 +79,15 @@ def _check_update(instance: Any, attribute: Any, value: Any) -> None:
 class GRUCell(GatedCell):
     """Gated recurrent unit made of ``update``, ``reset`` and ``candidate`` gates.
 
+    Besides the parameters below it takes the keyword options of
+    :class:`~lstmkit.cells.gated.GatedCell` (gate and candidate activations, the initializers of
+    every gate's ``W``, ``U``, ``b`` and of ``recurrent_bias``, ``dtype``, ``rng``); weights are
+    drawn in the order update, reset, candidate, then ``b_hn``.
+
     Parameters
     ----------
-    input_size : int
-        Features of each input ``x_t``.
-    hidden_size : int
-        Units of the hidden state.
+    input_size, hidden_size : int
+        Features of each input ``x_t``; units of the hidden state.
     reset_after : bool, default True
         Apply the reset gate after the recurrent product, ``r * (h @ U_n + b_hn)``
         (PyTorch, Keras default). False applies it before, ``(r * h) @ U_n`` (Cho et al.
@@ -92,16 +95,8 @@ class GRUCell(GatedCell):
     update_convention : {"pytorch", "olah"}, default "pytorch"
         ``"pytorch"``: ``h = (1 - z) * n + z * h_prev`` (also Cho et al., Keras, ONNX).
         ``"olah"``: ``h = (1 - z) * h_prev + z * n`` (Olah's figure).
-    gate_activation : str or Activation, default "sigmoid"
-        Activation of the update and reset gates.
-    candidate_activation : str or Activation, default "tanh"
-    kernel_initializer, recurrent_initializer, bias_initializer
-        Initializers of every gate's ``W``, ``U``, ``b`` (and of ``recurrent_bias``).
     peephole, proj_size
         Not supported by a GRU (it has no cell state); anything but False/None raises.
-    dtype : float32 or float64, default float64
-    rng : numpy.random.Generator or int or None
-        Randomness for the initial weights (update, reset, candidate, then ``b_hn``).
 
     Attributes
     ----------

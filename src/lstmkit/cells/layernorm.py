@@ -180,23 +180,19 @@ class LayerNormStepCache:
 class LayerNormLSTMCell(LSTMFamilyCell):
     """LSTM cell with layer normalization of every gate's inputs and of the cell state.
 
+    Besides the parameters below it takes the keyword options of
+    :class:`~lstmkit.cells.gated.LSTMFamilyCell` (gate and candidate activations, the initializers
+    of every gate's ``W``, ``U``, ``b``, ``forget_bias``, ``dtype``, ``rng``); it has no
+    peepholes.
+
     Parameters
     ----------
-    input_size : int
-        Features of each input ``x_t``.
-    hidden_size : int
-        Units of the hidden and cell states; at least 2.
+    input_size, hidden_size : int
+        Features of each input ``x_t``; units of the hidden and cell states (at least 2).
     cell_activation : str or Activation, default "tanh"
         Applied to ``LN(c)``: ``h = o * cell_activation(LN(c))``.
-    gate_activation, candidate_activation : str or Activation
-        Defaults sigmoid and tanh (keyword only).
-    kernel_initializer, recurrent_initializer, bias_initializer
-        Initializers of every gate's ``W``, ``U``, ``b``.
-    forget_bias : float, default 1.0
     epsilon : float, default 1e-5
         Variance floor of every normalization.
-    dtype : float32 or float64, default float64
-    rng : numpy.random.Generator or int or None
 
     Attributes
     ----------

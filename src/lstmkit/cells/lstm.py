@@ -55,31 +55,25 @@ class LSTMStepCache:
 class LSTMCell(LSTMFamilyCell):
     """Long short-term memory cell made of four :class:`~lstmkit.Gate` objects.
 
+    Besides the parameters below it takes the keyword options of
+    :class:`~lstmkit.cells.gated.LSTMFamilyCell`: ``gate_activation`` (default sigmoid, for the
+    forget, input and output gates), ``candidate_activation`` (tanh), the initializers of every
+    gate's ``W``, ``U``, ``b`` and ``p`` (Glorot-uniform, orthogonal, zeros, zeros),
+    ``forget_bias`` (1.0), ``dtype`` (float64) and ``rng``; gates are drawn in the order forget,
+    input, candidate, output.
+
     Parameters
     ----------
-    input_size : int
-        Features of each input ``x_t``.
-    hidden_size : int
-        Units of the hidden and cell states.
+    input_size, hidden_size : int
+        Features of each input ``x_t``; units of the hidden and cell states.
     forget, input, candidate, output : Gate, optional
-        Gates to use as they are. Any gate not given is built from the options below.
+        Gates to use as they are (a given forget gate keeps its bias). Any gate not given is
+        built from the options; :meth:`reset_parameters` redraws all four from their own
+        initializers and adds ``forget_bias`` to the forget gate's bias.
     cell_activation : str or Activation, default "tanh"
         Applied to the cell state before the output gate: ``h = o * cell_activation(c)``.
-    gate_activation : str or Activation, default "sigmoid"
-        Activation of the forget, input and output gates (keyword only).
-    candidate_activation : str or Activation, default "tanh"
-        Activation of the candidate gate (keyword only).
-    kernel_initializer, recurrent_initializer, bias_initializer, peephole_initializer
-        Initializers of every gate's ``W``, ``U``, ``b`` and peephole ``p``; defaults
-        Glorot-uniform, orthogonal, zeros and zeros.
-    forget_bias : float, default 1.0
-        Initial forget-gate bias (Jozefowicz et al. 2015; Keras ``unit_forget_bias``).
     peephole : bool or collection of {"forget", "input", "output"}, default False
-        Diagonal peepholes: forget and input see ``c_{t-1}``, output sees ``c_t``.
-    dtype : float32 or float64, default float64
-    rng : numpy.random.Generator or int or None
-        Randomness for the initial weights; gates are drawn in the order forget,
-        input, candidate, output.
+        Diagonal peepholes: forget and input see ``c_{t-1}``, output sees ``c_t`` (keyword only).
 
     Examples
     --------
@@ -143,17 +137,7 @@ class LSTMCell(LSTMFamilyCell):
         """:meth:`step` that also returns the cache :meth:`step_backward` needs."""
         x = check_step_input(self, x)
         state = check_lstm_state(state, x.shape[0], self.hidden_size, self.hidden_size)
-        h_prev, c_prev = state.h, state.c
-        f, f_cache = self.forget.forward_train(x, h_prev, c_prev)
-        i, i_cache = self.input.forward_train(x, h_prev, c_prev)
-        g, g_cache = self.candidate.forward_train(x, h_prev)
-        c = f * c_prev + i * g
-        o, o_cache = self.output.forward_train(x, h_prev, c)
-        cell_out = self.cell_activation(c)
-        h = o * cell_out
-        cache = LSTMStepCache(
-            f_cache, i_cache, g_cache, o_cache, c_prev=c_prev, c=c, cell_out=cell_out
-        )
+        h, c, cache = lstm_step_train(self, x, state.h, state.c)
         return LSTMState(h=h, c=c), h, cache
 
     def step_backward(
@@ -179,27 +163,7 @@ class LSTMCell(LSTMFamilyCell):
         check_step_cache(cache, LSTMStepCache)
         if d_y.shape != cache.c.shape:
             raise ValueError(f"d_y: expected shape {cache.c.shape}, received {d_y.shape}")
-        o, g, i, f = cache.output.y, cache.candidate.y, cache.input.y, cache.forget.y
-        # --8<-- [start:step_backward]
-        dh = d_y + d_state.h  # output and recurrent paths meet
-        d_o = dh * cache.cell_out
-        dc = d_state.c + dh * o * self.cell_activation.grad(cache.c, cache.cell_out)
-        dx, dh_prev, dc_peep = self.output.backward(d_o, cache.output)
-        if dc_peep is not None:
-            dc = dc + dc_peep  # output peephole looks at c_t
-        dc_prev = dc * f  # along the conveyor belt
-        for gate, d_gate, gate_cache in (
-            (self.forget, dc * cache.c_prev, cache.forget),
-            (self.input, dc * g, cache.input),
-            (self.candidate, dc * i, cache.candidate),
-        ):
-            dx_g, dh_g, dc_g = gate.backward(d_gate, gate_cache)
-            dx = dx + dx_g
-            dh_prev = dh_prev + dh_g
-            if dc_g is not None:
-                dc_prev = dc_prev + dc_g  # forget/input peepholes see c_{t-1}
-        # --8<-- [end:step_backward]
-        return LSTMState(h=dh_prev, c=dc_prev), dx
+        return lstm_step_backward(self, cache, d_state, d_y)
 
     # -- fused whole-sequence path --------------------------------------------------------------
 
@@ -261,3 +225,51 @@ class LSTMCell(LSTMFamilyCell):
         from lstmkit.cells import lstm_fused
 
         return lstm_fused.backward(self, cache, dy, d_final)
+
+
+# -- the LSTM step, shared with the variants that extend it (projection) ------------------------
+
+
+def lstm_step_train(
+    cell: Any, x: Array, h_prev: Array, c_prev: Array
+) -> tuple[Array, Array, LSTMStepCache]:
+    """The training step of a cell with ``forget``, ``input``, ``candidate`` and ``output`` gates.
+
+    Returns ``(h, c, cache)``; ``x``, ``h_prev`` and ``c_prev`` are already checked.
+    """
+    f, f_cache = cell.forget.forward_train(x, h_prev, c_prev)
+    i, i_cache = cell.input.forward_train(x, h_prev, c_prev)
+    g, g_cache = cell.candidate.forward_train(x, h_prev)
+    c = f * c_prev + i * g
+    o, o_cache = cell.output.forward_train(x, h_prev, c)
+    cell_out = cell.cell_activation(c)
+    h = o * cell_out
+    cache = LSTMStepCache(f_cache, i_cache, g_cache, o_cache, c_prev=c_prev, c=c, cell_out=cell_out)
+    return h, c, cache
+
+
+def lstm_step_backward(
+    cell: Any, cache: LSTMStepCache, d_state: LSTMState, d_y: Array
+) -> tuple[LSTMState, Array]:
+    """Back-propagate :func:`lstm_step_train`: ``(d_state_prev, d_x)``; accumulates gradients."""
+    o, g, i, f = cache.output.y, cache.candidate.y, cache.input.y, cache.forget.y
+    # --8<-- [start:step_backward]
+    dh = d_y + d_state.h  # output and recurrent paths meet
+    d_o = dh * cache.cell_out
+    dc = d_state.c + dh * o * cell.cell_activation.grad(cache.c, cache.cell_out)
+    dx, dh_prev, dc_peep = cell.output.backward(d_o, cache.output)
+    if dc_peep is not None:
+        dc = dc + dc_peep  # output peephole looks at c_t
+    dc_prev = dc * f  # along the conveyor belt
+    for gate, d_gate, gate_cache in (
+        (cell.forget, dc * cache.c_prev, cache.forget),
+        (cell.input, dc * g, cache.input),
+        (cell.candidate, dc * i, cache.candidate),
+    ):
+        dx_g, dh_g, dc_g = gate.backward(d_gate, gate_cache)
+        dx = dx + dx_g
+        dh_prev = dh_prev + dh_g
+        if dc_g is not None:
+            dc_prev = dc_prev + dc_g  # forget/input peepholes see c_{t-1}
+    # --8<-- [end:step_backward]
+    return LSTMState(h=dh_prev, c=dc_prev), dx

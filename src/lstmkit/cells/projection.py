@@ -34,8 +34,14 @@ from lstmkit.cells.base import (
     check_step_input,
 )
 from lstmkit.cells.gated import LSTMFamilyCell
-from lstmkit.cells.lstm import GATE_NAMES, PEEPHOLE_GATES
-from lstmkit.gate import Gate, GateCache, positive_int
+from lstmkit.cells.lstm import (
+    GATE_NAMES,
+    PEEPHOLE_GATES,
+    LSTMStepCache,
+    lstm_step_backward,
+    lstm_step_train,
+)
+from lstmkit.gate import Gate, positive_int
 from lstmkit.module import Parameter, component
 from lstmkit.state import LSTMState
 
@@ -48,13 +54,7 @@ Array = NDArray[Any]
 class ProjectionStepCache:
     """What :meth:`ProjectionLSTMCell.step_backward` needs from :meth:`ProjectionLSTMCell.step_train`."""
 
-    forget: GateCache
-    input: GateCache
-    candidate: GateCache
-    output: GateCache
-    c_prev: Array
-    c: Array
-    cell_out: Array
+    lstm: LSTMStepCache  # the LSTM step's cache; its output is m
     m: Array  # o * cell_activation(c), before the projection
 
 
@@ -63,27 +63,22 @@ class ProjectionStepCache:
 class ProjectionLSTMCell(LSTMFamilyCell):
     """LSTM cell whose hidden state is projected to ``proj_size`` units (LSTMP).
 
+    Besides the parameters below it takes the keyword options of
+    :class:`~lstmkit.cells.gated.LSTMFamilyCell` (gate and candidate activations, initializers,
+    ``forget_bias``, peepholes on forget, input and output, ``dtype``, ``rng``); weights are
+    drawn in the order forget, input, candidate, output, projection.
+
     Parameters
     ----------
-    input_size : int
-        Features of each input ``x_t``.
-    hidden_size : int
-        Units of the cell state and of every gate.
+    input_size, hidden_size : int
+        Features of each input ``x_t``; units of the cell state and of every gate.
     proj_size : int
         Features of the projected hidden state ``h`` (the output and the recurrent
         input); ``1 <= proj_size < hidden_size``.
     cell_activation : str or Activation, default "tanh"
-    gate_activation, candidate_activation : str or Activation
-        Defaults sigmoid and tanh (keyword only).
-    kernel_initializer, recurrent_initializer, bias_initializer, peephole_initializer
-        Initializers of every gate's ``W``, ``U``, ``b``, ``p``.
+        ``m = o * cell_activation(c)``, then ``h = m @ projection``.
     projection_initializer : str or callable, default "glorot_uniform"
-        Initializer of ``projection``.
-    forget_bias : float, default 1.0
-    peephole : bool or collection of {"forget", "input", "output"}, default False
-    dtype : float32 or float64, default float64
-    rng : numpy.random.Generator or int or None
-        Randomness for the initial weights (forget, input, candidate, output, projection).
+        Initializer of ``projection`` (keyword only).
 
     Attributes
     ----------
@@ -173,16 +168,9 @@ class ProjectionLSTMCell(LSTMFamilyCell):
         """:meth:`step` that also returns the cache :meth:`step_backward` needs."""
         x = check_step_input(self, x)
         state = check_lstm_state(state, x.shape[0], self.proj_size, self.hidden_size)
-        h_prev, c_prev = state.h, state.c
-        f, f_cache = self.forget.forward_train(x, h_prev, c_prev)
-        i, i_cache = self.input.forward_train(x, h_prev, c_prev)
-        g, g_cache = self.candidate.forward_train(x, h_prev)
-        c = f * c_prev + i * g
-        o, o_cache = self.output.forward_train(x, h_prev, c)
-        cell_out = self.cell_activation(c)
-        m = o * cell_out
+        m, c, lstm_cache = lstm_step_train(self, x, state.h, state.c)
         h = m @ self.projection.value  # project down before feeding back
-        cache = ProjectionStepCache(f_cache, i_cache, g_cache, o_cache, c_prev, c, cell_out, m)
+        cache = ProjectionStepCache(lstm_cache, m)
         return LSTMState(h=h, c=c), h, cache
 
     def step_backward(
@@ -190,26 +178,11 @@ class ProjectionLSTMCell(LSTMFamilyCell):
     ) -> tuple[LSTMState, Array]:
         """Back-propagate one step; returns ``(d_state_prev, d_x)`` and accumulates gradients."""
         check_step_cache(cache, ProjectionStepCache)
-        want = (cache.c.shape[0], self.proj_size)
+        want = (cache.m.shape[0], self.proj_size)
         if d_y.shape != want:
             raise ValueError(f"d_y: expected shape {want}, received {d_y.shape}")
-        o, g, i, f = cache.output.y, cache.candidate.y, cache.input.y, cache.forget.y
         dh = d_y + d_state.h
         self.projection.grad += cache.m.T @ dh
         dm = dh @ self.projection.value.T
-        dc = d_state.c + dm * o * self.cell_activation.grad(cache.c, cache.cell_out)
-        dx, dh_prev, dc_peep = self.output.backward(dm * cache.cell_out, cache.output)
-        if dc_peep is not None:
-            dc = dc + dc_peep
-        dc_prev = dc * f
-        for gate, d_gate, gate_cache in (
-            (self.forget, dc * cache.c_prev, cache.forget),
-            (self.input, dc * g, cache.input),
-            (self.candidate, dc * i, cache.candidate),
-        ):
-            dx_g, dh_g, dc_g = gate.backward(d_gate, gate_cache)
-            dx = dx + dx_g
-            dh_prev = dh_prev + dh_g
-            if dc_g is not None:
-                dc_prev = dc_prev + dc_g
-        return LSTMState(h=dh_prev, c=dc_prev), dx
+        # The LSTM step below sees dm as its output's gradient and no separate recurrent one.
+        return lstm_step_backward(self, cache.lstm, LSTMState(h=np.zeros_like(dm), c=d_state.c), dm)
