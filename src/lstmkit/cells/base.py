@@ -76,12 +76,23 @@ def check_lstm_state(state: Any, batch: int, h_size: int, c_size: int) -> LSTMSt
     return check_state(state, LSTMState, batch, article="an", h=h_size, c=c_size)
 
 
-def check_step_cache(cache: Any, kind: type[S]) -> S:
-    """Check that ``cache`` is the ``kind`` that the cell's ``step_train`` returns."""
+def check_step_cache(cache: Any, kind: type[S], d_y: Any = None, *, like: str = "") -> S:
+    """Check that ``cache`` is the ``kind`` that the cell's ``step_train`` returns.
+
+    With ``like``, also check that ``d_y`` is a real array shaped like the cache's field of
+    that name (the step's output).
+    """
     if not isinstance(cache, kind):
         raise TypeError(
             f"cache: expected the {kind.__name__} from step_train, received {type(cache).__name__}"
         )
+    if like:
+        want = getattr(cache, like).shape
+        if not isinstance(d_y, np.ndarray) or d_y.dtype.kind not in "fiu":
+            got = getattr(d_y, "dtype", type(d_y).__name__)
+            raise TypeError(f"d_y: expected a real numpy array, received {got}")
+        if d_y.shape != want:
+            raise ValueError(f"d_y: expected shape {want}, received {d_y.shape}")
     return cache
 
 

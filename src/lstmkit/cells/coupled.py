@@ -130,9 +130,7 @@ class CoupledLSTMCell(LSTMFamilyCell):
         self, cache: CoupledStepCache, d_state: LSTMState, d_y: Array
     ) -> tuple[LSTMState, Array]:
         """Back-propagate one step; returns ``(d_state_prev, d_x)`` and accumulates gradients."""
-        check_step_cache(cache, CoupledStepCache)
-        if d_y.shape != cache.c.shape:
-            raise ValueError(f"d_y: expected shape {cache.c.shape}, received {d_y.shape}")
+        check_step_cache(cache, CoupledStepCache, d_y, like="c")
         o, g, f = cache.output.y, cache.candidate.y, cache.forget.y
         dh = d_y + d_state.h
         dc = d_state.c + dh * o * self.cell_activation.grad(cache.c, cache.cell_out)

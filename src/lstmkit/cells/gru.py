@@ -208,9 +208,7 @@ class GRUCell(GatedCell):
         self, cache: GRUStepCache, d_state: HiddenState, d_y: Array
     ) -> tuple[HiddenState, Array]:
         """Back-propagate one step; returns ``(d_state_prev, d_x)`` and accumulates gradients."""
-        check_step_cache(cache, GRUStepCache)
-        if d_y.shape != cache.n.shape:
-            raise ValueError(f"d_y: expected shape {cache.n.shape}, received {d_y.shape}")
+        check_step_cache(cache, GRUStepCache, d_y, like="n")
         dh = d_y + d_state.h
         z, r, n, h = cache.update.y, cache.reset.y, cache.n, cache.h_prev
         if self.update_convention == "pytorch":

@@ -280,9 +280,7 @@ class LayerNormLSTMCell(LSTMFamilyCell):
         self, cache: LayerNormStepCache, d_state: LSTMState, d_y: Array
     ) -> tuple[LSTMState, Array]:
         """Back-propagate one step; returns ``(d_state_prev, d_x)`` and accumulates gradients."""
-        check_step_cache(cache, LayerNormStepCache)
-        if d_y.shape != cache.h_prev.shape:
-            raise ValueError(f"d_y: expected shape {cache.h_prev.shape}, received {d_y.shape}")
+        check_step_cache(cache, LayerNormStepCache, d_y, like="h_prev")
         acts = cache.acts
         f, i, g_, o = acts[:, 0], acts[:, 1], acts[:, 2], acts[:, 3]
         dh = d_y + d_state.h

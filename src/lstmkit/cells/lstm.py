@@ -160,9 +160,7 @@ class LSTMCell(LSTMFamilyCell):
             Gradients of the previous ``(h, c)``.
         d_x : ndarray, shape (batch, input_size)
         """
-        check_step_cache(cache, LSTMStepCache)
-        if d_y.shape != cache.c.shape:
-            raise ValueError(f"d_y: expected shape {cache.c.shape}, received {d_y.shape}")
+        check_step_cache(cache, LSTMStepCache, d_y, like="c")
         return lstm_step_backward(self, cache, d_state, d_y)
 
     # -- fused whole-sequence path --------------------------------------------------------------
