@@ -13,67 +13,8 @@ from lstmkit import initializers
 from lstmkit.config import BuildContext, activation_name, initializer_config, register, to_config
 from lstmkit.layers import Dense, LastStep, MeanPool, Sequential
 from lstmkit.regularization import VariationalDropout, Zoneout
-from lstmkit.runners.bidirectional import MERGE_MODES, Bidirectional
-from lstmkit.runners.recurrent import Recurrent
-from lstmkit.runners.stacked import Stacked
 
 Config = dict[str, Any]
-
-
-# -- runners ----------------------------------------------------------------------------------
-
-
-def recurrent_to_config(runner: Recurrent) -> Config:
-    return {
-        "cell": to_config(runner.cell),
-        "reverse": bool(runner.reverse),
-        "fused": None if runner.fused is None else bool(runner.fused),
-    }
-
-
-def recurrent_from_config(cfg: Config, ctx: BuildContext) -> Recurrent:
-    ctx.check_keys(cfg, ["cell", "reverse", "fused"])
-    reverse = ctx.bool(cfg, "reverse")
-    fused = None if cfg.get("fused") is None else ctx.bool(cfg, "fused")
-    return Recurrent(ctx.build(cfg["cell"], "cell", "cell."), reverse=reverse, fused=fused)
-
-
-def stacked_to_config(stack: Stacked) -> Config:
-    return {
-        "layers": [to_config(layer) for layer in stack.layers],
-        "dropout": float(stack.dropout),
-    }
-
-
-def stacked_from_config(cfg: Config, ctx: BuildContext) -> Stacked:
-    ctx.check_keys(cfg, ["layers", "dropout"])
-    dropout = ctx.float(cfg, "dropout", low=0.0, high=1.0)
-    layers = [
-        ctx.build(layer, f"layers[{k}]", f"layers.{k}.")
-        for k, layer in enumerate(ctx.list(cfg, "layers"))
-    ]
-    return Stacked(layers, dropout=dropout, rng=ctx.rng)
-
-
-def bidirectional_to_config(bi: Bidirectional) -> Config:
-    return {
-        "forward_layer": to_config(bi.forward_layer),
-        "backward_layer": to_config(bi.backward_layer),
-        "merge": bi.merge,
-    }
-
-
-def bidirectional_from_config(cfg: Config, ctx: BuildContext) -> Bidirectional:
-    ctx.check_keys(cfg, ["forward_layer", "backward_layer", "merge"])
-    merge = ctx.str(cfg, "merge", choices=MERGE_MODES)
-    fwd = ctx.build(cfg["forward_layer"], "forward_layer", "forward_layer.")
-    bwd = ctx.build(cfg["backward_layer"], "backward_layer", "backward_layer.")
-    for key, layer in (("forward_layer", fwd), ("backward_layer", bwd)):
-        if not isinstance(layer, Recurrent):
-            raise TypeError(
-                f"{ctx.path}.{key}: expected a Recurrent, received {type(layer).__name__}"
-            )
-    return Bidirectional(fwd, bwd, merge=merge)
 
 
 # -- regularization wrappers ------------------------------------------------------------------
@@ -173,9 +114,6 @@ def sequential_from_config(cfg: Config, ctx: BuildContext) -> Sequential:
     )
 
 
-register("Recurrent", Recurrent, recurrent_to_config, recurrent_from_config)
-register("Stacked", Stacked, stacked_to_config, stacked_from_config)
-register("Bidirectional", Bidirectional, bidirectional_to_config, bidirectional_from_config)
 register("VariationalDropout", VariationalDropout, variational_to_config, variational_from_config)
 register("Zoneout", Zoneout, zoneout_to_config, zoneout_from_config)
 register("Dense", Dense, dense_to_config, dense_from_config)

@@ -9,6 +9,8 @@ import attrs
 import numpy as np
 from numpy.typing import NDArray
 
+from lstmkit.state import map_state
+
 Array = NDArray[Any]
 
 
@@ -67,3 +69,22 @@ def check_gradient(d: Any, shape: tuple[int, ...], dtype: np.dtype[Any], *, argu
     if d.shape != shape:
         raise ValueError(f"{argument}: expected shape {shape}, received {d.shape}")
     return d.astype(dtype, copy=False)
+
+
+def check_flag(name: str, value: Any) -> None:
+    """``value`` is True or False (a NumPy bool included)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name}: expected True or False, received {value!r}")
+
+
+def check_fused(value: Any) -> None:
+    """``value`` is None, True or False: a runner's ``fused`` setting."""
+    if value is not None and not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"fused: expected None, True or False, received {value!r}")
+
+
+def unbatched_to_batched(state: Any, argument: str) -> Any:
+    """An unbatched state with a batch axis of 1 added to every array."""
+    if not attrs.has(type(state)):
+        raise TypeError(f"{argument}: expected a state object, received {type(state).__name__}")
+    return map_state(lambda a: np.asarray(a)[None], state)

@@ -9,6 +9,7 @@ import attrs
 import numpy as np
 from numpy.typing import NDArray
 
+from lstmkit import config
 from lstmkit.initializers import as_rng
 from lstmkit.module import Module, component
 from lstmkit.protocols import StepContext
@@ -81,6 +82,7 @@ def _merge_mode(value: str) -> str:
     return value
 
 
+@config.configurable()
 @component
 class Bidirectional(Module):
     """Run a sequence in both directions and merge the outputs.
@@ -282,6 +284,30 @@ class Bidirectional(Module):
             half = dy * dy.dtype.type(0.5)
             return half, half
         return dy * yb, dy * yf  # mul
+
+    # -- configuration (see lstmkit.config) ------------------------------------------------------
+
+    def to_config(self) -> dict[str, Any]:
+        """Both directions' configurations and the merge mode."""
+        return {
+            "forward_layer": config.to_config(self.forward_layer),
+            "backward_layer": config.to_config(self.backward_layer),
+            "merge": self.merge,
+        }
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any], ctx: config.BuildContext) -> Bidirectional:
+        """Both directions from :meth:`to_config` output; each must be a ``Recurrent``."""
+        ctx.check_keys(cfg, ["forward_layer", "backward_layer", "merge"])
+        merge = ctx.str(cfg, "merge", choices=MERGE_MODES)
+        fwd = ctx.build(cfg["forward_layer"], "forward_layer", "forward_layer.")
+        bwd = ctx.build(cfg["backward_layer"], "backward_layer", "backward_layer.")
+        for key, layer in (("forward_layer", fwd), ("backward_layer", bwd)):
+            if not isinstance(layer, Recurrent):
+                raise TypeError(
+                    f"{ctx.path}.{key}: expected a Recurrent, received {type(layer).__name__}"
+                )
+        return cls(fwd, bwd, merge=merge)
 
     def describe(self) -> str:
         return f"Bidirectional(merge={self.merge!r}, output={self.output_size})"

@@ -27,9 +27,18 @@ import attrs
 import numpy as np
 from numpy.typing import NDArray
 
+from lstmkit import config
 from lstmkit.module import Module, component
-from lstmkit.protocols import StepContext, fused_refusal, step_train
-from lstmkit.runners._checks import check_gradient, check_sequence, check_state
+from lstmkit.protocols import StepContext, fused_refusal
+from lstmkit.runners._checks import (
+    check_flag,
+    check_fused,
+    check_gradient,
+    check_sequence,
+    check_state,
+    unbatched_to_batched,
+)
+from lstmkit.runners._stepping import backward_steps, forward_steps
 from lstmkit.sequence import SequencePlan, plan_sequence, step_context
 from lstmkit.state import map_state
 
@@ -62,6 +71,7 @@ class RecurrentCache:
     used: bool = False
 
 
+@config.configurable()
 @component
 class Recurrent(Module):
     """Run a cell over sequences.
@@ -94,10 +104,10 @@ class Recurrent(Module):
 
     cell: Any = attrs.field()
     reverse: bool = attrs.field(
-        default=False, kw_only=True, validator=lambda i, a, v: _check_flag(a.name, v)
+        default=False, kw_only=True, validator=lambda i, a, v: check_flag(a.name, v)
     )
     fused: bool | None = attrs.field(
-        default=None, kw_only=True, validator=lambda i, a, v: _check_fused(v)
+        default=None, kw_only=True, validator=lambda i, a, v: check_fused(v)
     )
 
     @cell.validator
@@ -234,7 +244,7 @@ class Recurrent(Module):
             d_final = map_state(np.zeros_like, template)
         else:
             if plan.unbatched:
-                d_state = _unbatched_to_batched(d_state, "d_state")
+                d_state = unbatched_to_batched(d_state, "d_state")
             d_final = check_state(d_state, template, dt, argument="d_state")
         return dy, d_final
 
@@ -280,8 +290,8 @@ class Recurrent(Module):
                 cache.cell_cache, np.ascontiguousarray(dyt), d_final
             )
         else:
-            dxt, d_init = _loop_backward(
-                self.cell, cache.cell_cache, dyt, d_final, plan, self.input_size
+            dxt, d_init = backward_steps(
+                self.cell, cache.cell_cache, dyt, d_final, plan.batch_sizes, self.input_size
             )
         dxt = self._from_processing_order(dxt, plan)
         if plan.order is not None:
@@ -323,7 +333,7 @@ class Recurrent(Module):
             state = template
         else:
             if unbatched:
-                initial_state = _unbatched_to_batched(initial_state, "initial_state")
+                initial_state = unbatched_to_batched(initial_state, "initial_state")
             state = check_state(initial_state, template, dt)
         layout = _Plan(unbatched, B, T, plan.order, plan.time_index(self.reverse), plan.batch_sizes)
 
@@ -343,7 +353,7 @@ class Recurrent(Module):
                 xt, state, layout.batch_sizes, training
             )
         else:
-            yt, final, cell_cache = _loop_forward(
+            yt, final, cell_cache = forward_steps(
                 self.cell, xt, state, layout.batch_sizes, context, self.output_size
             )
 
@@ -375,6 +385,24 @@ class Recurrent(Module):
 
     _from_processing_order = _to_processing_order
 
+    # -- configuration (see lstmkit.config) ------------------------------------------------------
+
+    def to_config(self) -> dict[str, Any]:
+        """The cell's configuration, ``reverse`` and ``fused`` (None, True or False)."""
+        return {
+            "cell": config.to_config(self.cell),
+            "reverse": bool(self.reverse),
+            "fused": None if self.fused is None else bool(self.fused),
+        }
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any], ctx: config.BuildContext) -> Recurrent:
+        """A runner from :meth:`to_config` output, around the cell the file describes."""
+        ctx.check_keys(cfg, ["cell", "reverse", "fused"])
+        reverse = ctx.bool(cfg, "reverse")
+        fused = None if cfg.get("fused") is None else ctx.bool(cfg, "fused")
+        return cls(ctx.build(cfg["cell"], "cell", "cell."), reverse=reverse, fused=fused)
+
     def describe(self) -> str:
         flags = []
         if self.reverse:
@@ -383,68 +411,3 @@ class Recurrent(Module):
             flags.append("fused" if self.fused else "unfused")
         extra = f", {', '.join(flags)}" if flags else ""
         return f"Recurrent(input={self.input_size}, output={self.output_size}{extra})"
-
-
-def _check_fused(value: Any) -> None:
-    if value is not None and not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"fused: expected None, True or False, received {value!r}")
-
-
-def _check_flag(name: str, value: Any) -> None:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name}: expected True or False, received {value!r}")
-
-
-def _unbatched_to_batched(state: Any, argument: str) -> Any:
-    if not attrs.has(type(state)):
-        raise TypeError(f"{argument}: expected a state object, received {type(state).__name__}")
-    return map_state(lambda a: np.asarray(a)[None], state)
-
-
-def _slice_state(state: Any, n: int) -> Any:
-    return map_state(lambda a: a[:n], state)
-
-
-def _merge_state(head: Any, full: Any, n: int) -> Any:
-    return map_state(lambda new, old: np.concatenate([new, old[n:]]), head, full)
-
-
-def _loop_forward(
-    cell: Any,
-    xt: Array,
-    state: Any,
-    batch_sizes: Array | None,
-    context: StepContext | None,
-    out_size: int,
-) -> tuple[Array, Any, list[Any] | None]:
-    T, B, _ = xt.shape
-    y = np.zeros((T, B, out_size), cell.dtype)
-    caches: list[Any] = []
-    for t in range(T):
-        n = B if batch_sizes is None else int(batch_sizes[t])
-        if n == 0:
-            break
-        sub = state if n == B else _slice_state(state, n)
-        if context is not None:
-            new, out, c = step_train(cell, sub, xt[t, :n], context)
-            caches.append(c)
-        else:
-            new, out = cell.step(sub, xt[t, :n])
-        y[t, :n] = out
-        state = new if n == B else _merge_state(new, state, n)
-    return y, state, None if context is None else caches
-
-
-def _loop_backward(
-    cell: Any, caches: list[Any], dyt: Array, d_final: Any, plan: _Plan, in_size: int
-) -> tuple[Array, Any]:
-    T, B = plan.time, plan.batch
-    dx = np.zeros((T, B, in_size), cell.dtype)
-    d_state = d_final
-    for t in range(len(caches) - 1, -1, -1):
-        n = B if plan.batch_sizes is None else int(plan.batch_sizes[t])
-        sub = d_state if n == B else _slice_state(d_state, n)
-        d_prev, d_x = cell.step_backward(caches[t], sub, dyt[t, :n])
-        dx[t, :n] = d_x
-        d_state = d_prev if n == B else _merge_state(d_prev, d_state, n)
-    return dx, d_state

@@ -9,6 +9,7 @@ import attrs
 import numpy as np
 from numpy.typing import NDArray
 
+from lstmkit import config
 from lstmkit.initializers import as_rng
 from lstmkit.module import Module, component
 from lstmkit.protocols import StepContext
@@ -47,6 +48,7 @@ class StackedCache:
     used: bool = False
 
 
+@config.configurable()
 @component
 class Stacked(Module):
     """Layers run in sequence: the outputs of one are the inputs of the next.
@@ -236,6 +238,26 @@ class Stacked(Module):
             grad, d_inits[k] = self.layers[k].backward(cache.caches[k], grad, d_states[k])
         cache.used = True
         return grad, tuple(d_inits)
+
+    # -- configuration (see lstmkit.config) ------------------------------------------------------
+
+    def to_config(self) -> dict[str, Any]:
+        """Every layer's configuration and the dropout rate between layers."""
+        return {
+            "layers": [config.to_config(layer) for layer in self.layers],
+            "dropout": float(self.dropout),
+        }
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any], ctx: config.BuildContext) -> Stacked:
+        """A stack from :meth:`to_config` output; the dropout rate is checked before any layer."""
+        ctx.check_keys(cfg, ["layers", "dropout"])
+        dropout = ctx.float(cfg, "dropout", low=0.0, high=1.0)
+        layers = [
+            ctx.build(layer, f"layers[{k}]", f"layers.{k}.")
+            for k, layer in enumerate(ctx.list(cfg, "layers"))
+        ]
+        return cls(layers, dropout=dropout, rng=ctx.rng)
 
     def describe(self) -> str:
         drop = f", dropout={self.dropout}" if self.dropout else ""

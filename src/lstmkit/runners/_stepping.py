@@ -1,0 +1,76 @@
+"""The stepped path of :class:`~lstmkit.Recurrent`: the cell contract, one step at a time.
+
+Both loops work on a time-major batch sorted longest first, so the sequences still active at
+step ``t`` are the first ``batch_sizes[t]`` rows (all rows when ``batch_sizes`` is None); a
+finished sequence's state stays as it was at its last valid step.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from lstmkit.protocols import StepContext, step_train
+from lstmkit.state import map_state
+
+Array = NDArray[Any]
+
+
+def _head(state: Any, n: int) -> Any:
+    """The first ``n`` rows of every array of ``state``."""
+    return map_state(lambda a: a[:n], state)
+
+
+def _merge(head: Any, full: Any, n: int) -> Any:
+    """``full`` with its first ``n`` rows replaced by ``head``."""
+    return map_state(lambda new, old: np.concatenate([new, old[n:]]), head, full)
+
+
+def forward_steps(
+    cell: Any,
+    xt: Array,
+    state: Any,
+    batch_sizes: Array | None,
+    context: StepContext | None,
+    out_size: int,
+) -> tuple[Array, Any, list[Any] | None]:
+    """``(y_tm, final_state, step caches)``: inference when ``context`` is None (no caches)."""
+    T, B, _ = xt.shape
+    y = np.zeros((T, B, out_size), cell.dtype)
+    caches: list[Any] = []
+    for t in range(T):
+        n = B if batch_sizes is None else int(batch_sizes[t])
+        if n == 0:
+            break
+        sub = state if n == B else _head(state, n)
+        if context is not None:
+            new, out, c = step_train(cell, sub, xt[t, :n], context)
+            caches.append(c)
+        else:
+            new, out = cell.step(sub, xt[t, :n])
+        y[t, :n] = out
+        state = new if n == B else _merge(new, state, n)
+    return y, state, None if context is None else caches
+
+
+def backward_steps(
+    cell: Any,
+    caches: list[Any],
+    dyt: Array,
+    d_final: Any,
+    batch_sizes: Array | None,
+    in_size: int,
+) -> tuple[Array, Any]:
+    """``(dx_tm, d_initial_state)`` from the caches of :func:`forward_steps`, last step first."""
+    T, B = dyt.shape[0], dyt.shape[1]
+    dx = np.zeros((T, B, in_size), cell.dtype)
+    d_state = d_final
+    for t in range(len(caches) - 1, -1, -1):
+        n = B if batch_sizes is None else int(batch_sizes[t])
+        sub = d_state if n == B else _head(d_state, n)
+        d_prev, d_x = cell.step_backward(caches[t], sub, dyt[t, :n])
+        dx[t, :n] = d_x
+        d_state = d_prev if n == B else _merge(d_prev, d_state, n)
+    return dx, d_state
