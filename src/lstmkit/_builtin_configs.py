@@ -12,44 +12,8 @@ from typing import Any
 from lstmkit import initializers
 from lstmkit.config import BuildContext, activation_name, initializer_config, register, to_config
 from lstmkit.layers import Dense, LastStep, MeanPool, Sequential
-from lstmkit.regularization import VariationalDropout, Zoneout
 
 Config = dict[str, Any]
-
-
-# -- regularization wrappers ------------------------------------------------------------------
-
-
-def variational_to_config(cell: VariationalDropout) -> Config:
-    return {
-        "cell": to_config(cell.cell),
-        "input_rate": float(cell.input_rate),
-        "recurrent_rate": float(cell.recurrent_rate),
-    }
-
-
-def variational_from_config(cfg: Config, ctx: BuildContext) -> VariationalDropout:
-    ctx.check_keys(cfg, ["cell", "input_rate", "recurrent_rate"])
-    rates = [ctx.float(cfg, key, low=0.0, high=1.0) for key in ("input_rate", "recurrent_rate")]
-    return VariationalDropout(ctx.build(cfg["cell"], "cell", "cell."), *rates, rng=ctx.rng)
-
-
-def zoneout_to_config(cell: Zoneout) -> Config:
-    return {
-        "cell": to_config(cell.cell),
-        "h_rate": float(cell.h_rate),
-        "c_rate": float(cell.c_rate),
-        "inference": cell.inference,
-    }
-
-
-def zoneout_from_config(cfg: Config, ctx: BuildContext) -> Zoneout:
-    ctx.check_keys(cfg, ["cell", "h_rate", "c_rate", "inference"])
-    rates = [ctx.float(cfg, key, low=0.0, high=1.0) for key in ("h_rate", "c_rate")]
-    inference = ctx.str(cfg, "inference", choices=("off", "expectation"))
-    return Zoneout(
-        ctx.build(cfg["cell"], "cell", "cell."), *rates, inference=inference, rng=ctx.rng
-    )
 
 
 # -- feed-forward layers ----------------------------------------------------------------------
@@ -114,8 +78,6 @@ def sequential_from_config(cfg: Config, ctx: BuildContext) -> Sequential:
     )
 
 
-register("VariationalDropout", VariationalDropout, variational_to_config, variational_from_config)
-register("Zoneout", Zoneout, zoneout_to_config, zoneout_from_config)
 register("Dense", Dense, dense_to_config, dense_from_config)
 register("LastStep", LastStep, _no_settings, _pool_from_config(LastStep))
 register("MeanPool", MeanPool, _no_settings, _pool_from_config(MeanPool))
