@@ -45,7 +45,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from lstmkit.config import from_config, to_config
-from lstmkit.module import Module, Parameter
+from lstmkit.module import Module, Parameter, name_difference
 
 __all__ = ["CONFIG_KEY", "FORMAT", "FORMAT_VERSION", "load", "load_weights", "read", "save"]
 
@@ -193,13 +193,9 @@ def read(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, NDArra
         raise ValueError(f"{where}: not an lstmkit file (no {CONFIG_KEY!r} entry)")
     header = _parse_header(raw_arrays.pop(CONFIG_KEY), where)
     manifest = header["parameters"]
-    missing = sorted(set(manifest) - set(raw_arrays))
-    extra = sorted(set(raw_arrays) - set(manifest))
-    if missing or extra:
-        raise ValueError(
-            f"{where}: the arrays do not match the description; missing {missing or 'none'}, "
-            f"extra {extra or 'none'}"
-        )
+    difference = name_difference(manifest, raw_arrays, extra="extra")
+    if difference is not None:
+        raise ValueError(f"{where}: the arrays do not match the description; {difference}")
     for name, spec in manifest.items():
         array = raw_arrays[name]
         if array.dtype.name != spec["dtype"]:
@@ -399,12 +395,12 @@ def load_weights(model: Module, path: str | os.PathLike[str], *, check_config: b
 def _check_match(
     params: Mapping[str, Parameter], arrays: Mapping[str, NDArray[Any]], where: str, what: str
 ) -> None:
-    missing = sorted(set(params) - set(arrays))
-    extra = sorted(set(arrays) - set(params))
-    if missing or extra:
+    difference = name_difference(
+        params, arrays, missing="missing from the file", extra="not in the model"
+    )
+    if difference is not None:
         raise ValueError(
-            f"{where}: the saved arrays do not match {what}'s parameters; missing from the file "
-            f"{missing or 'none'}, not in the model {extra or 'none'}"
+            f"{where}: the saved arrays do not match {what}'s parameters; {difference}"
         )
     for name, param in params.items():
         array = arrays[name]

@@ -16,7 +16,7 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
@@ -30,6 +30,21 @@ __all__ = ["Module", "Parameter", "component", "check_dtype"]
 T = TypeVar("T")
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def name_difference(
+    expected: Iterable[str],
+    received: Iterable[str],
+    *,
+    missing: str = "missing",
+    extra: str = "unexpected",
+) -> str | None:
+    """``"missing [...], unexpected [...]"`` when two collections of names differ, else None."""
+    lacking = sorted(set(expected) - set(received))
+    surplus = sorted(set(received) - set(expected))
+    if not lacking and not surplus:
+        return None
+    return f"{missing} {lacking or 'none'}, {extra} {surplus or 'none'}"
 
 
 def check_dtype(dtype: Any, *, argument: str = "dtype") -> np.dtype[Any]:
@@ -233,13 +248,9 @@ class Module:
                 f"state: expected a mapping of name to array, received {type(state).__name__}"
             )
         params = self.named_parameters()
-        missing = sorted(set(params) - set(state))
-        unexpected = sorted(set(state) - set(params))
-        if missing or unexpected:
-            raise ValueError(
-                f"state: names do not match the module; missing {missing or 'none'}, "
-                f"unexpected {unexpected or 'none'}"
-            )
+        difference = name_difference(params, state)
+        if difference is not None:
+            raise ValueError(f"state: names do not match the module; {difference}")
         checked = {
             name: p.check(state[name], argument=f"state[{name!r}]") for name, p in params.items()
         }
