@@ -12,10 +12,23 @@ import math
 
 import numpy as np
 import pytest
+from _fd import check_runner_gradients
 
-from lstmkit import Dense, LSTMCell, Parameter, Recurrent, Sequential, Stacked, losses
+from lstmkit import (
+    Dense,
+    GRUCell,
+    LSTMCell,
+    LSTMState,
+    Parameter,
+    Recurrent,
+    Sequential,
+    Stacked,
+    VariationalDropout,
+    losses,
+)
 from lstmkit.layers import LastStep, MeanPool
 from lstmkit.optimizers import SGD, Adam, AdamW, RMSprop, clip_grad_norm
+from lstmkit.testing import check_gradients
 from lstmkit.training import NonFiniteLossError, ProgressBar, fit, tbptt, train_step
 
 
@@ -347,6 +360,142 @@ def test_sequential_size_check_and_backward_errors():
     _, cache = model.forward(np.zeros((2, 4, 2)))
     with pytest.raises(ValueError, match=r"dy: expected shape \(2, 1\)"):
         model.backward(cache, np.zeros((2, 3)))
+
+
+# -- a Sequential inside a Sequential ---------------------------------------------------------------
+# A nested model without a recurrent layer is a feed-forward layer; one with a recurrent layer
+# counts as one recurrent layer whose state is the nested model's state. Either way the outer
+# model computes what the same layers would compute inline.
+
+
+class _SequentialAsRunner:
+    """A Sequential through the runner interface tests/_fd.py drives (the final state that
+    a runner returns is on the Sequential's cache)."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def forward(self, x, initial_state=None, lengths=None):
+        y, cache = self.model.forward(x, initial_state, lengths)
+        return y, cache.final_state, cache
+
+    def backward(self, cache, dy=None, d_state=None):
+        return self.model.backward(cache, dy, d_state)
+
+    def named_parameters(self):
+        return self.model.named_parameters()
+
+
+def _run_and_backward(model, x, lengths, dy, d_state=None):
+    model.zero_grad()
+    y, cache = model.forward(x, lengths=lengths)
+    dx, d_init = model.backward(cache, dy, d_state)
+    return y, cache.final_state, dx, d_init, [p.grad.copy() for p in model.parameters()]
+
+
+def test_nested_feedforward_sequential_is_a_layer():
+    rnn = Recurrent(LSTMCell(2, 3, rng=0))
+    pool = LastStep()
+    hidden = Dense(3, 2, "tanh", rng=1, bias_initializer="normal")
+    out = Dense(2, 1, rng=2, bias_initializer="normal")
+    head = Sequential(pool, hidden, out)
+    assert not head.has_state and head.initial_state(2) is None
+    nested, inline = Sequential(rnn, head), Sequential(rnn, pool, hidden, out)
+    x = np.random.default_rng(0).standard_normal((3, 5, 2))
+    lengths = [5, 2, 0]
+    y, state = nested(x, lengths=lengths, return_state=True)
+    y_inline, state_inline = inline(x, lengths=lengths, return_state=True)
+    np.testing.assert_array_equal(y, y_inline)
+    assert isinstance(state, LSTMState)
+    np.testing.assert_array_equal(state.c, state_inline.c)
+    gen = np.random.default_rng(1)
+    dy = gen.standard_normal((3, 1))
+    d_state = LSTMState(h=gen.standard_normal((3, 3)), c=gen.standard_normal((3, 3)))
+    y, final, dx, d_init, grads = _run_and_backward(nested, x, lengths, dy, d_state)
+    y_i, final_i, dx_i, d_init_i, grads_i = _run_and_backward(inline, x, lengths, dy, d_state)
+    for a, b in [(y, y_i), (final.h, final_i.h), (dx, dx_i), (d_init.h, d_init_i.h)]:
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(d_init.c, d_init_i.c)
+    for a, b in zip(grads, grads_i, strict=True):
+        np.testing.assert_array_equal(a, b)
+    # The head on its own, through finite differences of every parameter and of its input.
+    h = np.random.default_rng(2).standard_normal((3, 4, 3))
+    head.zero_grad()
+    y_head, cache = head.forward(h, lengths=[4, 1, 2])
+    dh, d_init = head.backward(cache, dy)
+    assert d_init is None
+
+    def loss():
+        return float(np.sum(head(h, lengths=[4, 1, 2]) * dy))
+
+    np.testing.assert_allclose(dh, _fd(loss, h), rtol=1e-6, atol=1e-9)
+    for p in head.parameters():
+        np.testing.assert_allclose(p.grad, _fd(loss, p.value), rtol=1e-6, atol=1e-9)
+
+
+def test_nested_sequential_with_a_recurrent_layer_passes_finite_differences():
+    inner = Sequential(LSTMCell(2, 3, rng=0), Dense(3, 3, "tanh", rng=1, bias_initializer="normal"))
+    model = Sequential(inner, MeanPool(), Sequential(Dense(3, 2, rng=2)))
+    assert inner.has_state and not model.layers[2].has_state
+    gen = np.random.default_rng(3)
+    x = gen.standard_normal((3, 4, 2))
+    init = LSTMState(h=gen.standard_normal((3, 3)) * 0.5, c=gen.standard_normal((3, 3)) * 0.5)
+    assert isinstance(model.initial_state(3), LSTMState)  # the one recurrent layer's state
+    check_runner_gradients(_SequentialAsRunner(model), x, init, lengths=[4, 1, 0])
+
+
+def test_nested_sequential_states_carry_like_one_long_run():
+    def build():
+        return Sequential(
+            Sequential(LSTMCell(2, 3, rng=0), GRUCell(3, 3, rng=1)),
+            Recurrent(LSTMCell(3, 2, rng=2)),
+            Sequential(Dense(2, 2, "tanh", rng=3)),
+        )
+
+    model = build()
+    x = np.random.default_rng(0).standard_normal((2, 6, 2))
+    full, full_state = model(x, return_state=True)
+    first, state = model(x[:, :4], return_state=True)
+    second = model(x[:, 4:], state)
+    np.testing.assert_allclose(np.concatenate([first, second], axis=1), full, rtol=1e-12)
+    (inner_lstm, inner_gru), outer_lstm = full_state  # the nested model's state, then the runner's
+    assert isinstance(inner_lstm, LSTMState) and isinstance(outer_lstm, LSTMState)
+    assert inner_gru.h.shape == (2, 3)
+    zero = model.initial_state(2)
+    assert len(zero) == 2 and len(zero[0]) == 2
+    np.testing.assert_array_equal(model(x, zero), full)
+    with pytest.raises(ValueError, match=r"initial_state: expected a tuple of 2 states"):
+        model.layers[0](x, (inner_lstm,))
+    # The same numbers as the layers inline, whose state is flat.
+    flat = build()
+    inline = Sequential(*flat.layers[0].layers, flat.layers[1], *flat.layers[2].layers)
+    np.testing.assert_array_equal(inline(x), full)
+
+
+def test_nested_sequentials_pass_gradient_checks_with_lengths_and_dropout():
+    model = Sequential(
+        Sequential(
+            VariationalDropout(LSTMCell(2, 3, rng=0), 0.3, 0.3, rng=1),
+            Dense(3, 3, "tanh", rng=2),
+        ),
+        Recurrent(GRUCell(3, 2, rng=3), reverse=True),
+        Sequential(MeanPool(), Dense(2, 2, rng=4, bias_initializer="normal")),
+    )
+    x = np.random.default_rng(0).standard_normal((3, 4, 2))
+    report = check_gradients(model, x, lengths=[4, 2, 0], training_seed=0)
+    assert report.passed(1e-6), str(report)
+    # training=False is inference, nested at any depth.
+    y_eval, _ = model.forward(x, lengths=[4, 2, 0], training=False)
+    np.testing.assert_array_equal(y_eval, model(x, lengths=[4, 2, 0]))
+
+
+def test_nested_sequential_sizes_are_checked_at_construction():
+    with pytest.raises(ValueError, match=r"layers\[1\]: expected input size 3"):
+        Sequential(LSTMCell(2, 3, rng=0), Sequential(Dense(4, 1, rng=1)))
+    with pytest.raises(ValueError, match=r"layers\[1\]: expected input size 2"):
+        Sequential(Sequential(LSTMCell(2, 3, rng=0), Dense(3, 2, rng=1)), Dense(3, 1, rng=2))
+    with pytest.raises(TypeError, match=r"layers\[1\]: expected a runner, a cell or a layer"):
+        Sequential(Sequential(Dense(2, 2, rng=0)), object())
 
 
 # -- training helpers -------------------------------------------------------------------------------

@@ -4,10 +4,7 @@ Activations, initializers, gates, cells and runners are separate, swappable
 components with exact hand-written backward passes.
 """
 
-# The runners', wrappers' and layers' configuration functions (the gate's and the cells' are
-# declared beside their classes).
 from lstmkit import (
-    _builtin_configs,  # noqa: E402, F401  (registers on import)
     activations,
     diagrams,
     initializers,
