@@ -527,3 +527,186 @@ def test_load_weights_checks_architecture_unless_told_not_to(saved):
     np.testing.assert_array_equal(
         target.layers[1].cell.output.p.value, model.layers[1].cell.output.p.value
     )
+
+
+# -- configurations declared beside each class ---------------------------------------------------
+
+# The keys each container, wrapper and layer writes, in order: the saved format, unchanged since
+# these configurations moved beside their classes.
+SAVED_KEYS = {
+    "Recurrent": ["cell", "reverse", "fused"],
+    "Stacked": ["layers", "dropout"],
+    "Bidirectional": ["forward_layer", "backward_layer", "merge"],
+    "VariationalDropout": ["cell", "input_rate", "recurrent_rate"],
+    "Zoneout": ["cell", "h_rate", "c_rate", "inference"],
+    "Dense": [
+        "input_size",
+        "output_size",
+        "activation",
+        "kernel_initializer",
+        "bias_initializer",
+        "dtype",
+    ],
+    "LastStep": [],
+    "MeanPool": [],
+    "Sequential": ["layers"],
+}
+
+
+def _every_moved_component():
+    """Every container, wrapper and layer, nested Sequentials included (not LastStep)."""
+    return lstmkit.Sequential(
+        Stacked(
+            [
+                Bidirectional(
+                    lstmkit.VariationalDropout(lstmkit.GRUCell(3, 4, rng=0), 0.2, 0.3, rng=0),
+                    rng=1,
+                    merge="sum",
+                ),
+                Recurrent(
+                    lstmkit.Zoneout(LSTMCell(4, 4, rng=2), 0.1, 0.2, inference="expectation"),
+                    reverse=True,
+                    fused=False,
+                ),
+            ],
+            dropout=0.25,
+        ),
+        lstmkit.Sequential(Recurrent(LSTMCell(4, 2, rng=3), fused=True)),
+        lstmkit.Sequential(lstmkit.layers.MeanPool(), lstmkit.Dense(2, 2, "softplus", rng=4)),
+    )
+
+
+def _described(cfg):
+    """Every component description inside ``cfg``, outermost first."""
+    yield cfg
+    for value in cfg.values():
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, dict) and "type" in item:
+                yield from _described(item)
+
+
+def test_each_class_writes_the_saved_format():
+    cfg = to_config(_every_moved_component())
+    last_step = to_config(lstmkit.Sequential(LSTMCell(3, 2, rng=0), lstmkit.layers.LastStep()))
+    seen = set()
+    for described in [*_described(cfg), *_described(last_step)]:
+        kind = described["type"]
+        if kind in SAVED_KEYS:
+            assert list(described)[1:] == SAVED_KEYS[kind], kind
+            seen.add(kind)
+    assert seen == set(SAVED_KEYS)
+    stack, inner, head = cfg["layers"]
+    bidirectional, backward = stack["layers"]
+    assert stack["dropout"] == 0.25 and bidirectional["merge"] == "sum"
+    assert bidirectional["forward_layer"]["fused"] is None
+    assert bidirectional["backward_layer"]["reverse"] is True
+    assert backward["fused"] is False and inner["layers"][0]["fused"] is True
+    assert backward["cell"]["inference"] == "expectation"
+    assert bidirectional["forward_layer"]["cell"]["input_rate"] == 0.2
+    assert head["layers"][1]["kernel_initializer"] == {
+        "name": "glorot_uniform",
+        "args": {"gain": 1.0},
+    }
+    assert head["layers"][1]["activation"] == "softplus"
+    assert json.loads(json.dumps(cfg)) == cfg
+
+
+def test_each_class_registers_its_own_configuration_methods():
+    for name in SAVED_KEYS:
+        spec = config._BY_NAME[name]
+        assert spec.cls.__name__ == name
+        assert spec.to_config is spec.cls.to_config, name
+        assert spec.from_config == spec.cls.from_config, name
+
+
+def test_nested_sequentials_round_trip_exactly(tmp_path):
+    model = _every_moved_component()
+    for p in model.parameters():
+        p.value += np.random.default_rng(9).standard_normal(p.shape) * 0.1
+    lstmkit.save(model, tmp_path / "nested.npz")
+    loaded = lstmkit.load(tmp_path / "nested.npz")
+    assert_same_model(model, loaded)
+    assert "layers.2.layers.1.W" in loaded.state_dict()
+    x = np.random.default_rng(5).standard_normal((3, 4, 3))
+    np.testing.assert_array_equal(model(x, lengths=[4, 1, 2]), loaded(x, lengths=[4, 1, 2]))
+
+
+@pytest.mark.parametrize(
+    "edit, error",
+    [
+        (lambda c: c["layers"][0].update(dropout=1.0), r"model\.layers\[0\]\.dropout"),
+        (lambda c: c["layers"][1].update(extra=1), r"model\.layers\[1\]: keys do not match"),
+        (
+            lambda c: c["layers"][2]["layers"][0].update(size=1),
+            r"model\.layers\[2\]\.layers\[0\]: keys do not match",
+        ),
+        (
+            lambda c: c["layers"][1]["layers"][0].update(fused="yes"),
+            r"model\.layers\[1\]\.layers\[0\]\.fused",
+        ),
+        (
+            lambda c: c["layers"][2]["layers"][1].update(output_size=0),
+            r"model\.layers\[2\]\.layers\[1\]\.output_size",
+        ),
+    ],
+)
+def test_nested_descriptions_are_checked_with_their_path(edit, error):
+    cfg = to_config(_every_moved_component())
+    edit(cfg)
+    with pytest.raises((TypeError, ValueError), match=error):
+        config.from_config(cfg)
+
+
+def test_no_import_cycle_among_lstmkit_modules():
+    """The package is layered: no module imports, even inside a function, one that imports it
+    back (the configuration registry, for one, imports no component)."""
+    import ast
+    from pathlib import Path
+
+    src = Path(lstmkit.__file__).resolve().parent.parent
+    modules = {}
+    for path in src.joinpath("lstmkit").rglob("*.py"):
+        parts = list(path.relative_to(src).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        modules[".".join(parts)] = path
+
+    def resolve(name):
+        while name and name not in modules:
+            name = name.rpartition(".")[0]
+        return name
+
+    graph = {}
+    for name, path in modules.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        edges = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    up = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    base = ".".join(up + ([base] if base else []))
+                subs = [f"{base}.{alias.name}" for alias in node.names]
+                targets = [t for t in subs if t in modules] or [base]
+            else:
+                continue
+            edges |= {resolve(t) for t in targets if t.startswith("lstmkit")} - {name, ""}
+        graph[name] = edges
+
+    def reaches(start, goal):
+        seen, todo = set(), [start]
+        while todo:
+            for nxt in graph[todo.pop()] - seen:
+                if nxt == goal:
+                    return True
+                seen.add(nxt)
+                todo.append(nxt)
+        return False
+
+    cycles = sorted(m for m in graph if reaches(m, m))
+    assert cycles == []
+    assert not any(
+        t.startswith(("lstmkit.cells", "lstmkit.runners")) for t in graph["lstmkit.config"]
+    )

@@ -387,3 +387,49 @@ def test_wrapper_step_train_without_context_still_trains():
     assert not np.isnan(new.mask_x).any()  # drawn from the wrapper's own generator
     new, _, cache = wrapped.step_train(state, np.ones((2, 3)), context=StepContext(training=False))
     assert np.isnan(new.mask_x).all() and np.all(cache.mask_x == 1)  # carried, not drawn
+
+
+def test_every_name_is_importable_from_lstmkit_regularization():
+    import lstmkit.regularization as reg
+    from lstmkit.regularization import dropout, zoneout
+
+    assert reg.VariationalDropout is dropout.VariationalDropout is VariationalDropout
+    assert reg.Zoneout is zoneout.Zoneout is Zoneout
+    assert reg.VariationalStepCache is dropout.VariationalStepCache
+    assert reg.ZoneoutStepCache is zoneout.ZoneoutStepCache
+    assert reg.masked_state_class is dropout.masked_state_class
+    assert sorted(reg.__all__) == sorted(
+        ["VariationalDropout", "VariationalStepCache", "Zoneout", "ZoneoutStepCache"]
+        + ["masked_state_class"]
+    )
+    cls = reg.masked_state_class(LSTMState)
+    assert cls.__name__ == "VariationalLSTMState" and reg.masked_state_class(LSTMState) is cls
+    wrapped = VariationalDropout(LSTMCell(3, 4, rng=0), 0.1, 0.1, rng=0)
+    assert type(wrapped.initial_state(2)) is cls
+
+
+@pytest.mark.parametrize(
+    "cfg, error",
+    [
+        ({"input_rate": 1.0}, r"model\.input_rate: expected a finite number in \[0\.0, 1\.0\)"),
+        ({"recurrent_rate": -0.1}, r"model\.recurrent_rate"),
+        ({"h_rate": True}, r"model\.h_rate: expected a number"),
+        ({"inference": "paper"}, r"model\.inference: expected one of off, expectation"),
+        ({"extra": 0}, r"model: keys do not match"),
+    ],
+)
+def test_wrapper_descriptions_are_checked_before_the_cell_is_built(cfg, error, monkeypatch):
+    from lstmkit import config
+
+    kind = "Zoneout" if {"h_rate", "inference"} & set(cfg) else "VariationalDropout"
+    wrapper = (
+        Zoneout(LSTMCell(3, 4, rng=0), 0.1, 0.1)
+        if kind == "Zoneout"
+        else VariationalDropout(LSTMCell(3, 4, rng=0), 0.1, 0.1)
+    )
+    description = {**config.to_config(wrapper), **cfg}
+    built = []
+    monkeypatch.setattr(config.BuildContext, "build", lambda *a: built.append(a))
+    with pytest.raises((TypeError, ValueError), match=error):
+        config.from_config(description)
+    assert built == []

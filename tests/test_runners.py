@@ -405,3 +405,23 @@ def test_sequential_and_bidirectional_validate_lengths_once(monkeypatch):
     Bidirectional(LSTMCell(3, 4, rng=0), rng=1).forward(x, lengths=lengths)
     Sequential(Recurrent(LSTMCell(3, 4, rng=0)), LastStep())(x, lengths=lengths)
     assert len(calls) == 2
+
+
+def test_stacked_runs_a_sequential_layer_as_a_runner():
+    from lstmkit import Dense, Sequential
+    from lstmkit.testing import check_gradients
+
+    def build():
+        return Sequential(LSTMCell(3, 4, rng=0), Dense(4, 4, "tanh", rng=1)), LSTMCell(4, 2, rng=2)
+
+    first, second = build()
+    stack = Stacked([first, second])
+    inline = Sequential(*build())
+    x = RNG.standard_normal((3, 5, 3))
+    lengths = [5, 2, 0]
+    y, (state_first, state_second) = stack(x, lengths=lengths)
+    y_inline, (s1, s2) = inline(x, lengths=lengths, return_state=True)
+    np.testing.assert_array_equal(y, y_inline)
+    np.testing.assert_array_equal(state_first.c, s1.c)
+    np.testing.assert_array_equal(state_second.h, s2.h)
+    assert check_gradients(stack, x, lengths=lengths).passed(1e-6)
