@@ -11,7 +11,7 @@ A :class:`SequencePlan` holds what a call needs to run a padded batch: the valid
 the longest-first order of the rows, the number of active rows at each step and, built on
 first use, the per-sequence time reversal. The outermost container
 (:class:`~lstmkit.Stacked`, :class:`~lstmkit.Bidirectional`, :class:`~lstmkit.Sequential`)
-builds it once per call and hands it to every layer inside.
+builds it once per call and hands it to every layer inside, nested containers included.
 
 Examples
 --------
@@ -189,8 +189,9 @@ def run_runner(
 ) -> tuple[Any, Any, Any]:
     """Run one runner of a container: inference when ``context`` is None, else training.
 
-    lstmkit's runners (``_takes_plan``) get the container's plan and context; any other
-    runner is called through its public interface. Returns ``(y, final, cache or None)``.
+    lstmkit's runners and a nested :class:`~lstmkit.Sequential` (``_takes_plan``) get the
+    container's plan and context; any other runner is called through its public interface.
+    Returns ``(y, final, cache or None)``.
     """
     if getattr(layer, "_takes_plan", False):
         return layer._run(x, state, lengths, context=context, plan=plan)
