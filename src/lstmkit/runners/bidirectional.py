@@ -11,10 +11,11 @@ from numpy.typing import NDArray
 
 from lstmkit import config
 from lstmkit.initializers import as_rng
-from lstmkit.module import Module, component
+from lstmkit.module import component
 from lstmkit.protocols import StepContext
+from lstmkit.runners.base import SequenceRunner
 from lstmkit.runners.recurrent import Recurrent
-from lstmkit.sequence import SequencePlan, plan_for, step_context
+from lstmkit.sequence import SequencePlan, plan_for
 
 __all__ = ["Bidirectional", "BidirectionalCache", "BidirectionalState", "MERGE_MODES"]
 
@@ -84,8 +85,12 @@ def _merge_mode(value: str) -> str:
 
 @config.configurable()
 @component
-class Bidirectional(Module):
+class Bidirectional(SequenceRunner):
     """Run a sequence in both directions and merge the outputs.
+
+    Calling it returns the merged outputs (or the pair for ``merge="none"``) and a
+    :class:`BidirectionalState`; ``forward(..., training=, rng=)`` passes the mode to both
+    directions' cells, the forward direction drawing from ``rng`` first.
 
     Parameters
     ----------
@@ -170,43 +175,6 @@ class Bidirectional(Module):
             return yf * yb
         return yf, yb
 
-    def __call__(
-        self, x: Array, initial_state: Any = None, lengths: Any = None
-    ) -> tuple[Any, BidirectionalState]:
-        """Inference in both directions.
-
-        Returns
-        -------
-        y : ndarray or (ndarray, ndarray)
-            Merged outputs (``2 * hidden`` features for ``concat``), or the pair for ``"none"``.
-        final_state : BidirectionalState
-        """
-        y, final, _ = self._run(x, initial_state, lengths, context=None, plan=None)
-        return y, final
-
-    def forward(
-        self,
-        x: Array,
-        initial_state: Any = None,
-        lengths: Any = None,
-        *,
-        training: bool = True,
-        rng: Any = None,
-    ) -> tuple[Any, BidirectionalState, BidirectionalCache]:
-        """Training forward pass of both directions.
-
-        ``training`` and ``rng`` reach both directions' cells (see
-        :meth:`Recurrent.forward <lstmkit.Recurrent.forward>`); the forward direction draws
-        from ``rng`` first.
-        """
-        y, final, cache = self._run(
-            x, initial_state, lengths, context=step_context(training, rng), plan=None
-        )
-        assert cache is not None
-        return y, final, cache
-
-    _takes_plan = True  # an outer container passes its plan and context to _run
-
     def _run(
         self,
         x: Any,
@@ -235,13 +203,7 @@ class Bidirectional(Module):
 
         Returns ``(dy_forward, dy_backward, d_state_forward, d_state_backward)``.
         """
-        if not isinstance(cache, BidirectionalCache) or cache.runner is not self:
-            raise TypeError(
-                "cache: expected the BidirectionalCache returned by this runner's forward(); "
-                f"received {type(cache).__name__}"
-            )
-        if cache.used:
-            raise ValueError("cache: backward was already run on this cache; run forward again")
+        self._unused_cache(cache, BidirectionalCache)
         dsf, dsb = self._split_state(d_state, "d_state")
         dyf, dyb = self._split_gradient(dy, cache)
         # Both directions are checked before either runs, so a bad argument changes no gradient.

@@ -28,7 +28,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from lstmkit import config
-from lstmkit.module import Module, component
+from lstmkit.module import component
 from lstmkit.protocols import StepContext, fused_refusal
 from lstmkit.runners._checks import (
     check_flag,
@@ -39,7 +39,8 @@ from lstmkit.runners._checks import (
     unbatched_to_batched,
 )
 from lstmkit.runners._stepping import backward_steps, forward_steps
-from lstmkit.sequence import SequencePlan, plan_sequence, step_context
+from lstmkit.runners.base import SequenceRunner
+from lstmkit.sequence import SequencePlan, plan_sequence
 from lstmkit.state import map_state
 
 __all__ = ["Recurrent", "RecurrentCache"]
@@ -73,7 +74,7 @@ class RecurrentCache:
 
 @config.configurable()
 @component
-class Recurrent(Module):
+class Recurrent(SequenceRunner):
     """Run a cell over sequences.
 
     Parameters
@@ -162,59 +163,6 @@ class Recurrent(Module):
 
     # -- public API -----------------------------------------------------------------------------
 
-    def __call__(
-        self, x: Array, initial_state: Any = None, lengths: Any = None
-    ) -> tuple[Array, Any]:
-        """Inference: run the sequence and keep no cache.
-
-        Parameters
-        ----------
-        x : ndarray, shape (batch, time, input_size) or (time, input_size)
-        initial_state : state, optional
-            The cell's state with arrays of shape (batch, ...) (or unbatched); zeros if None.
-        lengths : array of int, shape (batch,), optional
-            Valid steps of each sequence, ``0 <= lengths <= time``.
-
-        Returns
-        -------
-        y : ndarray, shape (batch, time, output_size) or (time, output_size)
-            Outputs, zero past each sequence's length.
-        final_state : state
-            The state at each sequence's last valid step.
-        """
-        y, final, _ = self._run(x, initial_state, lengths, context=None, plan=None)
-        return y, final
-
-    def forward(
-        self,
-        x: Array,
-        initial_state: Any = None,
-        lengths: Any = None,
-        *,
-        training: bool = True,
-        rng: Any = None,
-    ) -> tuple[Array, Any, RecurrentCache]:
-        """Training forward pass: like calling the runner, plus the cache for :meth:`backward`.
-
-        Parameters
-        ----------
-        x, initial_state, lengths
-            As for calling the runner.
-        training : bool, default True
-            Reaches every step of the cell (through
-            :class:`~lstmkit.protocols.StepContext`): with False, a cell with randomness
-            (:class:`~lstmkit.VariationalDropout`, :class:`~lstmkit.Zoneout`, nested at any
-            depth) applies none and computes what inference computes, and the cache still
-            serves :meth:`backward`.
-        rng : numpy.random.Generator or int or None
-            Overrides the generators of the cell's wrappers for this call's masks.
-        """
-        y, final, cache = self._run(
-            x, initial_state, lengths, context=step_context(training, rng), plan=None
-        )
-        assert cache is not None
-        return y, final, cache
-
     def check_backward(
         self, cache: RecurrentCache, dy: Array | None = None, d_state: Any = None
     ) -> tuple[Array, Any]:
@@ -227,13 +175,7 @@ class Recurrent(Module):
         -------
         dy, d_final : the upstream gradients, zeros where None, in the runner's dtype.
         """
-        if not isinstance(cache, RecurrentCache) or cache.runner is not self:
-            raise TypeError(
-                "cache: expected the RecurrentCache returned by this runner's forward(); "
-                f"received {type(cache).__name__}"
-            )
-        if cache.used:
-            raise ValueError("cache: backward was already run on this cache; run forward again")
+        self._unused_cache(cache, RecurrentCache)
         plan = cache.plan
         B, T, O = plan.batch, plan.time, self.output_size
         dt = self.dtype
@@ -304,8 +246,6 @@ class Recurrent(Module):
         return dx, d_init
 
     # -- internals ------------------------------------------------------------------------------
-
-    _takes_plan = True  # containers pass their plan and context to _run
 
     def _run(
         self,

@@ -11,10 +11,11 @@ from numpy.typing import NDArray
 
 from lstmkit import config
 from lstmkit.initializers import as_rng
-from lstmkit.module import Module, component
+from lstmkit.module import component
 from lstmkit.protocols import StepContext
+from lstmkit.runners.base import SequenceRunner
 from lstmkit.runners.recurrent import Recurrent
-from lstmkit.sequence import SequencePlan, plan_for, run_runner, step_context
+from lstmkit.sequence import SequencePlan, plan_for, run_runner
 
 __all__ = ["Stacked", "StackedCache", "as_runner"]
 
@@ -50,7 +51,7 @@ class StackedCache:
 
 @config.configurable()
 @component
-class Stacked(Module):
+class Stacked(SequenceRunner):
     """Layers run in sequence: the outputs of one are the inputs of the next.
 
     Parameters
@@ -128,45 +129,6 @@ class Stacked(Module):
             )
         return list(initial_state)
 
-    def __call__(
-        self, x: Array, initial_state: Any = None, lengths: Any = None
-    ) -> tuple[Array, tuple[Any, ...]]:
-        """Inference through every layer (no dropout, no cache).
-
-        Returns
-        -------
-        y : ndarray
-            Outputs of the last layer.
-        final_state : tuple
-            One final state per layer.
-        """
-        y, finals, _ = self._run(x, initial_state, lengths, context=None, plan=None)
-        return y, finals
-
-    def forward(
-        self,
-        x: Array,
-        initial_state: Any = None,
-        lengths: Any = None,
-        *,
-        training: bool = True,
-        rng: Any = None,
-    ) -> tuple[Array, tuple[Any, ...], StackedCache]:
-        """Training forward pass; dropout between layers when ``training`` is true.
-
-        ``training`` and ``rng`` also reach every layer's cells (see
-        :meth:`Recurrent.forward <lstmkit.Recurrent.forward>`): with ``training=False`` the
-        result is what inference gives. ``rng`` overrides the stack's own generator (and its
-        cells' wrappers' generators) for this call's masks.
-        """
-        y, finals, cache = self._run(
-            x, initial_state, lengths, context=step_context(training, rng), plan=None
-        )
-        assert cache is not None
-        return y, finals, cache
-
-    _takes_plan = True  # an outer container passes its plan and context to _run
-
     def _run(
         self,
         x: Any,
@@ -205,13 +167,7 @@ class Stacked(Module):
 
         Returns the per-layer upstream state gradients (None where not given).
         """
-        if not isinstance(cache, StackedCache) or cache.runner is not self:
-            raise TypeError(
-                "cache: expected the StackedCache returned by this stack's forward(); "
-                f"received {type(cache).__name__}"
-            )
-        if cache.used:
-            raise ValueError("cache: backward was already run on this cache; run forward again")
+        self._unused_cache(cache, StackedCache)
         d_states = self._states(d_state) if d_state is not None else [None] * len(self.layers)
         # Every layer is checked before any runs, so a bad argument leaves no gradient half-added.
         last = len(self.layers) - 1
