@@ -38,7 +38,15 @@ from numpy.typing import NDArray
 from lstmkit.initializers import as_rng
 from lstmkit.protocols import StepContext
 
-__all__ = ["SequencePlan", "check_lengths", "plan_for", "plan_sequence", "step_context"]
+__all__ = [
+    "MaybeContext",
+    "MaybePlan",
+    "SequencePlan",
+    "check_lengths",
+    "plan_for",
+    "plan_sequence",
+    "step_context",
+]
 
 Array = NDArray[Any]
 
@@ -169,6 +177,12 @@ def plan_for(x: Any, lengths: Any) -> SequencePlan | None:
     if not isinstance(x, np.ndarray) or x.ndim != 3:
         return None
     return plan_sequence(int(x.shape[0]), int(x.shape[1]), lengths)
+
+
+#: The last two arguments of every runner's ``_run``: the training context (None for
+#: inference) and the plan an outer container built (None: the runner builds its own).
+MaybeContext = StepContext | None
+MaybePlan = SequencePlan | None
 
 
 def step_context(training: Any, rng: Any) -> StepContext:

@@ -18,9 +18,14 @@ from numpy.typing import NDArray
 from lstmkit import config
 from lstmkit.layers.pooling import _Pool
 from lstmkit.module import Module, component
-from lstmkit.protocols import StepContext
 from lstmkit.runners.stacked import as_runner
-from lstmkit.sequence import SequencePlan, plan_for, run_runner, step_context
+from lstmkit.sequence import (
+    MaybeContext,
+    MaybePlan,
+    plan_for,
+    run_runner,
+    step_context,
+)
 
 __all__ = ["Sequential", "SequentialCache"]
 
@@ -205,13 +210,7 @@ class Sequential(Module):
     _takes_plan = True  # an outer container passes its plan and context to _run
 
     def _run(
-        self,
-        x: Any,
-        initial_state: Any,
-        lengths: Any,
-        *,
-        context: StepContext | None,
-        plan: SequencePlan | None,
+        self, x: Any, initial_state: Any, lengths: Any, *, context: MaybeContext, plan: MaybePlan
     ) -> tuple[Array, Any, SequentialCache | None]:
         """Inference (``context`` None, no cache) or a training forward pass, as a runner's.
 

@@ -15,8 +15,7 @@ from typing import Any
 from numpy.typing import NDArray
 
 from lstmkit.module import Module
-from lstmkit.protocols import StepContext
-from lstmkit.sequence import SequencePlan, step_context
+from lstmkit.sequence import MaybeContext, MaybePlan, step_context
 
 __all__ = ["SequenceRunner"]
 
@@ -88,13 +87,7 @@ class SequenceRunner(Module):
         return y, final, cache
 
     def _run(
-        self,
-        x: Any,
-        initial_state: Any,
-        lengths: Any,
-        *,
-        context: StepContext | None,
-        plan: SequencePlan | None,
+        self, x: Any, initial_state: Any, lengths: Any, *, context: MaybeContext, plan: MaybePlan
     ) -> tuple[Any, Any, Any]:
         raise NotImplementedError(f"{type(self).__name__} must define _run")
 

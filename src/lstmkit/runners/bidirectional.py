@@ -12,10 +12,9 @@ from numpy.typing import NDArray
 from lstmkit import config
 from lstmkit.initializers import as_rng
 from lstmkit.module import component
-from lstmkit.protocols import StepContext
 from lstmkit.runners.base import SequenceRunner
 from lstmkit.runners.recurrent import Recurrent
-from lstmkit.sequence import SequencePlan, plan_for
+from lstmkit.sequence import MaybeContext, MaybePlan, plan_for
 
 __all__ = ["Bidirectional", "BidirectionalCache", "BidirectionalState", "MERGE_MODES"]
 
@@ -176,13 +175,7 @@ class Bidirectional(SequenceRunner):
         return yf, yb
 
     def _run(
-        self,
-        x: Any,
-        initial_state: Any,
-        lengths: Any,
-        *,
-        context: StepContext | None,
-        plan: SequencePlan | None,
+        self, x: Any, initial_state: Any, lengths: Any, *, context: MaybeContext, plan: MaybePlan
     ) -> tuple[Any, BidirectionalState, BidirectionalCache | None]:
         sf, sb = self._split_state(initial_state, "initial_state")
         if isinstance(x, (list, tuple)):

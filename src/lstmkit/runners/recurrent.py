@@ -29,7 +29,7 @@ from numpy.typing import NDArray
 
 from lstmkit import config
 from lstmkit.module import component
-from lstmkit.protocols import StepContext, fused_refusal
+from lstmkit.protocols import fused_refusal
 from lstmkit.runners._checks import (
     check_flag,
     check_fused,
@@ -40,7 +40,7 @@ from lstmkit.runners._checks import (
 )
 from lstmkit.runners._stepping import backward_steps, forward_steps
 from lstmkit.runners.base import SequenceRunner
-from lstmkit.sequence import SequencePlan, plan_sequence
+from lstmkit.sequence import MaybeContext, MaybePlan, plan_sequence
 from lstmkit.state import map_state
 
 __all__ = ["Recurrent", "RecurrentCache"]
@@ -248,13 +248,7 @@ class Recurrent(SequenceRunner):
     # -- internals ------------------------------------------------------------------------------
 
     def _run(
-        self,
-        x: Any,
-        initial_state: Any,
-        lengths: Any,
-        *,
-        context: StepContext | None,
-        plan: SequencePlan | None,
+        self, x: Any, initial_state: Any, lengths: Any, *, context: MaybeContext, plan: MaybePlan
     ) -> tuple[Array, Any, RecurrentCache | None]:
         """Inference (``context`` None, no cache) or a training forward pass.
 

@@ -12,10 +12,9 @@ from numpy.typing import NDArray
 from lstmkit import config
 from lstmkit.initializers import as_rng
 from lstmkit.module import component
-from lstmkit.protocols import StepContext
 from lstmkit.runners.base import SequenceRunner
 from lstmkit.runners.recurrent import Recurrent
-from lstmkit.sequence import SequencePlan, plan_for, run_runner
+from lstmkit.sequence import MaybeContext, MaybePlan, plan_for, run_runner
 
 __all__ = ["Stacked", "StackedCache", "as_runner"]
 
@@ -130,13 +129,7 @@ class Stacked(SequenceRunner):
         return list(initial_state)
 
     def _run(
-        self,
-        x: Any,
-        initial_state: Any,
-        lengths: Any,
-        *,
-        context: StepContext | None,
-        plan: SequencePlan | None,
+        self, x: Any, initial_state: Any, lengths: Any, *, context: MaybeContext, plan: MaybePlan
     ) -> tuple[Array, tuple[Any, ...], StackedCache | None]:
         states = self._states(initial_state)
         if isinstance(x, (list, tuple)):
