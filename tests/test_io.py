@@ -5,8 +5,10 @@ type, the same configuration, bit-identical parameters (values and dtype) and bi
 outputs on the same input.
 """
 
+import errno
 import json
 import os
+import stat
 from functools import partial
 
 import numpy as np
@@ -222,6 +224,119 @@ def test_save_overwrites_atomically_and_leaves_no_temp_files(tmp_path, monkeypat
     assert_same_model(lstmkit.load(path), LSTMCell(2, 3, rng=1))
 
 
+# -- how save writes the file ----------------------------------------------------------------------
+
+posix_only = pytest.mark.skipif(os.name != "posix", reason="POSIX links, modes and umask")
+
+
+@posix_only
+def test_save_through_a_symlink_replaces_the_linked_file_and_keeps_the_link(tmp_path):
+    store = tmp_path / "store"
+    store.mkdir()
+    real = store / "real.npz"
+    lstmkit.save(LSTMCell(2, 3, rng=0), real)
+    link = tmp_path / "model.npz"
+    link.symlink_to(os.path.join("store", "real.npz"))  # relative, as ln -s makes them
+    lstmkit.save(LSTMCell(2, 3, rng=1), link)
+    assert link.is_symlink() and os.readlink(link) == os.path.join("store", "real.npz")
+    assert_same_model(lstmkit.load(real), LSTMCell(2, 3, rng=1))
+    assert sorted(os.listdir(store)) == ["real.npz"]
+    # A dangling link gets its file created, as open(link, "wb") would.
+    dangling = tmp_path / "later.npz"
+    dangling.symlink_to(store / "later.npz")
+    lstmkit.save(LSTMCell(2, 3, rng=2), dangling)
+    assert dangling.is_symlink()
+    assert_same_model(lstmkit.load(store / "later.npz"), LSTMCell(2, 3, rng=2))
+
+
+@posix_only
+def test_save_refuses_a_read_only_file_and_leaves_it_as_it_was(tmp_path):
+    path = tmp_path / "m.npz"
+    lstmkit.save(LSTMCell(2, 3, rng=0), path)
+    before = path.read_bytes()
+    path.chmod(0o444)  # refused even for root, who could write it
+    with pytest.raises(PermissionError, match=rf"^path: {repr(str(path))} is read-only") as info:
+        lstmkit.save(LSTMCell(2, 3, rng=1), path)
+    assert info.value.errno == errno.EACCES
+    link = tmp_path / "link.npz"
+    link.symlink_to(path)
+    with pytest.raises(PermissionError, match=r"link\.npz' \(a link to .*m\.npz'\) is read-only"):
+        lstmkit.save(LSTMCell(2, 3, rng=1), link)
+    assert path.read_bytes() == before and (path.stat().st_mode & 0o777) == 0o444
+    assert sorted(os.listdir(tmp_path)) == ["link.npz", "m.npz"]
+
+
+@posix_only
+def test_save_refuses_a_file_that_is_not_a_regular_file(tmp_path):
+    fifo = tmp_path / "pipe.npz"
+    os.mkfifo(fifo)
+    with pytest.raises(ValueError, match=r"^path: expected a regular file, received .*pipe\.npz"):
+        lstmkit.save(LSTMCell(2, 3, rng=0), fifo)
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+
+
+@posix_only
+@pytest.mark.parametrize(
+    "umask, mode", [(0o022, 0o644), (0o027, 0o640), (0o002, 0o664)], ids=["022", "027", "002"]
+)
+def test_a_new_file_gets_its_permissions_from_the_umask(tmp_path, umask, mode):
+    old = os.umask(umask)
+    try:
+        lstmkit.save(LSTMCell(2, 3, rng=0), tmp_path / "new.npz")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "new.npz").stat().st_mode & 0o777 == mode
+
+
+@posix_only
+def test_a_replaced_file_keeps_its_permissions(tmp_path):
+    path = tmp_path / "m.npz"
+    lstmkit.save(LSTMCell(2, 3, rng=0), path)
+    path.chmod(0o600)
+    lstmkit.save(LSTMCell(2, 3, rng=1), path)
+    assert path.stat().st_mode & 0o777 == 0o600
+
+
+@posix_only
+def test_save_flushes_the_file_renames_it_then_flushes_the_folder(tmp_path, monkeypatch):
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        status = os.fstat(fd)
+        events.append(
+            ("fsync", "folder" if stat.S_ISDIR(status.st_mode) else "file", status.st_ino)
+        )
+        real_fsync(fd)
+
+    def replace(src, dst, **kwargs):
+        events.append(("replace", os.path.basename(dst)))
+        real_replace(src, dst, **kwargs)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    path = tmp_path / "m.npz"
+    lstmkit.save(LSTMCell(2, 3, rng=0), path)
+    assert events == [
+        ("fsync", "file", path.stat().st_ino),
+        ("replace", "m.npz"),
+        ("fsync", "folder", tmp_path.stat().st_ino),
+    ]
+
+
+def test_a_folder_that_cannot_be_flushed_is_not_a_failed_save(tmp_path, monkeypatch):
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "Invalid argument")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    lstmkit.save(LSTMCell(2, 3, rng=0), tmp_path / "m.npz")
+    assert_same_model(lstmkit.load(tmp_path / "m.npz"), LSTMCell(2, 3, rng=0))
+
+
 # -- user-defined components ------------------------------------------------------------------------
 
 
@@ -379,6 +494,22 @@ def test_array_shape_disagreeing_with_manifest(saved):
     rewrite(path, edit_arrays=lambda a: a.update({"layers.0.cell.forget.b": np.zeros(5)}))
     with pytest.raises(ValueError, match=r"'layers.0.cell.forget.b' has shape \(5,\)"):
         lstmkit.load(path)
+
+
+def test_fortran_ordered_arrays_load_with_their_values(saved):
+    # numpy.savez stores a Fortran-ordered array as such (an initializer can leave one).
+    model, path = saved
+    expected = model.state_dict()["layers.0.cell.forget.W"]
+    rewrite(
+        path,
+        edit_arrays=lambda a: a.update(
+            {"layers.0.cell.forget.W": np.asfortranarray(a["layers.0.cell.forget.W"])}
+        ),
+    )
+    with np.load(path, allow_pickle=False) as data:
+        assert np.isfortran(data["layers.0.cell.forget.W"])
+    loaded = lstmkit.load(path).state_dict()["layers.0.cell.forget.W"]
+    np.testing.assert_array_equal(loaded, expected)
 
 
 def test_wrong_dtype_array(saved):

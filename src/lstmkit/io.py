@@ -11,9 +11,11 @@ The file is an ordinary NumPy ``.npz`` archive (``np.load`` opens it) holding
 :func:`load` rebuilds the model from the description alone: no code is stored and nothing is
 unpickled. Everything is checked before the model is returned (archive integrity through the
 zip CRCs, array headers, names, shapes and dtypes against the description, finite values), and
-any problem raises ``ValueError`` or ``TypeError`` naming it. :func:`save` writes to a temporary
-file in the target folder and renames it over the target, so a crash mid-save leaves any old
-file intact.
+any problem raises ``ValueError`` or ``TypeError`` naming it. The description is read first and
+every other entry is checked against it from the zip directory before it is decompressed, so a
+hostile file (a "zip bomb") costs at most the arrays its description declares plus a small
+constant. :func:`save` writes to a temporary file in the target folder, flushes it to disk and
+renames it over the target, so a crash mid-save leaves any old file intact.
 
 Examples
 --------
@@ -31,15 +33,18 @@ True
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import io
 import json
 import math
 import os
-import tempfile
+import stat
+import struct
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -53,6 +58,9 @@ FORMAT = "lstmkit"
 FORMAT_VERSION = 1
 CONFIG_KEY = "__config__"
 _PARAM_DTYPES = ("float32", "float64")
+_CONFIG_MAX_BYTES = 4 * 2**20  # a description (JSON) longer than this is refused unread
+_NPY_HEADER_MAX = 4096  # magic, version and header dict of one .npy entry
+_READ_CHUNK = 2**20  # entries are decompressed at most this many bytes at a time
 
 
 # -- save -------------------------------------------------------------------------------------
@@ -67,24 +75,33 @@ def save(model: Any, path: str | os.PathLike[str]) -> None:
         Any registered component: a cell, ``Recurrent``, ``Stacked``, ``Bidirectional`` or a user
         component registered with :func:`lstmkit.config.register`.
     path : str or path-like
-        Target file, written exactly as given (no suffix is added). Its folder must exist.
+        Target file, written exactly as given (no suffix is added). Its folder must exist. A
+        symbolic link is followed: the file it points to is replaced and the link is kept.
+
+    Notes
+    -----
+    The file is written as ``open(path, "wb")`` would leave it, but atomically: a new file gets
+    the permissions the umask gives (``0o666 & ~umask``), a replaced file keeps its permission
+    bits, and the data and then the folder are flushed to disk (``os.fsync``) before ``save``
+    returns. Replacing a file gives it a new inode, so another hard link to the old file keeps
+    the old model.
 
     Raises
     ------
     FileNotFoundError
         The folder of ``path`` does not exist.
+    PermissionError
+        ``path`` is a file you may not write, or one with no write permission at all
+        (``chmod a-w``), even for root; it is left as it was.
     ValueError
-        ``path`` is a folder; the model has an unregistered component, shares a sub-component or
-        parameter between two places, or has non-finite weights (the file could not be loaded).
+        ``path`` is a folder or another non-regular file (a device, a pipe); the model has an
+        unregistered component, shares a sub-component or parameter between two places, or has
+        non-finite weights (the file could not be loaded).
     TypeError
         ``path`` is not a str or path-like.
     """
     target = _as_path(path)
-    if target.is_dir():
-        raise ValueError(f"path: expected a file path, received the folder {str(target)!r}")
-    folder = target.parent
-    if not folder.is_dir():
-        raise FileNotFoundError(f"path: the folder {str(folder)!r} does not exist; create it first")
+    real, mode = _writable_target(target)
     _check_unshared(model)
     description = to_config(model)
     params = model.state_dict()
@@ -111,25 +128,89 @@ def save(model: Any, path: str | os.PathLike[str]) -> None:
         CONFIG_KEY: np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
     }
     arrays.update(params)
-    _atomic_write(target, arrays)
+    _atomic_write(real, mode, arrays)
 
 
-def _atomic_write(target: Path, arrays: dict[str, NDArray[Any]]) -> None:
-    # Write the whole archive to a temporary file next to the target, flush it to disk, then
-    # rename: os.replace is atomic on one filesystem, so readers see the old or the new file.
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+def _writable_target(target: Path) -> tuple[Path, int | None]:
+    """The file ``save`` writes for ``target`` (a link followed) and the mode to keep, if any."""
+    # A symbolic link is followed, as open(path, "wb") would: the file it points to gets the
+    # new model, and the link stays a link.
+    real = Path(os.path.realpath(target))
+    shown = repr(str(target))
+    if target.is_symlink():
+        shown = f"{shown} (a link to {str(real)!r})"
+        if real.is_symlink():
+            raise OSError(errno.ELOOP, f"path: {shown} is a loop of symbolic links")
+    if real.is_dir():
+        raise ValueError(f"path: expected a file path, received the folder {shown}")
+    folder = real.parent
+    if not folder.is_dir():
+        raise FileNotFoundError(f"path: the folder {str(folder)!r} does not exist; create it first")
+    if not os.path.lexists(real):
+        return real, None
+    status = real.stat()
+    if not stat.S_ISREG(status.st_mode):
+        raise ValueError(f"path: expected a regular file, received {shown}, which is not one")
+    # Renaming over a file needs no permission on the file itself; refuse where writing into it
+    # would fail, and where it has no write permission at all (chmod a-w), even for root.
+    if not status.st_mode & 0o222 or not os.access(real, os.W_OK):
+        error = PermissionError(
+            f"path: {shown} is read-only; expected a file you may write "
+            "(make it writable, or save elsewhere)"
+        )
+        error.errno = errno.EACCES
+        raise error
+    return real, stat.S_IMODE(status.st_mode) & 0o777
+
+
+def _atomic_write(target: Path, mode: int | None, arrays: dict[str, NDArray[Any]]) -> None:
+    # Write the whole archive to a new file next to the target, flush it to disk, rename it over
+    # the target (atomic on one filesystem: readers see the old or the new file), then flush the
+    # folder so that the rename itself survives a power cut.
+    tmp, fd = _create_temporary(target)
     try:
+        if mode is not None:  # replacing a file: keep its permissions
+            os.chmod(tmp, mode)
         with os.fdopen(fd, "wb") as fh:
             np.savez(fh, **arrays)  # type: ignore[arg-type]
             fh.flush()
             os.fsync(fh.fileno())
-        mode = target.stat().st_mode & 0o777 if target.exists() else 0o644
-        os.chmod(tmp, mode)
         os.replace(tmp, target)
     except BaseException:
-        if os.path.exists(tmp):
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    _fsync_folder(target.parent)
+
+
+def _create_temporary(target: Path) -> tuple[Path, int]:
+    # Created with mode 0o666 like any new file (open(path, "wb")), so the umask and the
+    # folder's default ACL decide its permissions, not a fixed mode.
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    for _attempt in range(100):
+        tmp = target.with_name(f".{target.name}.{os.urandom(6).hex()}.tmp")
+        try:
+            return tmp, os.open(tmp, flags, 0o666)
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, f"path: no free temporary name next to {str(target)!r}")
+
+
+def _fsync_folder(folder: Path) -> None:
+    if not hasattr(os, "O_DIRECTORY"):  # Windows: a folder cannot be opened to flush it
+        return
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:  # e.g. a folder you may write but not read; the file itself is on disk
+        return
+    try:
+        os.fsync(fd)
+    except OSError as error:
+        # Some filesystems cannot flush a folder; that is not a failure to save.
+        if error.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):
+            raise
+    finally:
+        os.close(fd)
 
 
 def _check_unshared(model: Any) -> None:
@@ -167,6 +248,11 @@ def _check_unshared(model: Any) -> None:
 def read(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, NDArray[Any]]]:
     """Read and check a saved file without building the model.
 
+    The description is read first; every other entry is then checked against it from the zip
+    directory (its name, its declared size against the shape and dtype described) before any of
+    it is decompressed, and is read in bounded steps. A hostile file therefore costs at most the
+    arrays its description declares plus a small constant, whatever its zip directory claims.
+
     Returns
     -------
     header : dict
@@ -179,88 +265,193 @@ def read(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, NDArra
     FileNotFoundError
         No file at ``path``.
     ValueError
-        The file is truncated or corrupt, from a newer format version, or its arrays disagree
-        with its description.
+        The file is truncated or corrupt, from a newer format version, its arrays disagree with
+        its description, an entry is larger than its description allows, the description is
+        over 4 MiB, or an entry is compressed otherwise than stored or deflated.
     TypeError
         ``path`` is not a str or path-like, or an array has a dtype the description does not say.
     """
     target = _as_path(path)
     if not target.is_file():
         raise FileNotFoundError(f"path: no file at {str(target)!r}")
-    raw_arrays = _read_archive(target)
     where = repr(str(target))
-    if CONFIG_KEY not in raw_arrays:
-        raise ValueError(f"{where}: not an lstmkit file (no {CONFIG_KEY!r} entry)")
-    header = _parse_header(raw_arrays.pop(CONFIG_KEY), where)
-    manifest = header["parameters"]
-    difference = name_difference(manifest, raw_arrays, extra="extra")
-    if difference is not None:
-        raise ValueError(f"{where}: the arrays do not match the description; {difference}")
-    for name, spec in manifest.items():
-        array = raw_arrays[name]
-        if array.dtype.name != spec["dtype"]:
-            raise TypeError(
-                f"{where}: array {name!r} has dtype {array.dtype}, described as {spec['dtype']}"
-            )
-        if list(array.shape) != spec["shape"]:
+    with _unreadable(where):
+        file_size = target.stat().st_size
+        archive = zipfile.ZipFile(target)
+    with archive:
+        entries = _check_directory(archive, file_size, where)
+        if CONFIG_KEY not in entries:
+            raise ValueError(f"{where}: not an lstmkit file (no {CONFIG_KEY!r} entry)")
+        config_info = entries.pop(CONFIG_KEY)
+        if config_info.file_size > _CONFIG_MAX_BYTES + _NPY_HEADER_MAX:
             raise ValueError(
-                f"{where}: array {name!r} has shape {array.shape}, described as {tuple(spec['shape'])}"
+                f"{where}: entry {config_info.filename!r} declares {config_info.file_size} bytes "
+                f"uncompressed; expected a description of at most {_CONFIG_MAX_BYTES} bytes"
             )
-        if not np.all(np.isfinite(array)):
-            bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
-            raise ValueError(f"{where}: array {name!r} has {bad} non-finite values (NaN or inf)")
-    return header, raw_arrays
+        header = _parse_header(_read_entry(archive, config_info, CONFIG_KEY, None, where), where)
+        manifest = header["parameters"]
+        difference = name_difference(manifest, entries, extra="extra")
+        if difference is not None:
+            raise ValueError(f"{where}: the arrays do not match the description; {difference}")
+        arrays: dict[str, NDArray[Any]] = {}
+        for name, info in entries.items():
+            array = _read_entry(archive, info, name, manifest[name], where)
+            if not np.all(np.isfinite(array)):
+                bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
+                raise ValueError(
+                    f"{where}: array {name!r} has {bad} non-finite values (NaN or inf)"
+                )
+            arrays[name] = array
+    return header, arrays
 
 
-def _read_archive(target: Path) -> dict[str, NDArray[Any]]:
-    arrays: dict[str, NDArray[Any]] = {}
-    where = repr(str(target))
+@contextlib.contextmanager
+def _unreadable(where: str) -> Iterator[None]:
+    # Damage to the archive surfaces as BadZipFile, EOFError, zlib.error, OSError,
+    # NotImplementedError, RuntimeError (a garbled encryption flag), struct.error, numpy's
+    # ValueError for a garbled .npy header, ...: all mean the same thing to the caller.
     try:
-        with zipfile.ZipFile(target) as archive:
-            for info in archive.infolist():
-                name = info.filename
-                if not name.endswith(".npy") or name[:-4] in arrays:
-                    raise ValueError(f"unexpected or duplicate archive entry {name!r}")
-                # ZipFile.read checks the entry's CRC-32, so flipped bytes are caught here.
-                arrays[name[:-4]] = _parse_npy(archive.read(info), name[:-4])
+        yield
     except (ValueError, TypeError) as error:
         raise ValueError(
             f"{where}: not a readable lstmkit file (truncated or corrupt?): {error}"
         ) from error
     except Exception as error:
-        # A damaged archive surfaces as BadZipFile, EOFError, zlib.error, OSError,
-        # NotImplementedError (a garbled compression method), RuntimeError (a garbled
-        # encryption flag), struct.error, ...: all mean the same thing to the caller.
         raise ValueError(
             f"{where}: not a readable lstmkit file (truncated or corrupt?): "
             f"{type(error).__name__}: {error}"
         ) from error
-    return arrays
 
 
-def _parse_npy(raw: bytes, name: str) -> NDArray[Any]:
-    # Check the header before np.load sees it: the declared size must match the bytes present,
-    # so a corrupt header can neither allocate a huge array nor need pickle.
-    stream = io.BytesIO(raw)
-    version = np.lib.format.read_magic(stream)
-    if version == (1, 0):
-        shape, _fortran, dtype = np.lib.format.read_array_header_1_0(stream)
-    elif version == (2, 0):
-        shape, _fortran, dtype = np.lib.format.read_array_header_2_0(stream)
-    else:
+def _check_directory(
+    archive: zipfile.ZipFile, file_size: int, where: str
+) -> dict[str, zipfile.ZipInfo]:
+    # Everything here comes from the zip directory: nothing is decompressed yet.
+    entries: dict[str, zipfile.ZipInfo] = {}
+    compressed = 0
+    for info in archive.infolist():
+        name = info.filename
+        if not name.endswith(".npy") or name[:-4] in entries:
+            raise ValueError(
+                f"{where}: not a readable lstmkit file (truncated or corrupt?): "
+                f"unexpected or duplicate archive entry {name!r}"
+            )
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            # zipfile inflates bzip2 and LZMA a whole read at a time, without an output bound.
+            raise ValueError(
+                f"{where}: entry {name!r} uses compression method {info.compress_type}; expected "
+                "stored or deflated (what numpy.savez and numpy.savez_compressed write)"
+            )
+        entries[name[:-4]] = info
+        compressed += info.compress_size
+    if compressed > file_size:
+        # Entries overlapping one another (a way to multiply a zip bomb) or lying sizes.
+        raise ValueError(
+            f"{where}: not a readable lstmkit file (truncated or corrupt?): its entries claim "
+            f"{compressed} compressed bytes, the file has {file_size}"
+        )
+    return entries
+
+
+def _read_entry(
+    archive: zipfile.ZipFile,
+    info: zipfile.ZipInfo,
+    name: str,
+    spec: dict[str, Any] | None,
+    where: str,
+) -> NDArray[Any]:
+    """One ``.npy`` entry, checked against ``spec`` (the manifest's shape and dtype) if given."""
+    if spec is not None:
+        dtype = np.dtype(spec["dtype"])
+        needed = math.prod(spec["shape"]) * dtype.itemsize
+        if info.file_size > needed + _NPY_HEADER_MAX:
+            raise ValueError(
+                f"{where}: array {name!r}: the archive declares {info.file_size} bytes "
+                f"uncompressed, but shape {tuple(spec['shape'])} and dtype {dtype} need "
+                f"{needed} (plus a header of at most {_NPY_HEADER_MAX})"
+            )
+    with _unreadable(where):
+        stream = archive.open(info)
+    with stream:
+        with _unreadable(where):
+            shape, fortran, dtype, header_size = _read_npy_header(stream, name)
+        if spec is not None:
+            if dtype.name != spec["dtype"]:
+                raise TypeError(
+                    f"{where}: array {name!r} has dtype {dtype}, described as {spec['dtype']}"
+                )
+            if list(shape) != spec["shape"]:
+                raise ValueError(
+                    f"{where}: array {name!r} has shape {shape}, described as "
+                    f"{tuple(spec['shape'])}"
+                )
+        count = math.prod(shape)
+        needed = count * dtype.itemsize
+        if info.file_size != header_size + needed:
+            raise ValueError(
+                f"{where}: array {name!r}: the archive declares {info.file_size} bytes "
+                f"uncompressed, but shape {shape} and dtype {dtype} need {header_size + needed} "
+                f"({header_size} of them the .npy header)"
+            )
+        with _unreadable(where):
+            data = _read_exactly(stream, needed, name)
+    array = np.frombuffer(data, dtype=dtype, count=count)
+    return np.ascontiguousarray(array.reshape(shape, order="F" if fortran else "C"))
+
+
+def _read_npy_header(
+    stream: IO[bytes], name: str
+) -> tuple[tuple[int, ...], bool, np.dtype[Any], int]:
+    # Read at most _NPY_HEADER_MAX bytes, then let numpy parse them (it never unpickles a
+    # header). The dtype is checked here, so neither pickles nor odd layouts get further.
+    magic = stream.read(8)
+    if len(magic) < 8 or not magic.startswith(np.lib.format.MAGIC_PREFIX):
+        raise ValueError(f"array {name!r}: not a .npy array")
+    version = (magic[6], magic[7])
+    if version not in ((1, 0), (2, 0)):
         raise ValueError(f"array {name!r}: unsupported .npy version {version}")
+    length_format = "<H" if version == (1, 0) else "<I"
+    length_bytes = stream.read(struct.calcsize(length_format))
+    if len(length_bytes) < struct.calcsize(length_format):
+        raise ValueError(f"array {name!r}: the entry ends inside its .npy header")
+    (length,) = struct.unpack(length_format, length_bytes)
+    header_size = len(magic) + len(length_bytes) + length
+    if header_size > _NPY_HEADER_MAX:
+        raise ValueError(
+            f"array {name!r}: expected a .npy header of at most {_NPY_HEADER_MAX} bytes, "
+            f"received one of {header_size}"
+        )
+    text = stream.read(length)
+    if len(text) < length:
+        raise ValueError(f"array {name!r}: the entry ends inside its .npy header")
+    buffer = io.BytesIO(magic + length_bytes + text)
+    np.lib.format.read_magic(buffer)
+    if version == (1, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_1_0(buffer)
+    else:
+        shape, fortran, dtype = np.lib.format.read_array_header_2_0(buffer)
     allowed = ("uint8",) if name == CONFIG_KEY else _PARAM_DTYPES
     if dtype.name not in allowed or not dtype.isnative:
         raise ValueError(f"array {name!r}: expected dtype {' or '.join(allowed)}, received {dtype}")
     if name == CONFIG_KEY and len(shape) != 1:
         raise ValueError(f"array {name!r}: expected a 1-d array, received shape {shape}")
-    count = math.prod(shape)
-    if len(raw) - stream.tell() != count * dtype.itemsize:
-        raise ValueError(
-            f"array {name!r}: header declares shape {shape} but {len(raw) - stream.tell()} data bytes follow"
-        )
-    array = np.load(io.BytesIO(raw), allow_pickle=False)
-    return np.ascontiguousarray(array)
+    return shape, bool(fortran), dtype, header_size
+
+
+def _read_exactly(stream: IO[bytes], size: int, name: str) -> bytearray:
+    # Grow the buffer only as data actually arrives, a bounded step at a time: a zip directory
+    # that overstates an entry cannot make this allocate what is not there.
+    data = bytearray()
+    while len(data) < size:
+        chunk = stream.read(min(_READ_CHUNK, size - len(data)))
+        if not chunk:
+            raise ValueError(
+                f"array {name!r}: the entry ends after {len(data)} of {size} data bytes"
+            )
+        data += chunk
+    if stream.read(1):
+        raise ValueError(f"array {name!r}: the entry holds more than {size} data bytes")
+    return data
 
 
 def _parse_header(raw: NDArray[Any], where: str) -> dict[str, Any]:
