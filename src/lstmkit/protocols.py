@@ -153,11 +153,14 @@ class StepContext:
     rng: np.random.Generator | None = None
 
 
-def step_train(cell: Any, state: Any, x: Array, context: StepContext) -> tuple[Any, Array, Any]:
-    """``cell.step_train``, passing ``context`` to cells that declare ``takes_context``."""
+def step_train(
+    cell: Any, state: Any, x: Array, context: StepContext, **kwargs: Any
+) -> tuple[Any, Array, Any]:
+    """``cell.step_train(state, x, **kwargs)``, with ``context`` for cells that declare
+    ``takes_context``."""
     if getattr(cell, "takes_context", False):
-        return cell.step_train(state, x, context=context)
-    return cell.step_train(state, x)
+        kwargs["context"] = context
+    return cell.step_train(state, x, **kwargs)
 
 
 def fused_refusal(cell: Any) -> str | None:

@@ -8,17 +8,14 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from lstmkit.runners._checks import check_real_array  # noqa: E402
+
 Array = NDArray[Any]
 
 
 def check_input(x: Any, size: int, dtype: np.dtype[Any], argument: str = "x") -> Array:
     """A real array with ``size`` features on its last axis, in ``dtype``."""
-    if isinstance(x, (list, tuple)):
-        x = np.asarray(x)
-    if not isinstance(x, np.ndarray):
-        raise TypeError(f"{argument}: expected a numpy array, received {type(x).__name__}")
-    if x.dtype.kind not in "fiu":
-        raise TypeError(f"{argument}: expected a real numeric array, received dtype {x.dtype}")
+    x = check_real_array(x, argument=argument)
     if x.ndim < 1 or x.shape[-1] != size:
         raise ValueError(f"{argument}: expected shape (..., {size}), received {x.shape}")
     return x.astype(dtype, copy=False)

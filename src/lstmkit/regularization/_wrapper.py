@@ -10,7 +10,7 @@ from numpy.typing import NDArray
 
 from lstmkit.initializers import as_rng
 from lstmkit.module import Module
-from lstmkit.protocols import StepContext
+from lstmkit.protocols import StepContext, step_train
 
 Array = NDArray[Any]
 
@@ -47,11 +47,8 @@ def check_cell(value: Any) -> None:
         )
 
 
-def inner_step_train(cell: Any, state: Any, x: Array, context: StepContext, **kw: Any) -> Any:
-    """``cell.step_train``, passing ``context`` on to a wrapped cell that takes one."""
-    if getattr(cell, "takes_context", False):
-        kw["context"] = context
-    return cell.step_train(state, x, **kw)
+# A wrapped cell is stepped like a runner steps a cell: with the context if it takes one.
+inner_step_train = step_train
 
 
 class Wrapper(Module):

@@ -14,14 +14,20 @@ from lstmkit.state import map_state
 Array = NDArray[Any]
 
 
-def check_sequence(x: Any, input_size: int, dtype: np.dtype[Any], *, argument: str = "x") -> Array:
-    """A ``(batch, time, input_size)`` or unbatched ``(time, input_size)`` array in ``dtype``."""
+def check_real_array(x: Any, *, argument: str = "x") -> Array:
+    """``x`` as a real numeric ndarray (lists and tuples converted), else a clear error."""
     if isinstance(x, (list, tuple)):
         x = np.asarray(x)
     if not isinstance(x, np.ndarray):
         raise TypeError(f"{argument}: expected a numpy array, received {type(x).__name__}")
     if x.dtype.kind not in "fiu":
         raise TypeError(f"{argument}: expected a real numeric array, received dtype {x.dtype}")
+    return x
+
+
+def check_sequence(x: Any, input_size: int, dtype: np.dtype[Any], *, argument: str = "x") -> Array:
+    """A ``(batch, time, input_size)`` or unbatched ``(time, input_size)`` array in ``dtype``."""
+    x = check_real_array(x, argument=argument)
     if x.ndim not in (2, 3):
         raise ValueError(
             f"{argument}: expected shape (batch, time, {input_size}) or (time, {input_size}), "
