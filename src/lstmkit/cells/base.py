@@ -34,13 +34,39 @@ from lstmkit.initializers import as_rng
 from lstmkit.protocols import Cell, TrainableCell
 from lstmkit.state import LSTMState
 
-__all__ = ["Cell", "TrainableCell", "check_step_input"]
+__all__ = ["Cell", "TrainableCell", "WrapsCell", "check_step_input"]
 __all__ += ["apply_forget_bias", "build_gates", "check_given_gate", "check_lstm_state"]
 __all__ += ["check_state", "check_step_cache", "peephole_set", "reset_gates", "take_rng"]
 __all__ += ["zero_state"]
 
 Array = NDArray[Any]
 S = TypeVar("S")
+
+
+class WrapsCell:
+    """Sizes and dtype read from ``self.cell``: what a wrapper or runner of one cell exposes."""
+
+    cell: Any
+
+    @property
+    def input_size(self) -> int:
+        """Features of each input ``x_t`` (the cell's)."""
+        return int(self.cell.input_size)
+
+    @property
+    def hidden_size(self) -> int:
+        """Units of the cell's hidden state."""
+        return int(self.cell.hidden_size)
+
+    @property
+    def output_size(self) -> int:
+        """Features of each output ``y_t``: the cell's ``output_size``, else its ``hidden_size``."""
+        return int(getattr(self.cell, "output_size", self.cell.hidden_size))
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        """The cell's dtype."""
+        return np.dtype(self.cell.dtype)
 
 
 def check_step_input(cell: Any, x: Any) -> Array:

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from lstmkit.runners._checks import check_real_array  # noqa: E402
+from lstmkit.runners._checks import check_real_array
 
 Array = NDArray[Any]
 

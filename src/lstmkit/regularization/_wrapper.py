@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from lstmkit.cells.base import WrapsCell
 from lstmkit.initializers import as_rng
 from lstmkit.module import Module
 from lstmkit.protocols import StepContext, step_train
@@ -51,29 +52,13 @@ def check_cell(value: Any) -> None:
 inner_step_train = step_train
 
 
-class Wrapper(Module):
+class Wrapper(WrapsCell, Module):
     """What both wrappers share: the wrapped cell's sizes, the context flag, redrawing."""
 
     cell: Any
     rng: np.random.Generator
 
     takes_context = True  # runners pass their training flag and rng to step_train
-
-    @property
-    def input_size(self) -> int:
-        return int(self.cell.input_size)
-
-    @property
-    def hidden_size(self) -> int:
-        return int(self.cell.hidden_size)
-
-    @property
-    def output_size(self) -> int:
-        return int(getattr(self.cell, "output_size", self.cell.hidden_size))
-
-    @property
-    def dtype(self) -> np.dtype[Any]:
-        return np.dtype(self.cell.dtype)
 
     def reset_parameters(self, rng: np.random.Generator | int | None = None) -> None:
         """Fresh weights for the wrapped cell and a new mask generator, both from ``rng``.

@@ -28,6 +28,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from lstmkit import config
+from lstmkit.cells.base import WrapsCell
 from lstmkit.module import component
 from lstmkit.protocols import fused_refusal
 from lstmkit.runners._checks import (
@@ -74,7 +75,7 @@ class RecurrentCache:
 
 @config.configurable()
 @component
-class Recurrent(SequenceRunner):
+class Recurrent(WrapsCell, SequenceRunner):
     """Run a cell over sequences.
 
     Parameters
@@ -144,18 +145,6 @@ class Recurrent(SequenceRunner):
         if self.fused:
             raise TypeError(f"fused: True needs a fused sequence path, but {reason}")
         return False
-
-    @property
-    def input_size(self) -> int:
-        return int(self.cell.input_size)
-
-    @property
-    def output_size(self) -> int:
-        return int(getattr(self.cell, "output_size", self.cell.hidden_size))
-
-    @property
-    def dtype(self) -> np.dtype[Any]:
-        return np.dtype(self.cell.dtype)
 
     def initial_state(self, batch_size: int | None = None) -> Any:
         """The cell's zero state (unbatched when ``batch_size`` is None)."""
