@@ -57,6 +57,12 @@ class _Pool(Module):
         """``(y, cache)``; ``plan`` (a container's validated layout) replaces ``lengths`` if it fits."""
         raise NotImplementedError
 
+    def _check_cache(self, cache: Any) -> None:
+        if not isinstance(cache, _PoolCache) or cache.layer is not self:
+            raise TypeError(
+                f"cache: expected the cache from this layer's forward(), received {type(cache).__name__}"
+            )
+
     # -- configuration (see lstmkit.config) ------------------------------------------------------
 
     def to_config(self) -> dict[str, Any]:
@@ -89,10 +95,7 @@ class LastStep(_Pool):
         return y, _PoolCache(self, x.shape, L)
 
     def backward(self, cache: _PoolCache, dy: Array) -> Array:
-        if not isinstance(cache, _PoolCache) or cache.layer is not self:
-            raise TypeError(
-                f"cache: expected the cache from this layer's forward(), received {type(cache).__name__}"
-            )
+        self._check_cache(cache)
         B, _, F = cache.shape
         dy = check_grad(dy, (B, F))
         dx = np.zeros(cache.shape, dy.dtype)
@@ -118,10 +121,7 @@ class MeanPool(_Pool):
         return np.einsum("btf,bt->bf", x, weights), _PoolCache(self, x.shape, L)
 
     def backward(self, cache: _PoolCache, dy: Array) -> Array:
-        if not isinstance(cache, _PoolCache) or cache.layer is not self:
-            raise TypeError(
-                f"cache: expected the cache from this layer's forward(), received {type(cache).__name__}"
-            )
+        self._check_cache(cache)
         B, T, F = cache.shape
         dy = check_grad(dy, (B, F))
         L = cache.lengths
