@@ -22,9 +22,11 @@ and the checks of a step's input, state and cache.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
+import attrs
 import numpy as np
 from numpy.typing import NDArray
 
@@ -37,7 +39,7 @@ from lstmkit.state import LSTMState
 __all__ = ["Cell", "TrainableCell", "WrapsCell", "check_step_input"]
 __all__ += ["apply_forget_bias", "build_gates", "check_given_gate", "check_lstm_state"]
 __all__ += ["check_state", "check_step_cache", "peephole_set", "reset_gates", "take_rng"]
-__all__ += ["zero_state"]
+__all__ += ["refuse_masked", "zero_state"]
 
 Array = NDArray[Any]
 S = TypeVar("S")
@@ -69,8 +71,20 @@ class WrapsCell:
         return np.dtype(self.cell.dtype)
 
 
+def refuse_masked(value: Any, argument: str) -> None:
+    """Masked arrays would have their mask silently ignored by every product: refuse them."""
+    if isinstance(value, np.ma.MaskedArray):
+        raise TypeError(
+            f"{argument}: masked arrays are not supported (the mask would be ignored); fill the "
+            "masked values (e.g. x.filled(0)) and pass lengths for padded sequences"
+        )
+    if isinstance(value, np.matrix):
+        raise TypeError(f"{argument}: expected a numpy ndarray, received numpy.matrix (use m.A)")
+
+
 def check_step_input(cell: Any, x: Any) -> Array:
     """Validate one step's input: a (batch, input_size) array, converted to the cell's dtype."""
+    refuse_masked(x, "x")
     x = np.asarray(x)
     if x.dtype.kind not in "fiu":
         raise TypeError(f"x: expected a real numeric array, received dtype {x.dtype}")
@@ -79,38 +93,58 @@ def check_step_input(cell: Any, x: Any) -> Array:
     return x.astype(cell.dtype, copy=False)
 
 
-def check_state(state: Any, kind: type[S], batch: int, *, article: str = "a", **sizes: int) -> S:
+def check_state(
+    state: Any, kind: type[S], batch: int, *, dtype: Any, article: str = "a", **sizes: int
+) -> S:
     """Validate a state of type ``kind`` whose arrays have shapes ``(batch, size)``.
 
-    ``sizes`` maps each field of the state to its size; ``article`` is the one
-    that goes before the type's name in the error message.
+    ``sizes`` maps each field of the state to its size; ``article`` is the one that goes
+    before the type's name in the error message. Arrays must hold real numbers; they are
+    returned in ``dtype`` (the cell's), so a state never changes the precision of a step.
     """
     if not isinstance(state, kind):
         raise TypeError(
             f"state: expected {article} {kind.__name__}, received {type(state).__name__}"
         )
+    cast = {}
     for name, size in sizes.items():
         arr = getattr(state, name)
+        refuse_masked(arr, f"state.{name}")
         if not isinstance(arr, np.ndarray) or arr.shape != (batch, size):
             got = getattr(arr, "shape", type(arr).__name__)
             raise ValueError(f"state.{name}: expected shape ({batch}, {size}), received {got}")
-    return state
+        if arr.dtype.kind not in "fiu":
+            raise TypeError(f"state.{name}: expected real numbers, received dtype {arr.dtype}")
+        if arr.dtype != dtype:
+            cast[name] = arr.astype(dtype)
+    return attrs.evolve(state, **cast) if cast else state  # type: ignore[misc]
 
 
-def check_lstm_state(state: Any, batch: int, h_size: int, c_size: int) -> LSTMState:
+def check_lstm_state(state: Any, batch: int, h_size: int, c_size: int, dtype: Any) -> LSTMState:
     """Validate an :class:`~lstmkit.LSTMState` of shapes ``(batch, h_size)``, ``(batch, c_size)``."""
-    return check_state(state, LSTMState, batch, article="an", h=h_size, c=c_size)
+    return check_state(state, LSTMState, batch, dtype=dtype, article="an", h=h_size, c=c_size)
+
+
+# Step caches already back-propagated: a second backward of one cache would add its
+# gradients twice. Weak references, so a cache is forgotten with the cache itself.
+_CONSUMED: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 def check_step_cache(cache: Any, kind: type[S], d_y: Any = None, *, like: str = "") -> S:
     """Check that ``cache`` is the ``kind`` that the cell's ``step_train`` returns.
 
-    With ``like``, also check that ``d_y`` is a real array shaped like the cache's field of
-    that name (the step's output).
+    With ``like`` (from a ``step_backward``), also check that ``d_y`` is a real array shaped
+    like the cache's field of that name (the step's output), and that the cache has not been
+    back-propagated before; it then counts as consumed.
     """
     if not isinstance(cache, kind):
         raise TypeError(
             f"cache: expected the {kind.__name__} from step_train, received {type(cache).__name__}"
+        )
+    if like and cache in _CONSUMED:
+        raise ValueError(
+            "cache: this step was already back-propagated (its gradients are in the "
+            "parameters); run step_train again"
         )
     if like:
         want = getattr(cache, like).shape
@@ -119,6 +153,7 @@ def check_step_cache(cache: Any, kind: type[S], d_y: Any = None, *, like: str = 
             raise TypeError(f"d_y: expected a real numpy array, received {got}")
         if d_y.shape != want:
             raise ValueError(f"d_y: expected shape {want}, received {d_y.shape}")
+        _CONSUMED.add(cache)
     return cache
 
 

@@ -113,7 +113,7 @@ class CoupledLSTMCell(LSTMFamilyCell):
     def step_train(self, state: LSTMState, x: Array) -> tuple[LSTMState, Array, CoupledStepCache]:
         """:meth:`step` that also returns the cache :meth:`step_backward` needs."""
         x = check_step_input(self, x)
-        state = check_lstm_state(state, x.shape[0], self.hidden_size, self.hidden_size)
+        state = check_lstm_state(state, x.shape[0], self.hidden_size, self.hidden_size, self.dtype)
         h_prev, c_prev = state.h, state.c
         # --8<-- [start:coupled]
         f, f_cache = self.forget.forward_train(x, h_prev, c_prev)

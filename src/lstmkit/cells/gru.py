@@ -181,7 +181,7 @@ class GRUCell(GatedCell):
         multiplies ``h_prev`` where it enters the gates' recurrent products only.
         """
         x = check_step_input(self, x)
-        h = check_state(state, HiddenState, x.shape[0], h=self.hidden_size).h
+        h = check_state(state, HiddenState, x.shape[0], dtype=self.dtype, h=self.hidden_size).h
         hg = h if h_mask is None else h * h_mask
         # --8<-- [start:gru]
         z, z_cache = self.update.forward_train(x, hg)

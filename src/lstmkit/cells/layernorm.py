@@ -257,7 +257,7 @@ class LayerNormLSTMCell(LSTMFamilyCell):
     def step_train(self, state: LSTMState, x: Array) -> tuple[LSTMState, Array, LayerNormStepCache]:
         """:meth:`step` that also returns the cache :meth:`step_backward` needs."""
         x = check_step_input(self, x)
-        state = check_lstm_state(state, x.shape[0], self.hidden_size, self.hidden_size)
+        state = check_lstm_state(state, x.shape[0], self.hidden_size, self.hidden_size, self.dtype)
         h_prev, c_prev = state.h, state.c
         gates = list(self.gates.values())
         xw = np.stack([x @ g.W.value for g in gates], axis=1)  # (batch, 4, hidden)

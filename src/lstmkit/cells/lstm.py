@@ -113,7 +113,7 @@ class LSTMCell(LSTMFamilyCell):
             The output, equal to the new ``h``.
         """
         x = check_step_input(self, x)
-        state = check_lstm_state(state, x.shape[0], self.hidden_size, self.hidden_size)
+        state = check_lstm_state(state, x.shape[0], self.hidden_size, self.hidden_size, self.dtype)
         h_prev, c_prev = state.h, state.c
         # --8<-- [start:step]
         # --8<-- [start:forget]
@@ -136,7 +136,7 @@ class LSTMCell(LSTMFamilyCell):
     def step_train(self, state: LSTMState, x: Array) -> tuple[LSTMState, Array, LSTMStepCache]:
         """:meth:`step` that also returns the cache :meth:`step_backward` needs."""
         x = check_step_input(self, x)
-        state = check_lstm_state(state, x.shape[0], self.hidden_size, self.hidden_size)
+        state = check_lstm_state(state, x.shape[0], self.hidden_size, self.hidden_size, self.dtype)
         h, c, cache = lstm_step_train(self, x, state.h, state.c)
         return LSTMState(h=h, c=c), h, cache
 

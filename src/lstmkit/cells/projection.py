@@ -56,6 +56,7 @@ class ProjectionStepCache:
 
     lstm: LSTMStepCache  # the LSTM step's cache; its output is m
     m: Array  # o * cell_activation(c), before the projection
+    h: Array  # the projected output
 
 
 @config.configurable()
@@ -167,20 +168,17 @@ class ProjectionLSTMCell(LSTMFamilyCell):
     ) -> tuple[LSTMState, Array, ProjectionStepCache]:
         """:meth:`step` that also returns the cache :meth:`step_backward` needs."""
         x = check_step_input(self, x)
-        state = check_lstm_state(state, x.shape[0], self.proj_size, self.hidden_size)
+        state = check_lstm_state(state, x.shape[0], self.proj_size, self.hidden_size, self.dtype)
         m, c, lstm_cache = lstm_step_train(self, x, state.h, state.c)
         h = m @ self.projection.value  # project down before feeding back
-        cache = ProjectionStepCache(lstm_cache, m)
+        cache = ProjectionStepCache(lstm_cache, m, h)
         return LSTMState(h=h, c=c), h, cache
 
     def step_backward(
         self, cache: ProjectionStepCache, d_state: LSTMState, d_y: Array
     ) -> tuple[LSTMState, Array]:
         """Back-propagate one step; returns ``(d_state_prev, d_x)`` and accumulates gradients."""
-        check_step_cache(cache, ProjectionStepCache)
-        want = (cache.m.shape[0], self.proj_size)
-        if d_y.shape != want:
-            raise ValueError(f"d_y: expected shape {want}, received {d_y.shape}")
+        check_step_cache(cache, ProjectionStepCache, d_y, like="h")
         dh = d_y + d_state.h
         self.projection.grad += cache.m.T @ dh
         dm = dh @ self.projection.value.T

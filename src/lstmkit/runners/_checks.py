@@ -9,6 +9,7 @@ import attrs
 import numpy as np
 from numpy.typing import NDArray
 
+from lstmkit.cells.base import refuse_masked
 from lstmkit.state import map_state
 
 Array = NDArray[Any]
@@ -16,6 +17,7 @@ Array = NDArray[Any]
 
 def check_real_array(x: Any, *, argument: str = "x") -> Array:
     """``x`` as a real numeric ndarray (lists and tuples converted), else a clear error."""
+    refuse_masked(x, argument)
     if isinstance(x, (list, tuple)):
         x = np.asarray(x)
     if not isinstance(x, np.ndarray):
@@ -69,9 +71,12 @@ def check_state(
 
 
 def check_gradient(d: Any, shape: tuple[int, ...], dtype: np.dtype[Any], *, argument: str) -> Array:
-    """An upstream gradient of exactly ``shape``."""
+    """An upstream gradient of exactly ``shape``, real, in ``dtype``."""
+    refuse_masked(d, argument)
     if not isinstance(d, np.ndarray):
         raise TypeError(f"{argument}: expected a numpy array, received {type(d).__name__}")
+    if d.dtype.kind not in "fiu":
+        raise TypeError(f"{argument}: expected real numbers, received dtype {d.dtype}")
     if d.shape != shape:
         raise ValueError(f"{argument}: expected shape {shape}, received {d.shape}")
     return d.astype(dtype, copy=False)
