@@ -312,3 +312,80 @@ def test_default_path_choice_and_numbers(kind, dtype, lengths, reverse):
     if kind in ("gate-subclass", "cell-subclass"):
         # Stepped, and the subclass changes nothing: the fused numbers of the plain cell.
         _assert_same(default, _run(_cell(dtype), True, lengths, reverse), dtype)
+
+
+# -- the named step views ------------------------------------------------------------------------
+
+
+def test_time_loops_unpack_each_step_in_field_order():
+    """The loops bind each step's views to locals named as the step type's fields, in order
+    (unpacking a tuple costs less per step than attribute access); the fast loops read a prefix
+    of the fields and the general loops all of them, so a reordered field or loop shows here."""
+    import ast
+    import inspect
+
+    from lstmkit.cells import lstm_fused_general, lstm_fused_steps
+
+    fwd = lstm_fused_steps.ForwardStep._fields
+    bwd = lstm_fused_steps.BackwardStep._fields
+    found = {}
+    for module in (lstm_fused_steps, lstm_fused_general):
+        for node in ast.walk(ast.parse(inspect.getsource(module))):
+            if isinstance(node, ast.FunctionDef) and node.name.endswith("_loop"):
+                loops = [
+                    n
+                    for n in ast.walk(node)
+                    if isinstance(n, ast.For) and isinstance(n.target, ast.Tuple)
+                ]
+                assert len(loops) == 1, node.name
+                found[node.name] = tuple(elt.id for elt in loops[0].target.elts)
+    assert found == {
+        "fast_forward_loop": fwd[: len(found["fast_forward_loop"])],
+        "fast_backward_loop": bwd[: len(found["fast_backward_loop"])],
+        "forward_loop": fwd,
+        "backward_loop": bwd,
+    }
+
+
+@pytest.mark.parametrize("general", [False, True], ids=["fast", "general"])
+@pytest.mark.parametrize("batch_sizes", [None, [2, 1, 1]], ids=["full", "packed"])
+def test_step_views_are_the_rows_their_names_say(general, batch_sizes):
+    from lstmkit.cells import lstm_fused_steps as steps
+
+    n_t, n_h, n_b = 3, 2, 2
+    bs = None if batch_sizes is None else np.array(batch_sizes)
+    Z = np.arange((n_t + 1) * 5 * n_h * n_b, dtype=float).reshape(n_t + 1, 5 * n_h, n_b)
+    Y = np.arange((n_t + 1) * n_h * n_b, dtype=float).reshape(n_t + 1, n_h, n_b)
+    rows = {  # [o, i, f, g, c_prev] of the step's block
+        "gates": (0, 4),
+        "sigmoid_gates": (0, 3),
+        "output_gate": (0, 1),
+        "input_gate": (1, 2),
+        "forget_gate": (2, 3),
+        "candidate": (3, 4),
+        "input_forget": (1, 3),
+        "candidate_cell": (3, 5),
+        "c_prev": (4, 5),
+    }
+    for t, view in enumerate(steps.forward_steps(Y, Z, None, None, bs, general)):
+        step = dict(zip(steps.ForwardStep._fields, view))
+        n = n_b if bs is None else bs[t]
+        for name, (a, b) in rows.items():
+            if name in step:
+                np.testing.assert_array_equal(step[name], Z[t, a * n_h : b * n_h, :n], name)
+        np.testing.assert_array_equal(step["c_new"], Z[t + 1, 4 * n_h :, :n])
+        np.testing.assert_array_equal(step["h_prev"], Y[t, :, :n])
+        np.testing.assert_array_equal(step["y"], Y[t + 1, :, :n])
+        assert step["projection"] is None  # training: the gate block holds the projection
+    dy = np.zeros((n_t, n_h, n_b))
+    carried = np.zeros((n_h, n_b)), np.zeros((n_h, n_b))
+    backward = list(steps.backward_steps(dy, Z, None, *carried, bs, general))
+    for t, view in zip(range(n_t - 1, -1, -1), backward):
+        step = dict(zip(steps.BackwardStep._fields, view))
+        n = n_b if bs is None else bs[t]
+        for name, (a, b) in rows.items():
+            if name in step and name != "candidate_cell":
+                np.testing.assert_array_equal(step[name], Z[t, a * n_h : b * n_h, :n], name)
+        pair = step["candidate_cell"].reshape(2 * n_h, -1)
+        np.testing.assert_array_equal(pair, Z[t, 3 * n_h :, :n])
+        np.testing.assert_array_equal(step["c_new"], Z[t + 1, 4 * n_h :, :n])

@@ -1,5 +1,9 @@
 """Fused whole-sequence forward and backward for :class:`~lstmkit.LSTMCell`.
 
+Internal, not API: :meth:`LSTMCell.forward_sequence` and :meth:`LSTMCell.backward_sequence`
+call :func:`forward` and :func:`backward` when a runner takes the fused path. The names here
+are importable for tests, benchmarks and the docs, and may change in any release.
+
 Same numbers as stepping :meth:`LSTMCell.step` (to float rounding), computed with fewer,
 larger NumPy calls:
 
@@ -21,13 +25,15 @@ larger NumPy calls:
   ``4H`` rows yields every gate (``sigmoid(z) = (1 + tanh(z / 2)) / 2``), and one
   broadcast product forms ``[i * g, f * c]`` because ``[i, f]`` and ``[g, c_prev]`` are
   adjacent in the per-step block ``[o, i, f, g, c_prev]``.
-* Every call in the time loops passes its output array positionally (``np.tanh(z, z)``, not
-  ``out=z``): with blocks of a few hundred values a ufunc call is about 0.3 us, and keyword
-  parsing adds about 50 ns of it.
+* The time loops live in :mod:`lstmkit.cells.lstm_fused_steps`, which names the views each
+  step works on (:class:`~lstmkit.cells.lstm_fused_steps.ForwardStep`,
+  :class:`~lstmkit.cells.lstm_fused_steps.BackwardStep`) and runs the default activations;
+  swapped activations and peepholes run the general loops of
+  :mod:`lstmkit.cells.lstm_fused_general` over the same steps. Every call in the loops passes
+  its output array positionally (``np.tanh(z, z)``, not ``out=z``): with blocks of a few
+  hundred values a ufunc call is about 0.3 us, and keyword parsing adds about 50 ns of it.
 * Backward writes each step's pre-activation gradients over that step's gate values in the
   training cache, then forms ``dW``, ``dU``, ``db`` and ``dX`` with one product each.
-* Swapped activations and peepholes run the general loops of
-  :mod:`lstmkit.cells.lstm_fused_general` in the same layout.
 
 Variable lengths use the "packed" layout: sequences sorted longest first, so the active
 sequences at step ``t`` are the first ``batch_sizes[t]`` columns.
@@ -37,6 +43,16 @@ entering the step) plus the ``H`` hidden state (the output itself), and ``4H`` m
 pre-activations only when a swapped activation needs its input for the derivative.
 Inference keeps no per-step cache: only the input projection ``(T, 4H, B)`` (at most
 :data:`INFERENCE_CHUNK` steps of it) and the output.
+
+Buffer pool: the large per-call buffers (the training cache's gate block, the inference
+projection, backward's copies of ``dy``, ``dZ`` and the hidden states, the chunked
+projection's scratch) are recycled between calls, because allocating several MB per call makes
+the allocator hand the pages back to the OS and fault them in again every time, which costs as
+much as the elementwise work of a small model. ``_take(shape, dtype)`` pops a pooled buffer of
+that shape and dtype (its contents are stale unless ``zero``) or allocates one; ``_give``
+returns buffers that nothing outside this module refers to any more. The pool keeps at most one
+buffer per shape and dtype and :data:`POOL_BYTES` in all (256 MiB; 0 keeps nothing);
+:func:`clear_pool` drops them. It is module state, shared by every cell in the process.
 """
 
 from __future__ import annotations
@@ -48,12 +64,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from lstmkit import activations
-from lstmkit.cells.lstm_fused_general import (
-    backward_loop,
-    forward_loop,
-    gate_affine,
-    needs_z,
-    steps,
+from lstmkit.cells.lstm_fused_general import backward_loop, forward_loop, gate_affine, needs_z
+from lstmkit.cells.lstm_fused_steps import (
+    backward_steps,
+    fast_backward_loop,
+    fast_forward_loop,
+    forward_steps,
 )
 from lstmkit.state import LSTMState
 
@@ -109,10 +125,8 @@ def _is_fast(cell: Any) -> bool:
     )
 
 
-# Large internal buffers (the training cache's gate block and backward's scratch copies) are
-# recycled between calls: allocating several MB per call makes the allocator hand the pages
-# back to the OS and fault them in again every time, which costs as much as the elementwise
-# work of a small model. At most one buffer per shape and dtype is kept, POOL_BYTES in all.
+# The buffer pool (see the module docstring): at most one buffer per (shape, dtype) key,
+# POOL_BYTES in all; _pooled_bytes counts what it holds.
 POOL_BYTES = 256 << 20
 _pool: dict[tuple[tuple[int, ...], np.dtype[Any]], Array] = {}
 _pooled_bytes = 0
@@ -246,7 +260,7 @@ def forward(
     if not training and T > INFERENCE_CHUNK:
         y_chunked, final_chunked = _forward_in_chunks(cell, x, state, batch_sizes)
         return y_chunked, final_chunked, None
-    H3, H4 = 3 * H, 4 * H
+    H4 = 4 * H
     dt = cell.dtype
     fast = _is_fast(cell)
     WT, UT, b = fused_weights(cell, scaled=fast)
@@ -275,76 +289,25 @@ def forward(
     Y[0] = state.h.T
     keep_pre = training and not fast and needs_z(cell)
     if training:
-        # Zeros with packed batches: inactive columns must hold finite values for the masked sums.
+        # The gate block [o, i, f, g, c_prev] of every step, c_prev of step 0 being c0. Zeros
+        # with packed batches: inactive columns must hold finite values for the masked sums.
         Z = _take((T + 1, 5 * H, B), dt, zero=bs is not None)
         Z[0, H4:] = state.c.T
-        pre = Z[:T, :H4]
+        _project(WT, b, x, Z[:T, :H4])  # each step adds its recurrent term in place
+        projection = None
     else:
-        pre = _take((T, H4, B), dt)
-        buffers.append(pre)
-    _project(WT, b, x, pre)
+        projection = _take((T, H4, B), dt)
+        buffers.append(projection)
+        _project(WT, b, x, projection)
+        S = np.zeros((5 * H, B), dt)  # the one step block; c is carried in place
+        S[H4:] = state.c.T
     zpre = np.empty((T, H4, B), dt) if keep_pre else None  # filled step by step
 
-    R = np.empty((H4, B), dt)
-    P = np.empty((2 * H, B), dt)
-    TC = np.empty((H, B), dt)
-    half = np.array(0.5, dt)
-    if training:
-        per_time = [
-            Y[:T],
-            Y[1:],
-            Z[:T, :H4],
-            Z[:T, :H3],
-            Z[:T, H:H3],
-            Z[:T, H3:],
-            Z[1:, H4:],
-            Z[:T, :H],
-        ]
-        scratch = [R, P[:H], P[H:], P, TC]
-    else:
-        S = np.zeros((5 * H, B), dt)  # one step's [o, i, f, g, c]; c is carried in place
-        S[H4:] = state.c.T
-        per_time = [Y[:T], Y[1:], pre]
-        scratch = [R, P[:H], P[H:], P, TC, S[:H4], S[:H3], S[H:H3], S[H3:], S[H4:], S[:H]]
-
+    views = forward_steps(Y, Z if training else S, projection, zpre, bs, general=not fast)
     if fast:
-        if training:
-            for h, yt, z4, z3, zif, zgc, c_new, zo, r, p1, p2, p, tc in steps(
-                per_time, scratch, bs
-            ):
-                np.add(mm(UT, h, r), z4, z4)
-                np.tanh(z4, z4)
-                np.multiply(z3, half, z3)
-                np.add(z3, half, z3)
-                np.multiply(zif, zgc, p)  # [i * g, f * c_prev]
-                np.add(p1, p2, c_new)
-                np.tanh(c_new, tc)
-                np.multiply(zo, tc, yt)
-        else:
-            for h, yt, pt, r, p1, p2, p, tc, z4, z3, zif, zgc, c, zo in steps(
-                per_time, scratch, bs
-            ):
-                np.add(mm(UT, h, r), pt, z4)
-                np.tanh(z4, z4)
-                np.multiply(z3, half, z3)
-                np.add(z3, half, z3)
-                np.multiply(zif, zgc, p)  # [i * g, f * c_prev]
-                np.add(p1, p2, c)  # c_prev is no longer needed: update in place
-                np.tanh(c, tc)
-                np.multiply(zo, tc, yt)
+        fast_forward_loop(views, mm, UT)
     else:
-        if training:
-            z = [Z[:T, k * H : (k + 1) * H] for k in range(4)]  # o, i, f, g
-            blocks = [Z[:T, :H4], Z[:T, :H4], Z[:T, :H3], *z, Z[:T, H:H3], Z[:T, H3:]]
-            per_time = [Y[:T], Y[1:], *blocks, Z[:T, H4:], Z[1:, H4:]]
-            if zpre is not None:
-                per_time.append(zpre)
-            general: list[Array | None] = [] if zpre is not None else [None]
-        else:
-            s4 = [S[k * H : (k + 1) * H] for k in range(4)]
-            general = [S[:H4], S[:H3], *s4, S[H:H3], S[H3:], S[H4:], S[H4:], None]
-        general += [R, P, P[:H], P[H:], TC, np.empty((H, B), dt)]
-        forward_loop(cell, steps(per_time, general, bs), mm, UT, keep_pre, prescaled=True)
+        forward_loop(cell, views, mm, UT, keep_pre, prescaled=True)
 
     if bs is None:
         h_final = np.array(Y[T].T, copy=True)
@@ -417,7 +380,7 @@ def backward(
         raise ValueError("cache: this training cache was already used by a backward pass")
     T, B, I = cache.x.shape
     H = cell.hidden_size
-    H3, H4 = 3 * H, 4 * H
+    H4 = 4 * H
     dt = cell.dtype
     bs = cache.batch_sizes
     WT, UT, _ = fused_weights(cell, scaled=False)
@@ -432,89 +395,11 @@ def backward(
     np.copyto(DY, dy.transpose(0, 2, 1))  # (T, H, B)
     dhR = np.array(d_final.h.T, dtype=dt, copy=True, order="C")  # dL/dh from later steps
     dc = np.array(d_final.c.T, dtype=dt, copy=True, order="C")
-    dh = np.empty((H, B), dt)
-    D = np.empty((H4, B), dt)
-    Q = np.empty((H4, B), dt)
-    TC = np.empty((H, B), dt)
-    tmp = np.empty((H, B), dt)
-    one = np.array(1, dt)
+    views = backward_steps(DY, Z, cache.pre, dhR, dc, bs, general=not cache.fast)
     if cache.fast:
-        per_time = [
-            DY,
-            Z[:T, :H4],
-            Z[:T, :H3],
-            Z[:T, H3:].reshape(T, 2, H, B),
-            Z[1:, H4:],
-            Z[:T, :H],
-            Z[:T, H : 2 * H],
-            Z[:T, 2 * H : H3],
-        ]
-        scratch = [
-            dhR,
-            dh,
-            dc,
-            dc[None],
-            D,
-            D[:H],
-            D[H:H3].reshape(2, H, B),
-            D[H3:],
-            Q,
-            Q[:H3],
-            Q[H3:],
-            TC,
-            tmp,
-        ]
-        for (
-            dyt,
-            z4,
-            z3,
-            zgc,
-            c_new,
-            zo,
-            zi,
-            zf,
-            dhr,
-            dh_,
-            dc_,
-            dc1,
-            d,
-            do,
-            dif,
-            dg,
-            q,
-            q3,
-            qg,
-            tc,
-            tm,
-        ) in steps(per_time, scratch, bs, True):
-            np.add(dhr, dyt, dh_)
-            np.tanh(c_new, tc)
-            np.multiply(dh_, tc, do)
-            # dc += dh * o * (1 - tanh(c)^2) = o * (dh - do * tanh(c))
-            np.multiply(do, tc, tm)
-            np.subtract(dh_, tm, tm)
-            np.multiply(tm, zo, tm)
-            np.add(dc_, tm, dc_)
-            np.multiply(zgc, dc1, dif)  # [dc * g, dc * c_prev]
-            np.multiply(dc_, zi, dg)  # dc * i
-            np.multiply(dc_, zf, dc_)  # dL/dc_{t-1} along the conveyor belt
-            # Local derivatives: s (1 - s) = s - s^2 for the sigmoid rows, 1 - g^2 for g.
-            np.multiply(z4, z4, q)
-            np.subtract(z3, q3, q3)
-            np.subtract(one, qg, qg)
-            np.multiply(d, q, z4)  # dL/dz, over the gate values
-            mm(U, z4, dhr)
+        fast_backward_loop(views, mm, U)
     else:
-        z = [Z[:T, k * H : (k + 1) * H] for k in range(4)]  # o, i, f, g
-        per_time = [DY, Z[:T, :H4], Z[:T, :H3], *z, Z[:T, H:H3], Z[:T, H3:].reshape(T, 2, H, B)]
-        per_time.append(Z[1:, H4:])
-        if cache.pre is not None:
-            per_time.append(cache.pre)
-        general: list[Array | None] = [] if cache.pre is not None else [None]
-        general += [dhR, dh, dc, dc[None], D[:H3], D[:H], D[H:H3]]
-        general += [D[H:H3].reshape(2, H, B), D[H : 2 * H], D[2 * H : H3], D[H3:]]
-        general += [D, Q, Q[:H3], Q[: 2 * H], Q[:H], Q[H3:], TC, tmp]
-        backward_loop(cell, steps(per_time, general, bs, True), mm, U)
+        backward_loop(cell, views, mm, U)
 
     if bs is not None:
         # Columns past a sequence's end hold stale values; their gradient is zero.

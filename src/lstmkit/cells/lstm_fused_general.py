@@ -1,11 +1,15 @@
 """General-activation time loops of the fused LSTM kernel.
 
-:mod:`lstmkit.cells.lstm_fused` runs the default activations (sigmoid gates, tanh candidate
-and cell) without peepholes in its own tightly written loops. Everything else comes here: any
-activation for any gate, the candidate or the cell, and peepholes, in the same feature-major
-layout and with the same matrix products, one activation call per gate block (one for all
-three sigmoid-like gates when they share an activation and no output peephole needs the
-output gate first).
+Internal, not API: :mod:`lstmkit.cells.lstm_fused` drives these loops and may change them in
+any release.
+
+The fast loops of :mod:`lstmkit.cells.lstm_fused_steps` run the default activations (sigmoid
+gates, tanh candidate and cell) without peepholes. Everything else comes here: any activation
+for any gate, the candidate or the cell, and peepholes, over the same steps
+(:class:`~lstmkit.cells.lstm_fused_steps.ForwardStep`,
+:class:`~lstmkit.cells.lstm_fused_steps.BackwardStep`) and with the same matrix products, one
+activation call per gate block (one for all three sigmoid-like gates when they share an
+activation and no output peephole needs the output gate first).
 
 The activations' in-place versions and their derivatives are resolved once per call, before
 the time loop, so a step pays for NumPy calls and little else. The built-ins ``sigmoid``,
@@ -15,8 +19,7 @@ called as ``act(z)`` / ``act.grad(z, y)`` and its result copied into place.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from itertools import repeat
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -24,6 +27,7 @@ from numpy.typing import NDArray
 
 from lstmkit import activations
 from lstmkit.activations import Activation, KernelOps
+from lstmkit.cells.lstm_fused_steps import Views
 
 Array = NDArray[Any]
 InPlace = Callable[[Array], None]  # a <- act(a)
@@ -37,28 +41,7 @@ __all__ = [
     "gate_affine",
     "needs_z",
     "peepholes",
-    "steps",
 ]
-
-
-def steps(
-    per_time: list[Array], scratch: list[Any], bs: Array | None, reverse: bool = False
-) -> Iterator[tuple[Any, ...]]:
-    """Per-step views: row ``t`` of each ``per_time`` array, then each scratch item, each
-    narrowed to the active columns ``[:, :n]`` when the batch is packed (``None`` scratch
-    items pass through)."""
-    T = len(per_time[0])
-    order = range(T - 1, -1, -1) if reverse else range(T)
-    if bs is None:
-        if reverse:
-            per_time = [a[::-1] for a in per_time]
-        return zip(*per_time, *(repeat(s) for s in scratch))
-    return (
-        tuple(a[t][..., : int(bs[t])] for a in per_time)
-        + tuple(s if s is None else s[..., : int(bs[t])] for s in scratch)
-        for t in order
-        if bs[t] > 0
-    )
 
 
 def peepholes(cell: Any) -> tuple[Array | None, Array | None, Array | None]:
@@ -160,22 +143,18 @@ class Ops:
 
 def forward_loop(
     cell: Any,
-    views: Iterator[tuple[Any, ...]],
-    mm: Any,
+    views: Views,
+    mm: Callable[..., Any],
     UT: Array,
     keep_pre: bool,
     prescaled: bool = False,
 ) -> None:
     """Run the forward time loop for any activations and peepholes.
 
-    Each step's views, in order: ``h`` (previous output), ``y`` (this output), the input
-    projection, the gate block ``z4 = [o, i, f, g]`` and its slices ``z3 = [o, i, f]``, ``o``,
-    ``i``, ``f``, ``g``, ``[i, f]``, then ``[g, c_prev]`` (shape ``(2, H, B)``-compatible
-    ``(2H, B)``), ``c_prev``, ``c_new``, the pre-activation slot (None unless ``keep_pre``),
-    and scratch ``r (4H, B)``, ``p (2H, B)``, its halves, ``tc`` and ``tmp`` ``(H, B)``.
-
-    With ``prescaled``, ``UT`` and the projection carry the affine maps of :func:`gate_affine`
-    (peepholes are scaled to match here) and the listed activations run only their ``post``.
+    ``views`` come from :func:`~lstmkit.cells.lstm_fused_steps.forward_steps` with
+    ``general=True``; ``pre`` is filled when ``keep_pre``. With ``prescaled``, ``UT`` and the
+    projection carry the affine maps of :func:`gate_affine` (peepholes are scaled to match
+    here) and the activations run only their ``post``.
     """
     po, pi, pf = peepholes(cell)
     if prescaled:
@@ -189,68 +168,62 @@ def forward_loop(
     act_o, act_g = fns.inplace(a_o, prescaled), fns.inplace(cell.candidate.activation, prescaled)
     cell_into = fns.into(cell.cell_activation)
     for (
-        h,
-        yt,
-        pt,
-        z4,
-        z3,
-        zo,
-        zi,
-        zf,
-        zg,
-        zif,
-        zgc,
-        c_prev,
+        h_prev,
+        y,
+        projection,
+        gates,
+        sigmoid_gates,
+        output_gate,
+        input_forget,
+        candidate_cell,
         c_new,
-        zp,
-        r,
-        p,
-        p1,
-        p2,
-        tc,
+        recurrent,
+        products,
+        input_candidate,
+        forget_cell,
+        cell_act,
+        input_gate,
+        forget_gate,
+        candidate,
+        c_prev,
+        pre,
         tmp,
     ) in views:
-        np.add(mm(UT, h, r), pt, z4)
+        np.add(mm(UT, h_prev, recurrent), gates if projection is None else projection, gates)
         if pi is not None:
-            np.add(zi, np.multiply(c_prev, pi, tmp), zi)
+            np.add(input_gate, np.multiply(c_prev, pi, tmp), input_gate)
         if pf is not None:
-            np.add(zf, np.multiply(c_prev, pf, tmp), zf)
+            np.add(forget_gate, np.multiply(c_prev, pf, tmp), forget_gate)
         if keep_pre:
-            np.copyto(zp, z4)
+            np.copyto(pre, gates)
         if grouped:
-            act3(z3)
+            act3(sigmoid_gates)
         else:
             if shared_if:
-                act_i(zif)
+                act_i(input_forget)
             else:
-                act_i(zi)
-                act_f(zf)
+                act_i(input_gate)
+                act_f(forget_gate)
             if po is None:
-                act_o(zo)
-        act_g(zg)
-        np.multiply(zif, zgc, p)  # [i * g, f * c_prev]
-        np.add(p1, p2, c_new)
+                act_o(output_gate)
+        act_g(candidate)
+        np.multiply(input_forget, candidate_cell, products)  # [i * g, f * c_prev]
+        np.add(input_candidate, forget_cell, c_new)
         if po is not None:
-            np.add(zo, np.multiply(c_new, po, tmp), zo)
+            np.add(output_gate, np.multiply(c_new, po, tmp), output_gate)
             if keep_pre:
-                np.copyto(zp[: len(zo)], zo)
-            act_o(zo)
-        cell_into(c_new, tc)
-        np.multiply(zo, tc, yt)
+                np.copyto(pre[: len(output_gate)], output_gate)
+            act_o(output_gate)
+        cell_into(c_new, cell_act)
+        np.multiply(output_gate, cell_act, y)
 
 
-def backward_loop(cell: Any, views: Iterator[tuple[Any, ...]], mm: Any, U: Array) -> None:
+def backward_loop(cell: Any, views: Views, mm: Callable[..., Any], U: Array) -> None:
     """Run the backward time loop for any activations and peepholes.
 
-    Each step's views, in order: ``dy``, the cached gate block ``z4 = [o, i, f, g]`` and its
-    slices ``z3``, ``o``, ``i``, ``f``, ``g``, ``[i, f]``, ``[g, c_prev]`` as ``(2, H, B)``,
-    ``c_new``, the step's pre-activations (None unless some activation needs them), then
-    ``dh_rec`` (dL/dh from the later step, replaced by this step's), ``dh``, ``dc`` (dL/dc,
-    carried), ``dc[None]``, slices of a gradient block ``d (4H, B)``: ``d3 = [do, di, df]``,
-    ``do``, ``[di, df]``, the same as ``(2, H, B)``, ``di``, ``df``, ``dg``, the whole ``d``,
-    scratch ``q (4H, B)``, its first ``3H``, ``2H`` and ``H`` rows and its last ``H`` rows, ``tc``
-    and ``tm``. Each dL/dz is written over the gate values it was computed from, which backward
-    then uses for the weight gradients.
+    ``views`` come from :func:`~lstmkit.cells.lstm_fused_steps.backward_steps` with
+    ``general=True``. Each dL/dz is written over the gate values it was computed from, which
+    backward then uses for the weight gradients.
     """
     H = cell.hidden_size
     H3 = 3 * H
@@ -271,71 +244,76 @@ def backward_loop(cell: Any, views: Iterator[tuple[Any, ...]], mm: Any, U: Array
     deriv3, deriv_g = fns.deriv(a_i), fns.deriv(cell.candidate.activation)
     combined = grouped and deriv3 is not None and deriv_g is not None
     for (
-        dyt,
-        z4,
-        z3,
-        zo,
-        zi,
-        zf,
-        zg,
-        zif,
-        zgc,
+        dy,
+        gates,
+        sigmoid_gates,
+        output_gate,
+        input_gate,
+        forget_gate,
+        candidate_cell,
         c_new,
-        zp,
-        dhr,
+        dh_next,
         dh,
         dc,
-        dc1,
-        d3,
-        do,
-        dif,
-        dif2,
-        di,
-        df,
-        dg,
-        d4,
-        q4,
-        q3,
-        q2,
-        q1,
-        qg,
-        tc,
-        tm,
+        dc_pair,
+        d_output,
+        d_input_forget_pair,
+        d_candidate,
+        d_gates,
+        q_gates,
+        q_sigmoid,
+        q_candidate,
+        cell_act,
+        tmp,
+        candidate,
+        input_forget,
+        pre,
+        d_sigmoid,
+        d_input_forget,
+        d_input,
+        d_forget,
+        q_input_forget,
+        q_unit,
     ) in views:
-        np.add(dhr, dyt, dh)
-        cell_into(c_new, tc)
-        np.multiply(dh, tc, do)
+        np.add(dh_next, dy, dh)
+        cell_into(c_new, cell_act)
+        np.multiply(dh, cell_act, d_output)
         # dc += dh * o * act_c'(c)
         if cell_tanh:  # o * (dh - do * tanh(c)): one call fewer
-            np.multiply(do, tc, tm)
-            np.subtract(dh, tm, tm)
-            np.multiply(tm, zo, tm)
+            np.multiply(d_output, cell_act, tmp)
+            np.subtract(dh, tmp, tmp)
+            np.multiply(tmp, output_gate, tmp)
         else:
-            np.multiply(dh, zo, tm)
-            grad_c(tm, c_new, tc, q1, tm)
-        np.add(dc, tm, dc)
+            np.multiply(dh, output_gate, tmp)
+            grad_c(tmp, c_new, cell_act, q_unit, tmp)
+        np.add(dc, tmp, dc)
         if not grouped:
-            grad_o(do, None if zp is None else zp[:H], zo, q1, zo)
+            grad_o(d_output, None if pre is None else pre[:H], output_gate, q_unit, output_gate)
             if po is not None:
-                np.add(dc, np.multiply(zo, po, tm), dc)
-        np.multiply(zgc, dc1, dif2)  # [dc * g, dc * c_prev]
-        np.multiply(dc, zi, dg)  # dc * i
-        np.multiply(dc, zf, dc)  # dL/dc_{t-1} along the conveyor belt
+                np.add(dc, np.multiply(output_gate, po, tmp), dc)
+        np.multiply(candidate_cell, dc_pair, d_input_forget_pair)  # [dc * g, dc * c_prev]
+        np.multiply(dc, input_gate, d_candidate)  # dc * i
+        np.multiply(dc, forget_gate, dc)  # dL/dc_prev along the conveyor belt
         if combined:
-            deriv3(z3, q3)  # type: ignore[misc]  # not None when combined
-            deriv_g(zg, qg)  # type: ignore[misc]
-            np.multiply(d4, q4, z4)
+            deriv3(sigmoid_gates, q_sigmoid)  # type: ignore[misc]  # not None when combined
+            deriv_g(candidate, q_candidate)  # type: ignore[misc]
+            np.multiply(d_gates, q_gates, gates)
         elif grouped:
-            grad3(d3, None if zp is None else zp[:H3], z3, q3, z3)
+            z = None if pre is None else pre[:H3]
+            grad3(d_sigmoid, z, sigmoid_gates, q_sigmoid, sigmoid_gates)
         elif shared_if:
-            grad_i(dif, None if zp is None else zp[H:H3], zif, q2, zif)
+            z = None if pre is None else pre[H:H3]
+            grad_i(d_input_forget, z, input_forget, q_input_forget, input_forget)
         else:
-            grad_i(di, None if zp is None else zp[H : 2 * H], zi, q1, zi)
-            grad_f(df, None if zp is None else zp[2 * H : H3], zf, q1, zf)
+            z = None if pre is None else pre[H : 2 * H]
+            grad_i(d_input, z, input_gate, q_unit, input_gate)
+            z = None if pre is None else pre[2 * H : H3]
+            grad_f(d_forget, z, forget_gate, q_unit, forget_gate)
         if not combined:
-            grad_g(dg, None if zp is None else zp[H3:], zg, q1, zg)
+            z = None if pre is None else pre[H3:]
+            grad_g(d_candidate, z, candidate, q_unit, candidate)
         if pf is not None:
-            np.add(dc, np.multiply(zf, pf, tm), dc)
+            np.add(dc, np.multiply(forget_gate, pf, tmp), dc)
         if pi is not None:
-            np.add(dc, np.multiply(zi, pi, tm), dc)
-        mm(U, z4, dhr)
+            np.add(dc, np.multiply(input_gate, pi, tmp), dc)
+        mm(U, gates, dh_next)
