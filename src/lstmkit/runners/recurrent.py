@@ -209,10 +209,7 @@ class Recurrent(WrapsCell, SequenceRunner):
         cache.used = True
 
         dyt = (dy[None] if plan.unbatched else dy).transpose(1, 0, 2)
-        if plan.order is not None:
-            dyt = dyt[:, plan.order]
-            d_final = map_state(lambda a: a[plan.order], d_final)
-        dyt = self._to_processing_order(dyt, plan)
+        dyt, d_final = self._to_processing(dyt, d_final, plan)
         if T == 0:
             dxt = np.zeros((0, B, self.input_size), dt)
             d_init = d_final
@@ -224,15 +221,7 @@ class Recurrent(WrapsCell, SequenceRunner):
             dxt, d_init = backward_steps(
                 self.cell, cache.cell_cache, dyt, d_final, plan.batch_sizes, self.input_size
             )
-        dxt = self._from_processing_order(dxt, plan)
-        if plan.order is not None:
-            inverse = np.argsort(plan.order)
-            dxt = dxt[:, inverse]
-            d_init = map_state(lambda a: a[inverse], d_init)
-        dx = dxt.transpose(1, 0, 2)
-        if plan.unbatched:
-            return dx[0], map_state(lambda a: a[0], d_init)
-        return dx, d_init
+        return self._to_caller(dxt, d_init, plan)
 
     # -- internals ------------------------------------------------------------------------------
 
@@ -260,11 +249,8 @@ class Recurrent(WrapsCell, SequenceRunner):
             state = check_state(initial_state, template, dt)
         layout = _Plan(unbatched, B, T, plan.order, plan.time_index(self.reverse), plan.batch_sizes)
 
-        xt = np.ascontiguousarray(xb.transpose(1, 0, 2))
-        if layout.order is not None:
-            xt = xt[:, layout.order]
-            state = map_state(lambda a: a[layout.order], state)
-        xt = np.ascontiguousarray(self._to_processing_order(xt, layout))
+        xt, state = self._to_processing(np.ascontiguousarray(xb.transpose(1, 0, 2)), state, layout)
+        xt = np.ascontiguousarray(xt)
 
         training = context is not None
         use_fused = self.uses_fused()
@@ -280,14 +266,7 @@ class Recurrent(WrapsCell, SequenceRunner):
                 self.cell, xt, state, layout.batch_sizes, context, self.output_size
             )
 
-        yt = self._from_processing_order(yt, layout)
-        if layout.order is not None:
-            inverse = np.argsort(layout.order)
-            yt = yt[:, inverse]
-            final = map_state(lambda a: a[inverse], final)
-        y = yt.transpose(1, 0, 2)
-        if unbatched:
-            y, final = y[0], map_state(lambda a: a[0], final)
+        y, final = self._to_caller(yt, final, layout)
         cache = None
         if training:
             cache = RecurrentCache(
@@ -298,6 +277,25 @@ class Recurrent(WrapsCell, SequenceRunner):
                 final_template=template,
             )
         return y, final, cache
+
+    def _to_processing(self, at: Array, state: Any, plan: _Plan) -> tuple[Array, Any]:
+        """A time-major array and a state of the caller's batch, in processing order."""
+        if plan.order is not None:
+            at = at[:, plan.order]
+            state = map_state(lambda a: a[plan.order], state)
+        return self._to_processing_order(at, plan), state
+
+    def _to_caller(self, at: Array, state: Any, plan: _Plan) -> tuple[Array, Any]:
+        """The inverse of :meth:`_to_processing`, then batch-first (unbatched if the call was)."""
+        at = self._from_processing_order(at, plan)
+        if plan.order is not None:
+            inverse = np.argsort(plan.order)
+            at = at[:, inverse]
+            state = map_state(lambda a: a[inverse], state)
+        out = at.transpose(1, 0, 2)
+        if plan.unbatched:
+            return out[0], map_state(lambda a: a[0], state)
+        return out, state
 
     @staticmethod
     def _to_processing_order(a: Array, plan: _Plan) -> Array:
