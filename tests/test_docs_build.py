@@ -11,7 +11,9 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -73,26 +75,46 @@ def test_the_docstring_check_finds_a_missing_docstring(monkeypatch):
     assert "lstmkit.undocumented_helper" in _undocumented()
 
 
-@pytest.mark.skipif(
-    shutil.which("npm") is None and not (ROOT / "docs/assets/katex/katex.min.js").is_file(),
-    reason="KaTeX is not installed and npm is not available to fetch it",
-)
-def test_mkdocs_build_strict(tmp_path):
+_BUILD: dict[str, Any] = {}
+
+
+def built_site() -> Path:
+    """The site, built once per test session with ``mkdocs build --strict`` (skips without the
+    docs toolchain); tests/test_reference.py reads the same build. A failed build fails every
+    caller with its log, without building again."""
+    if shutil.which("npm") is None and not (ROOT / "docs/assets/katex/katex.min.js").is_file():
+        pytest.skip("KaTeX is not installed and npm is not available to fetch it")
     pytest.importorskip("mkdocs")
     pytest.importorskip("material")
     pytest.importorskip("mkdocstrings_handlers.python")
-    site = tmp_path / "site"
-    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "PYTHONWARNINGS": "ignore::DeprecationWarning"}
-    result = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],
-        cwd=ROOT,
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    if not _BUILD:
+        # Kept until the session ends (the directory goes when the object is collected).
+        _BUILD["tmp"] = tempfile.TemporaryDirectory(prefix="lstmkit-site-")
+        site = Path(_BUILD["tmp"].name) / "site"
+        env = {
+            **os.environ,
+            "NO_MKDOCS_2_WARNING": "1",
+            "PYTHONWARNINGS": "ignore::DeprecationWarning",
+        }
+        result = subprocess.run(
+            [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],
+            cwd=ROOT,
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=env,
+        )
+        _BUILD["site"] = site
+        _BUILD["error"] = (
+            None if result.returncode == 0 else result.stdout[-3000:] + result.stderr[-3000:]
+        )
+    assert _BUILD["error"] is None, _BUILD["error"]
+    return _BUILD["site"]
+
+
+def test_mkdocs_build_strict():
+    site = built_site()
     page = (site / "lstm-figure-by-figure" / "index.html").read_text(encoding="utf-8")
     text = html.unescape(re.sub(r"<[^>]+>", "", page))
     # The snippet includes pulled real source lines in, and the figures were drawn.
