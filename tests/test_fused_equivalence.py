@@ -183,6 +183,57 @@ def test_chunked_input_projection_equals_step_path(monkeypatch, ragged, variant,
         _assert_same(fused, step, np.float64)
 
 
+@pytest.mark.parametrize("ragged", [False, True])
+@pytest.mark.parametrize("variant", list(VARIANTS))
+@pytest.mark.parametrize("columns", [1, 9, 10**9])  # one step per chunk ... all steps
+def test_backward_in_chunks_of_steps_equals_step_path(monkeypatch, ragged, variant, columns):
+    """Backward runs its loop and weight gradients a chunk of steps at a time (last chunk
+    first); whatever the chunk, the numbers are the step path's."""
+    monkeypatch.setattr(lstm_fused, "GRADIENT_COLUMNS", columns)
+    lengths = [T, 2, 0, 4] if ragged else None
+    for reverse in (False, True):
+        fused = _run(_cell(np.float64, **VARIANTS[variant]), True, lengths, reverse)
+        step = _run(_cell(np.float64, **VARIANTS[variant]), False, lengths, reverse)
+        _assert_same(fused, step, np.float64)
+
+
+@pytest.mark.parametrize("lengths", [None, [0, 0]], ids=["empty_batch", "all_empty"])
+def test_backward_of_an_empty_batch_or_empty_sequences(lengths):
+    """A batch of 0 sequences (or sequences of length 0) goes through backward's chunking."""
+    cell = LSTMCell(I, H, rng=0)
+    x = np.zeros((0 if lengths is None else 2, T, I))
+    for fused in (True, False):
+        cell.zero_grad()
+        rnn = Recurrent(cell, fused=fused)
+        y, _, cache = rnn.forward(x, lengths=lengths)
+        dx, _ = rnn.backward(cache, np.ones_like(y))
+        assert dx.shape == x.shape and not dx.any()
+        assert all(not p.grad.any() for p in cell.parameters())
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_padding_is_zeroed_in_a_copy_never_in_the_callers_array(training):
+    """With a padded batch the kernel zeroes the padding of a copy of ``x`` (the training
+    cache holds that copy); the caller's array is left as it was, padding included."""
+    cell = LSTMCell(I, H, rng=0)
+    x = np.random.default_rng(0).standard_normal((T, B, I))
+    x[2:, 2:] = np.nan  # sequences 2 and 3 (sorted longest first) end after 2 steps
+    before = x.copy()
+    bs = np.array([4, 4, 2, 2, 2, 2])
+    y, final, cache = cell.forward_sequence(x, cell.initial_state(B), bs, training)
+    np.testing.assert_array_equal(x, before)
+    assert np.isfinite(y).all() and np.isfinite(final.h).all() and np.isfinite(final.c).all()
+    if training:
+        assert not np.shares_memory(cache.x, x)
+        np.testing.assert_array_equal(cache.x[2:, 2:], 0)
+        np.testing.assert_array_equal(cache.x[:, :2], x[:, :2])
+        np.testing.assert_array_equal(cache.x[:2], x[:2])
+    # Without padding nothing is copied: the cache refers to the input.
+    full = np.ones((T, B, I))
+    _, _, full_cache = cell.forward_sequence(full, cell.initial_state(B), None, True)
+    assert full_cache.x is full
+
+
 def test_projection_rule_picks_chunks_for_large_weights_and_narrow_batches():
     """The rule of _project, observed through the scratch buffer it leaves in the pool."""
     lstm_fused.clear_pool()

@@ -32,11 +32,18 @@ larger NumPy calls:
   :mod:`lstmkit.cells.lstm_fused_general` over the same steps. Every call in the loops passes
   its output array positionally (``np.tanh(z, z)``, not ``out=z``): with blocks of a few
   hundred values a ufunc call is about 0.3 us, and keyword parsing adds about 50 ns of it.
-* Backward writes each step's pre-activation gradients over that step's gate values in the
-  training cache, then forms ``dW``, ``dU``, ``db`` and ``dX`` with one product each.
+* Backward runs in chunks of steps, last chunk first, each about :data:`GRADIENT_COLUMNS`
+  columns (steps x batch): the chunk's time loop writes each step's pre-activation gradients
+  over that step's gate values in the training cache, then one product each adds the chunk's
+  share of ``dW``, ``dU`` and ``db`` and writes its rows of ``dX``, from unit-major copies of
+  the chunk's ``dL/dz`` and hidden states. Backward's scratch is therefore bounded by a chunk,
+  and a long pass peaks at the training cache plus ``dX`` and little more.
 
 Variable lengths use the "packed" layout: sequences sorted longest first, so the active
-sequences at step ``t`` are the first ``batch_sizes[t]`` columns.
+sequences at step ``t`` are the first ``batch_sizes[t]`` columns. Padding (whatever ``x``
+holds past a sequence's length, NaN and inf included) is replaced by zeros in a copy of ``x``
+before anything reads it (:func:`_without_padding`), so it reaches no product: the projection
+and the weight gradients run over whole steps, and ``0 * NaN`` would be NaN.
 
 Training cache per time step and sequence: ``5H`` values (the four gates and the cell state
 entering the step) plus the ``H`` hidden state (the output itself), and ``4H`` more
@@ -45,7 +52,7 @@ Inference keeps no per-step cache: only the input projection ``(T, 4H, B)`` (at 
 :data:`INFERENCE_CHUNK` steps of it) and the output.
 
 Buffer pool: the large per-call buffers (the training cache's gate block, the inference
-projection, backward's copies of ``dy``, ``dZ`` and the hidden states, the chunked
+projection, backward's per-chunk copies of ``dy``, ``dZ`` and the hidden states, the chunked
 projection's scratch) are recycled between calls, because allocating several MB per call makes
 the allocator hand the pages back to the OS and fault them in again every time, which costs as
 much as the elementwise work of a small model. ``_take(shape, dtype)`` pops a pooled buffer of
@@ -57,6 +64,7 @@ buffer per shape and dtype and :data:`POOL_BYTES` in all (256 MiB; 0 keeps nothi
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import attrs
@@ -94,6 +102,12 @@ BATCHED_PROJECTION_MAX_BYTES = 256 << 10
 CHUNKED_PROJECTION_MAX_BATCH = 64
 PROJECTION_COLUMNS = 512
 
+# Backward runs its time loop and forms the weight gradients a chunk of steps at a time, about
+# this many columns (steps x batch) per chunk (at least one step), so its scratch is 6H values
+# per column of a chunk rather than of the sequence. 1024 and 2048 timed the same at tiny to
+# medium; the large benchmark configuration (H = 1024) was a few percent faster with 2048.
+GRADIENT_COLUMNS = 2048
+
 # Row blocks of the fused matrices, chosen so the three sigmoid gates are contiguous and
 # [input, forget] sits right before [candidate, c_prev] in the per-step block.
 FUSED_ORDER = ("output", "input", "forget", "candidate")
@@ -103,7 +117,7 @@ FUSED_ORDER = ("output", "input", "forget", "candidate")
 class FusedLSTMCache:
     """Training cache of :func:`forward`; consumed by :func:`backward`."""
 
-    x: Array  # (T, B, I) inputs, time-major
+    x: Array  # (T, B, I) inputs, time-major; a zero-padded copy when the batch is padded
     y: Array  # (T + 1, H, B) hidden states, y[0] = h0
     z: (
         Array | None
@@ -260,6 +274,7 @@ def forward(
     if not training and T > INFERENCE_CHUNK:
         y_chunked, final_chunked = _forward_in_chunks(cell, x, state, batch_sizes)
         return y_chunked, final_chunked, None
+    x = _without_padding(x, batch_sizes)
     H4 = 4 * H
     dt = cell.dtype
     fast = _is_fast(cell)
@@ -344,6 +359,26 @@ def _forward_in_chunks(
     return y, state
 
 
+def _without_padding(x: Array, batch_sizes: Array | None) -> Array:
+    """``x``, or a copy of it with zeros past each sequence's length when the batch is padded.
+
+    Padded positions may hold anything, NaN and inf included. The kernel projects whole steps
+    (padded columns too) and forms the weight gradients over all ``T * B`` columns, where a
+    padded column's zero gradient times a NaN input would still be NaN; zeroing the padding
+    once keeps every product finite. Copying costs one pass over ``x``, and only for padded
+    batches; the training cache then holds the copy, never the caller's array.
+    """
+    T, B = x.shape[0], x.shape[1]
+    if batch_sizes is None or T == 0 or int(batch_sizes[-1]) >= B:
+        return x
+    out = np.array(x, copy=True, order="C")
+    # Sorted longest first: sequence b is padded from its length on.
+    for b, length in enumerate(_lengths_from_batch_sizes(batch_sizes, B).tolist()):
+        if length < T:
+            out[length:, b] = 0
+    return out
+
+
 def _lengths_from_batch_sizes(batch_sizes: Array, batch: int) -> Array:
     # batch_sizes[t] = number of sequences with length > t, sequences sorted longest first.
     counts = np.asarray(batch_sizes)
@@ -391,32 +426,54 @@ def backward(
     assert Z is not None  # only a consumed cache (refused above) has given its block back
     cache.consumed = True
 
-    DY = _take((T, H, B), dt)
-    np.copyto(DY, dy.transpose(0, 2, 1))  # (T, H, B)
+    # The time loop and the weight gradients run a chunk of steps at a time, last chunk first,
+    # so backward's scratch (dy in the kernel's layout, unit-major copies of dL/dz and of the
+    # hidden states) is bounded by the chunk, not the sequence (see GRADIENT_COLUMNS).
+    K = min(T, max(1, GRADIENT_COLUMNS // max(B, 1)))  # steps per chunk
+    DY = _take((K, H, B), dt)
+    dZ_buf = _take((H4 * K * B,), dt)
+    Hp_buf = _take((H * K * B,), dt)
+    dx = np.empty((T, B, I), dt)
+    dx_rows = dx.reshape(T * B, I)
+    dWT, dUT, db = np.empty((H4, I), dt), np.empty((H4, H), dt), np.empty(H4, dt)
+    if T > K:  # each earlier chunk's products, added to the sums
+        dWT_k, dUT_k, db_k = _take((H4, I), dt), _take((H4, H), dt), np.empty(H4, dt)
+    first = True
     dhR = np.array(d_final.h.T, dtype=dt, copy=True, order="C")  # dL/dh from later steps
     dc = np.array(d_final.c.T, dtype=dt, copy=True, order="C")
-    views = backward_steps(DY, Z, cache.pre, dhR, dc, bs, general=not cache.fast)
-    if cache.fast:
-        fast_backward_loop(views, mm, U)
-    else:
-        backward_loop(cell, views, mm, U)
-
-    if bs is not None:
-        # Columns past a sequence's end hold stale values; their gradient is zero.
-        mask = np.arange(B)[None, :] >= np.asarray(bs)[:, None]
-        Z[:T, :H4].transpose(0, 2, 1)[mask] = 0
-    dZ_buf = _take((H4, T, B), dt)
-    np.copyto(dZ_buf, Z[:T, :H4].transpose(1, 0, 2))
-    dZ = dZ_buf.reshape(H4, T * B)
-    dWT = dZ @ cache.x.reshape(T * B, I)
-    # Unit-major copies (T, k, B) -> (k, T*B) move whole columns of B values; cheaper than an
-    # elementwise transpose to batch-major.
-    Hp_buf = _take((H, T, B), dt)
-    np.copyto(Hp_buf, cache.y[:T].transpose(1, 0, 2))
-    Hp = Hp_buf.reshape(H, T * B)
-    dUT = dZ @ Hp.T
-    db = dZ.sum(axis=1)
-    dx = (dZ.T @ WT).reshape(T, B, I)
+    loop = fast_backward_loop if cache.fast else partial(backward_loop, cell)
+    x, pre, Y = cache.x, cache.pre, cache.y
+    sizes = None if bs is None else [int(n) for n in bs]
+    for t0 in range(((T - 1) // K) * K, -1, -K):
+        t1 = min(T, t0 + K)
+        steps, n = t1 - t0, (t1 - t0) * B
+        dy_k = DY[:steps]
+        np.copyto(dy_k, dy[t0:t1].transpose(0, 2, 1))  # (steps, H, B)
+        bs_k = None if bs is None else bs[t0:t1]
+        pre_k = None if pre is None else pre[t0:t1]
+        loop(backward_steps(dy_k, Z[t0 : t1 + 1], pre_k, dhR, dc, bs_k, not cache.fast), mm, U)
+        if sizes is not None:
+            # Columns past a sequence's end hold the forward's values; their gradient is zero.
+            for t in range(t0, t1):
+                if sizes[t] < B:
+                    Z[t, :H4, sizes[t] :] = 0
+        # Unit-major copies (k, rows, B) -> (rows, k*B) move whole columns of B values; cheaper
+        # than an elementwise transpose to batch-major.
+        dZ = dZ_buf[: H4 * n].reshape(H4, n)
+        np.copyto(dZ.reshape(H4, steps, B), Z[t0:t1, :H4].transpose(1, 0, 2))
+        Hp = Hp_buf[: H * n].reshape(H, n)
+        np.copyto(Hp.reshape(H, steps, B), Y[t0:t1].transpose(1, 0, 2))
+        x_k = np.asarray(x[t0:t1].reshape(n, I), dt)
+        if first:  # the last chunk of steps: the products go straight into the sums
+            np.dot(dZ, x_k, out=dWT)
+            np.dot(dZ, Hp.T, out=dUT)
+            np.sum(dZ, axis=1, out=db)
+            first = False
+        else:
+            dWT += np.dot(dZ, x_k, out=dWT_k)
+            dUT += np.dot(dZ, Hp.T, out=dUT_k)
+            db += np.sum(dZ, axis=1, out=db_k)
+        np.dot(dZ.T, WT, out=dx_rows[t0 * B : t1 * B])
 
     for k, name in enumerate(FUSED_ORDER):
         gate = getattr(cell, name)
@@ -435,4 +492,6 @@ def backward(
             p.grad += np.einsum("thb,thb->h", gz[:, k * H : (k + 1) * H], c)
     cache.z = None  # the gate block is dead now: recycle it with the scratch copies
     _give(Z, DY, dZ_buf, Hp_buf)
+    if T > K:
+        _give(dWT_k, dUT_k)
     return dx, LSTMState(h=np.array(dhR.T, copy=True), c=np.array(dc.T, copy=True))
