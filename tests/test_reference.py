@@ -472,7 +472,12 @@ def test_the_reference_documents_only_api(site):
 def _borrowed_docs() -> set[str]:
     """First lines of docstrings a constant would borrow from its type."""
     kinds: set[type] = {tuple, list, dict, str, int, float, frozenset, type(typing.Any)}
-    kinds |= {typing.TypeVar, type(lstmkit.module.GRADIENT_LOCK)}
+    kinds.add(typing.TypeVar)
+    for module in _public_modules():  # locks and other objects whose type has a docstring
+        for name in getattr(module, "__all__", []):
+            value = getattr(module, name)
+            if type(value).__module__ in ("_thread", "threading"):
+                kinds.add(type(value))
     for module in _public_modules():
         for name in getattr(module, "__all__", []):
             value = getattr(module, name)
