@@ -31,7 +31,7 @@ from numpy.typing import DTypeLike, NDArray
 from lstmkit import activations, config, initializers
 from lstmkit.activations import Activation
 from lstmkit.initializers import Initializer, as_rng
-from lstmkit.module import Module, Parameter, check_dtype, component
+from lstmkit.module import Module, Parameter, accumulates_gradients, check_dtype, component
 
 __all__ = ["Gate", "GateCache"]
 
@@ -257,11 +257,14 @@ class Gate(Module):
 
     # -- backward -------------------------------------------------------------------------------
 
+    @accumulates_gradients
     def backward(self, dy: Array, cache: GateCache) -> tuple[Array, Array, Array | None]:
         """Back-propagate ``dy = dL/dy`` through the gate.
 
-        Accumulates into ``W.grad``, ``U.grad``, ``b.grad`` (and ``p.grad``) and returns
-        ``(dx, dh, dc)``; ``dc`` is None for a gate without a peephole.
+        Accumulates into ``W.grad``, ``U.grad``, ``b.grad`` (and ``p.grad``), holding
+        :data:`lstmkit.module.GRADIENT_LOCK`, and returns ``(dx, dh, dc)``; ``dc`` is None for
+        a gate without a peephole. The cache holds the arrays given to :meth:`forward_train`
+        (no copies): leave them unchanged until this call.
         """
         dz = dy * self.activation.grad(cache.z, cache.y)
         self.W.grad += cache.x.T @ dz

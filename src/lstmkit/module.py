@@ -6,6 +6,17 @@ modules; the base walks those fields to list parameters under dotted names
 (``layers.0.cell.forget.W``), export and load flat state dicts, zero
 gradients and print a short tree with shapes and parameter counts.
 
+Two pieces of process-wide bookkeeping live here too (see the guarantees page, "Caches and
+aliasing" and "Threads"):
+
+* the **weights clock**: every :class:`Parameter` carries a ``version`` stamped from one
+  process-wide counter when it is created and whenever its value is replaced through lstmkit.
+  A training forward pass notes :func:`weights_clock`; :func:`check_weights_since` refuses a
+  backward pass whose weights were replaced in between.
+* the **gradient lock**: :data:`GRADIENT_LOCK`, a reentrant lock held by every public backward
+  entry point (:func:`accumulates_gradients`) and by ``zero_grad``, optimizer steps and
+  gradient clipping, so threads sharing a model never lose a gradient update.
+
 Examples
 --------
 >>> from lstmkit import LSTMCell
@@ -16,8 +27,11 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+import functools
+import operator
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import attrs
 import numpy as np
@@ -25,9 +39,20 @@ from numpy.typing import NDArray
 
 from lstmkit.initializers import as_rng
 
-__all__ = ["Module", "Parameter", "component", "check_dtype"]
+__all__ = [
+    "GRADIENT_LOCK",
+    "Module",
+    "Parameter",
+    "accumulates_gradients",
+    "check_dtype",
+    "check_weights_since",
+    "component",
+    "weights_clock",
+]
 
 T = TypeVar("T")
+P = ParamSpec("P")
+R = TypeVar("R")
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -58,6 +83,84 @@ def check_dtype(dtype: Any, *, argument: str = "dtype") -> np.dtype[Any]:
     return dt
 
 
+# -- the weights clock ----------------------------------------------------------------------------
+
+_clock = 0
+_clock_lock = threading.Lock()
+
+
+def _tick() -> int:
+    """Advance the weights clock and return its new reading (a stamp no one else gets)."""
+    global _clock
+    with _clock_lock:
+        _clock += 1
+        return _clock
+
+
+def weights_clock() -> int:
+    """The process-wide weights clock: at least every :attr:`Parameter.version` in existence.
+
+    A training forward pass reads it first; a parameter replaced (or created) afterwards has a
+    larger ``version``. Reading it costs one global lookup.
+    """
+    return _clock
+
+
+def check_weights_since(module: Module, clock: int, *, argument: str = "cache") -> None:
+    """Refuse a backward pass whose forward read the weights at ``clock`` if any changed since.
+
+    Nothing at all was replaced in the process when the clock still reads ``clock`` (one
+    comparison); otherwise the module's parameters are listed and any with a newer
+    ``version`` is named in a ``ValueError``. Editing a weight array in place
+    (``p.value[0, 0] = 1.0``) does not move the clock and cannot be seen.
+    """
+    if _clock == clock:
+        return
+    changed = [name for name, p in module.named_parameters().items() if p.version > clock]
+    if not changed:
+        return
+    shown = ", ".join(repr(name) for name in changed[:3])
+    if len(changed) > 3:
+        shown += f" and {len(changed) - 3} more"
+    raise ValueError(
+        f"{argument}: the weights of {shown} changed since forward (replaced by an optimizer "
+        "step, assign, set_weights, load_state_dict or reset_parameters), so the cache no "
+        "longer matches them; run forward again"
+    )
+
+
+# -- the gradient lock ----------------------------------------------------------------------------
+
+GRADIENT_LOCK = threading.RLock()
+"""The lock held while gradients are added into, zeroed, clipped or read by an optimizer step.
+
+Every public backward entry point (the runners', :class:`~lstmkit.Sequential`'s and the
+layers' ``backward``, :meth:`Gate.backward <lstmkit.Gate.backward>`, the regularization
+wrappers' ``step_backward``), :meth:`Module.zero_grad`, the optimizers' ``step`` and
+``zero_grad`` and :func:`~lstmkit.optimizers.clip_grad_norm` hold it. Adding into a gradient
+(``grad += ...``) is a read-modify-write that NumPy runs without the GIL for large arrays, so
+two threads adding into one gradient could lose an update. Reentrant (a model's backward
+takes it again for each layer's); process-wide, so backward passes run one at a time, of one
+model or of several.
+"""
+
+
+def accumulates_gradients(fn: Callable[P, R]) -> Callable[P, R]:
+    """Decorator: run ``fn`` holding :data:`GRADIENT_LOCK` (for methods that add into ``grad``)."""
+
+    acquire, release = GRADIENT_LOCK.acquire, GRADIENT_LOCK.release  # ~0.3 us a call in all
+
+    @functools.wraps(fn)
+    def locked(*args: P.args, **kwargs: P.kwargs) -> R:
+        acquire()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            release()
+
+    return locked
+
+
 @attrs.define(eq=False, repr=False)
 class Parameter:
     """A trainable array and the gradient accumulated into it.
@@ -68,14 +171,48 @@ class Parameter:
         The weights. Shape and dtype are fixed for the parameter's life.
     grad : ndarray, optional
         Accumulated gradient, same shape and dtype; zeros by default.
+
+    Attributes
+    ----------
+    version : int
+        A stamp of the process-wide :func:`weights_clock`, taken when the parameter is created
+        and every time :attr:`value` is assigned (``p.value = w``, ``p.value -= lr * g``,
+        :meth:`assign`, a gate's ``set_weights``, ``load_state_dict``, the optimizers). Runners
+        compare it with the clock their forward pass read. Writing into the array itself
+        (``p.value[0, 0] = 1.0``) does not change it.
     """
 
-    value: NDArray[Any]
+    _value: NDArray[Any]
     grad: NDArray[Any] = attrs.field()
+    version: int = attrs.field(init=False, factory=_tick)
 
     @grad.default
     def _zero_grad(self) -> NDArray[Any]:
-        return np.zeros_like(self.value)
+        return np.zeros_like(self._value)
+
+    def _assign_value(self, new: NDArray[Any]) -> None:
+        # Every assignment of ``value`` stamps the parameter, ``p.value -= g`` included (Python
+        # assigns the attribute again after the in-place operation).
+        self.version = _tick()
+        self._value = new
+
+    if TYPE_CHECKING:
+
+        @property
+        def value(self) -> NDArray[Any]:
+            """The weights (assigning them moves :attr:`version`)."""
+
+        @value.setter
+        def value(self, new: NDArray[Any]) -> None: ...
+
+    else:
+        # Reading is the hot path (every step reads the weights): a C-level getter costs a few
+        # nanoseconds over a plain attribute; assigning stamps the version.
+        value = property(
+            operator.attrgetter("_value"),
+            _assign_value,
+            doc="The weights (assigning them moves :attr:`version`).",
+        )
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -220,9 +357,11 @@ class Module:
                 child.reset_parameters(gen)
 
     def zero_grad(self) -> None:
-        """Set every parameter's gradient to zero (in place)."""
-        for p in self.parameters():
-            p.grad[...] = 0
+        """Set every parameter's gradient to zero (in place), holding :data:`GRADIENT_LOCK`."""
+        params = self.parameters()
+        with GRADIENT_LOCK:
+            for p in params:
+                p.grad[...] = 0
 
     # -- state dicts ----------------------------------------------------------------------------
 

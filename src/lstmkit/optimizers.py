@@ -6,6 +6,12 @@ name the parameter) or a module, and updates ``Parameter.value`` in place from
 ``Parameter.grad``. :meth:`Optimizer.step` first checks every gradient (finite,
 right shape): a bad gradient raises and no weight is changed.
 
+Each update assigns ``Parameter.value`` (``p.value -= ...``), which moves the parameter's
+``version``: a training cache made before a step is refused by ``backward`` (see the
+guarantees page). :meth:`Optimizer.step`, :meth:`Optimizer.zero_grad` and
+:func:`clip_grad_norm` hold :data:`lstmkit.module.GRADIENT_LOCK`, so none of them reads or
+writes a gradient while another thread's backward pass is adding into it.
+
 The update rules follow PyTorch's ``torch.optim`` (same defaults, same
 formulas), so results can be compared one to one.
 
@@ -31,7 +37,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from lstmkit.module import Parameter
+from lstmkit.module import GRADIENT_LOCK, Parameter
 
 __all__ = ["SGD", "Adam", "AdamW", "Optimizer", "RMSprop", "clip_grad_norm"]
 
@@ -113,6 +119,11 @@ def clip_grad_norm(params: Any, max_norm: float, *, error_if_nonfinite: bool = T
     limit = _check_rate(max_norm, "max_norm")
     if limit == 0:
         raise ValueError("max_norm: expected a number > 0, received 0")
+    with GRADIENT_LOCK:
+        return _clip(named, limit, error_if_nonfinite)
+
+
+def _clip(named: Mapping[str, Parameter], limit: float, error_if_nonfinite: bool) -> float:
     total = math.sqrt(
         sum(float(np.sum(np.square(p.grad, dtype=np.float64))) for p in named.values())
     )
@@ -150,22 +161,27 @@ class Optimizer:
         self._lr = _check_rate(value, "lr")
 
     def zero_grad(self) -> None:
-        """Set every gradient to zero in place."""
-        for p in self.params.values():
-            p.grad[...] = 0
+        """Set every gradient to zero in place (holding :data:`lstmkit.module.GRADIENT_LOCK`)."""
+        with GRADIENT_LOCK:
+            for p in self.params.values():
+                p.grad[...] = 0
 
     def step(self) -> None:
         """Apply one update to every parameter.
+
+        Holds :data:`lstmkit.module.GRADIENT_LOCK` throughout, so no backward pass adds into
+        a gradient while it is read.
 
         Raises
         ------
         ValueError
             A gradient holds NaN/inf or has the wrong shape (nothing is changed).
         """
-        _check_grads(self.params)
-        self.steps += 1
-        for name, p in self.params.items():
-            self._update(name, p, p.grad)
+        with GRADIENT_LOCK:
+            _check_grads(self.params)
+            self.steps += 1
+            for name, p in self.params.items():
+                self._update(name, p, p.grad)
 
     def _update(self, name: str, p: Parameter, g: Array) -> None:  # pragma: no cover - abstract
         raise NotImplementedError

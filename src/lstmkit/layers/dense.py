@@ -12,7 +12,16 @@ from lstmkit import activations, config, initializers
 from lstmkit.activations import Activation
 from lstmkit.initializers import as_rng
 from lstmkit.layers._checks import check_grad, check_input
-from lstmkit.module import Module, Parameter, check_dtype, component
+from lstmkit.module import (
+    Module,
+    Parameter,
+    accumulates_gradients,
+    check_dtype,
+    check_weights_since,
+    component,
+    weights_clock,
+)
+from lstmkit.runners._aliasing import private
 
 __all__ = ["Dense", "DenseCache"]
 
@@ -29,6 +38,7 @@ class DenseCache:
     x: Array
     z: Array | None
     y: Array
+    clock: int  # the weights clock when forward read the weights (see lstmkit.module)
     used: bool = False
 
 
@@ -89,21 +99,49 @@ class Dense(Module):
     def forward(
         self, x: Array, lengths: Any = None, *, training: bool = True, rng: Any = None
     ) -> tuple[Array, DenseCache]:
-        """Training forward: returns ``(y, cache)``."""
+        """Training forward: returns ``(y, cache)``.
+
+        The cache keeps copies of ``x`` (when it is the caller's array) and of ``y`` (when the
+        activation's derivative is computed from it), so editing either in place before
+        :meth:`backward` changes no gradient.
+        """
+        return self._forward(x, copy_input=True)
+
+    def _forward(self, x: Any, *, copy_input: bool) -> tuple[Array, DenseCache]:
+        """:meth:`forward`; ``copy_input=False`` is for a container passing an array of its own,
+        which no caller can reach (the cache then keeps it as it is)."""
+        clock = weights_clock()
+        given = x
         x = check_input(x, self.input_size, self.dtype)
         z = x @ self.W.value + self.b.value
         y = self.activation(z)
-        keep_z = None if self.activation.derivative_from_output else z
-        return y, DenseCache(self, x, keep_z, y)
+        kept_x = private(x, given) if copy_input else x
+        if self.activation.derivative_from_output:
+            keep_z = None
+            # The derivative reads y, which the caller gets: keep a copy (linear's reads only
+            # its shape).
+            kept_y = y if self.activation is activations.linear else y.copy()
+        else:
+            keep_z = private(z, y)  # an activation may return z itself
+            kept_y = y  # its shape only
+        return y, DenseCache(self, kept_x, keep_z, kept_y, clock)
 
+    @accumulates_gradients
     def backward(self, cache: DenseCache, dy: Array) -> Array:
-        """Accumulate ``dW``, ``db``; return ``dx`` shaped like the input."""
+        """Accumulate ``dW``, ``db``; return ``dx`` shaped like the input.
+
+        Raises
+        ------
+        ValueError
+            ``W`` or ``b`` was replaced since :meth:`forward`; nothing is accumulated.
+        """
         if not isinstance(cache, DenseCache) or cache.layer is not self:
             raise TypeError(
                 f"cache: expected the DenseCache from this layer's forward(), received {type(cache).__name__}"
             )
         if cache.used:
             raise ValueError("cache: backward was already run on this cache; run forward again")
+        check_weights_since(self, cache.clock)
         dy = check_grad(dy, cache.y.shape).astype(self.dtype, copy=False)
         dz = dy * self.activation.grad(cache.z, cache.y)
         x2 = cache.x.reshape(-1, self.input_size)

@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 
 from lstmkit import config
 from lstmkit.layers._checks import check_grad
-from lstmkit.module import Module, component
+from lstmkit.module import Module, accumulates_gradients, component
 from lstmkit.sequence import SequencePlan, check_lengths
 
 __all__ = ["LastStep", "MeanPool"]
@@ -94,6 +94,7 @@ class LastStep(_Pool):
         y = x[np.arange(x.shape[0]), idx] * (L > 0)[:, None].astype(x.dtype)
         return y, _PoolCache(self, x.shape, L)
 
+    @accumulates_gradients
     def backward(self, cache: _PoolCache, dy: Array) -> Array:
         self._check_cache(cache)
         B, _, F = cache.shape
@@ -120,6 +121,7 @@ class MeanPool(_Pool):
         weights = (mask / np.maximum(L, 1)[:, None]).astype(x.dtype)
         return np.einsum("btf,bt->bf", x, weights), _PoolCache(self, x.shape, L)
 
+    @accumulates_gradients
     def backward(self, cache: _PoolCache, dy: Array) -> Array:
         self._check_cache(cache)
         B, T, F = cache.shape

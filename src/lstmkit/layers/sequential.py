@@ -16,8 +16,17 @@ import numpy as np
 from numpy.typing import NDArray
 
 from lstmkit import config
+from lstmkit.layers.dense import Dense
 from lstmkit.layers.pooling import _Pool
-from lstmkit.module import Module, component
+from lstmkit.module import (
+    Module,
+    accumulates_gradients,
+    check_weights_since,
+    component,
+    weights_clock,
+)
+from lstmkit.runners.base import SequenceRunner
+from lstmkit.runners.recurrent import Recurrent
 from lstmkit.runners.stacked import as_runner
 from lstmkit.sequence import (
     MaybeContext,
@@ -46,6 +55,7 @@ class SequentialCache:
     model: Any
     caches: list[Any]
     final_state: Any
+    clock: int  # the weights clock when forward read the weights (see lstmkit.module)
     used: bool = False
 
 
@@ -216,14 +226,29 @@ class Sequential(Module):
 
         ``plan`` is an outer container's validated layout of this call's batch.
         """
+        clock = weights_clock()
         states = iter(self._unpack(initial_state, "initial_state"))
         if isinstance(x, (list, tuple)):
             x = np.asarray(x)
         if plan is None:
             plan = plan_for(x, lengths)  # validated and sorted once for every layer
-        caches, finals = [], []
-        for layer in self.layers:
-            if _has_state(layer):
+        caches: list[Any] = []
+        finals: list[Any] = []
+        cache: Any
+        for k, layer in enumerate(self.layers):
+            if isinstance(layer, Recurrent) and k + 1 < len(self.layers):
+                # The next layer reads its outputs; if it returns new arrays (all of lstmkit's
+                # layers do), they never reach the caller and need no copy of their own.
+                x, final, cache = layer._run(
+                    x,
+                    next(states),
+                    lengths,
+                    context=context,
+                    plan=plan,
+                    private_output=not _fresh_output(self.layers[k + 1]),
+                )
+                finals.append(final)
+            elif _has_state(layer):
                 x, final, cache = run_runner(
                     layer, x, next(states), lengths, context=context, plan=plan
                 )
@@ -232,6 +257,11 @@ class Sequential(Module):
                 x, _, cache = layer._run(x, None, lengths, context=context, plan=plan)
             elif isinstance(layer, _Pool):
                 x, cache = layer._pool(x, lengths, plan)
+            elif isinstance(layer, Dense) and context is not None:
+                # x is the caller's for the first layer or after a layer of the user's; else an
+                # array of this call's own, which the layer's cache may keep without a copy.
+                internal = k > 0 and _fresh_output(self.layers[k - 1])
+                x, cache = layer._forward(x, copy_input=not internal)
             elif context is None:
                 x, cache = layer(x, lengths), None
             else:
@@ -240,8 +270,9 @@ class Sequential(Module):
         final_state = self._pack(tuple(finals))
         if context is None:
             return x, final_state, None
-        return x, final_state, SequentialCache(self, caches, final_state)
+        return x, final_state, SequentialCache(self, caches, final_state, clock)
 
+    @accumulates_gradients
     def backward(
         self, cache: SequentialCache, dy: Array | None = None, d_state: Any = None
     ) -> tuple[Array, Any]:
@@ -249,6 +280,11 @@ class Sequential(Module):
 
         ``dy`` is the gradient of the loss with respect to the output; ``d_state``
         (optional) with respect to the final state.
+
+        Raises
+        ------
+        ValueError
+            A weight of the model was replaced since :meth:`forward`; nothing is accumulated.
         """
         if not isinstance(cache, SequentialCache) or cache.model is not self:
             raise TypeError(
@@ -256,6 +292,7 @@ class Sequential(Module):
             )
         if cache.used:
             raise ValueError("cache: backward was already run on this cache; run forward again")
+        check_weights_since(self, cache.clock)
         d_states = self._unpack(d_state, "d_state")
         d_inits: list[Any] = []
         grad: Any = dy
@@ -291,6 +328,12 @@ class Sequential(Module):
 
     def describe(self) -> str:
         return f"Sequential({len(self.layers)} layers)"
+
+
+def _fresh_output(layer: Any) -> bool:
+    """Whether ``layer``'s outputs are always new arrays, never views of its input: true of
+    lstmkit's runners, :class:`~lstmkit.Dense` and the pooling layers."""
+    return isinstance(layer, (SequenceRunner, Dense, _Pool))
 
 
 def _out_size(layer: Any) -> int | None:

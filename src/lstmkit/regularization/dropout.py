@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 from lstmkit import config
 from lstmkit.cells.base import check_step_input
 from lstmkit.initializers import as_rng
-from lstmkit.module import component
+from lstmkit.module import accumulates_gradients, component
 from lstmkit.protocols import StepContext
 from lstmkit.regularization._wrapper import (
     TRAINING,
@@ -222,6 +222,7 @@ class VariationalDropout(Wrapper):
             VariationalStepCache(cache, mask_x, mask_h, hooked),
         )
 
+    @accumulates_gradients
     def step_backward(
         self, cache: VariationalStepCache, d_state: Any, d_y: Array
     ) -> tuple[Any, Array]:

@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 
 from lstmkit import config
 from lstmkit.initializers import as_rng
-from lstmkit.module import component
+from lstmkit.module import accumulates_gradients, component
 from lstmkit.protocols import StepContext
 from lstmkit.regularization._wrapper import (
     TRAINING,
@@ -168,6 +168,7 @@ class Zoneout(Wrapper):
         new = attrs.evolve(new, **mixed)
         return new, (new.h if y_is_h else y), ZoneoutStepCache(cache, keep, y_is_h)
 
+    @accumulates_gradients
     def step_backward(self, cache: ZoneoutStepCache, d_state: Any, d_y: Array) -> tuple[Any, Array]:
         """Exact backward of :meth:`step_train`."""
         if not isinstance(cache, ZoneoutStepCache):

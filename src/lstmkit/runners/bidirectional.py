@@ -11,7 +11,7 @@ from numpy.typing import NDArray
 
 from lstmkit import config
 from lstmkit.initializers import as_rng
-from lstmkit.module import component
+from lstmkit.module import accumulates_gradients, component
 from lstmkit.runners.base import SequenceRunner
 from lstmkit.runners.recurrent import Recurrent
 from lstmkit.sequence import MaybeContext, MaybePlan, plan_for
@@ -182,8 +182,15 @@ class Bidirectional(SequenceRunner):
             x = np.asarray(x)
         if plan is None:
             plan = plan_for(x, lengths)  # one validation and sort for both directions
-        yf, ff, cf = self.forward_layer._run(x, sf, lengths, context=context, plan=plan)
-        yb, fb, cb = self.backward_layer._run(x, sb, lengths, context=context, plan=plan)
+        # A merge makes a new array, so the directions' outputs need no copy of their own;
+        # merge="none" returns them as they are.
+        own = self.merge == "none"
+        yf, ff, cf = self.forward_layer._run(
+            x, sf, lengths, context=context, plan=plan, private_output=own
+        )
+        yb, fb, cb = self.backward_layer._run(
+            x, sb, lengths, context=context, plan=plan, private_output=own
+        )
         cache = None
         if context is not None:
             cache = BidirectionalCache(self, cf, cb, yf, yb)
@@ -204,6 +211,7 @@ class Bidirectional(SequenceRunner):
         self.backward_layer.check_backward(cache.backward_cache, dyb, dsb)
         return dyf, dyb, dsf, dsb
 
+    @accumulates_gradients
     def backward(
         self, cache: BidirectionalCache, dy: Any = None, d_state: Any = None
     ) -> tuple[Array, BidirectionalState]:

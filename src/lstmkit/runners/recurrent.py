@@ -29,8 +29,9 @@ from numpy.typing import NDArray
 
 from lstmkit import config
 from lstmkit.cells.base import WrapsCell
-from lstmkit.module import component
+from lstmkit.module import accumulates_gradients, check_weights_since, component, weights_clock
 from lstmkit.protocols import fused_refusal
+from lstmkit.runners._aliasing import copy_state, private, private_state
 from lstmkit.runners._checks import (
     check_flag,
     check_fused,
@@ -70,6 +71,7 @@ class RecurrentCache:
     cell_cache: Any
     fused: bool
     final_template: Any
+    clock: int  # the weights clock when forward read the weights (see lstmkit.module)
     used: bool = False
 
 
@@ -165,6 +167,7 @@ class Recurrent(WrapsCell, SequenceRunner):
         dy, d_final : the upstream gradients, zeros where None, in the runner's dtype.
         """
         self._unused_cache(cache, RecurrentCache)
+        check_weights_since(self, cache.clock)
         plan = cache.plan
         B, T, O = plan.batch, plan.time, self.output_size
         dt = self.dtype
@@ -179,6 +182,7 @@ class Recurrent(WrapsCell, SequenceRunner):
             d_final = check_state(d_state, template, dt, argument="d_state")
         return dy, d_final
 
+    @accumulates_gradients
     def backward(
         self, cache: RecurrentCache, dy: Array | None = None, d_state: Any = None
     ) -> tuple[Array, Any]:
@@ -200,7 +204,14 @@ class Recurrent(WrapsCell, SequenceRunner):
         d_initial_state : state
             Gradient with respect to the initial state.
 
-        Gradients of the cell's parameters are accumulated into their ``grad``.
+        Gradients of the cell's parameters are accumulated into their ``grad`` (holding
+        :data:`lstmkit.module.GRADIENT_LOCK`).
+
+        Raises
+        ------
+        ValueError
+            The weights were replaced since :meth:`forward` (see
+            :func:`lstmkit.module.check_weights_since`); nothing is accumulated.
         """
         dy, d_final = self.check_backward(cache, dy, d_state)
         plan = cache.plan
@@ -226,13 +237,25 @@ class Recurrent(WrapsCell, SequenceRunner):
     # -- internals ------------------------------------------------------------------------------
 
     def _run(
-        self, x: Any, initial_state: Any, lengths: Any, *, context: MaybeContext, plan: MaybePlan
+        self,
+        x: Any,
+        initial_state: Any,
+        lengths: Any,
+        *,
+        context: MaybeContext,
+        plan: MaybePlan,
+        private_output: bool = True,
     ) -> tuple[Array, Any, RecurrentCache | None]:
         """Inference (``context`` None, no cache) or a training forward pass.
 
         ``plan`` is a container's validated layout of this call's batch; ``lengths`` is
-        ignored when a plan that fits ``x`` is given.
+        ignored when a plan that fits ``x`` is given. ``private_output=False`` is for a
+        container that only computes with ``y`` (the next layer's input, a merge), so ``y``
+        never reaches its caller: training then skips the copy that keeps ``y`` apart from the
+        cell's cache.
         """
+        training = context is not None
+        clock = weights_clock() if training else 0  # read before any weight is
         dt = self.dtype
         x = check_sequence(x, self.input_size, dt)
         unbatched = x.ndim == 2
@@ -251,30 +274,45 @@ class Recurrent(WrapsCell, SequenceRunner):
 
         xt, state = self._to_processing(np.ascontiguousarray(xb.transpose(1, 0, 2)), state, layout)
         xt = np.ascontiguousarray(xt)
+        if training:
+            # The cache keeps xt and (stepping) the state: never the caller's arrays. Here xt is
+            # still a view of x for a batch of one (or a single step), and the state is the
+            # caller's unless a sort reordered it.
+            xt = private(xt, x)
+            state = private_state(state, initial_state)
 
-        training = context is not None
         use_fused = self.uses_fused()
         if T == 0:
             yt = np.zeros((0, B, self.output_size), dt)
-            final, cell_cache = map_state(np.copy, state), None
+            final_t, cell_cache = map_state(np.copy, state), None
         elif use_fused:
-            yt, final, cell_cache = self.cell.forward_sequence(
+            yt, final_t, cell_cache = self.cell.forward_sequence(
                 xt, state, layout.batch_sizes, training
             )
         else:
-            yt, final, cell_cache = forward_steps(
+            yt, final_t, cell_cache = forward_steps(
                 self.cell, xt, state, layout.batch_sizes, context, self.output_size
             )
 
-        y, final = self._to_caller(yt, final, layout)
+        y, final = self._to_caller(yt, final_t, layout)
         cache = None
         if training:
+            if T > 0:
+                # What the caller gets back is its own. The cell's outputs may be its cache's
+                # arrays (the fused kernel's y is a view of its hidden-state cache; a stepped
+                # cell's final state is its last step's): copied unless _to_caller's
+                # reordering already made new ones. One output-sized copy at most.
+                if private_output:
+                    y = private(y, yt)
+                if layout.order is None:  # else a gather made the final state anew
+                    final = copy_state(final)
             cache = RecurrentCache(
                 runner=self,
                 plan=layout,
                 cell_cache=cell_cache,
                 fused=use_fused,
                 final_template=template,
+                clock=clock,
             )
         return y, final, cache
 

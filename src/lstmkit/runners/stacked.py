@@ -11,7 +11,7 @@ from numpy.typing import NDArray
 
 from lstmkit import config
 from lstmkit.initializers import as_rng
-from lstmkit.module import component
+from lstmkit.module import accumulates_gradients, component
 from lstmkit.runners.base import SequenceRunner
 from lstmkit.runners.recurrent import Recurrent
 from lstmkit.sequence import MaybeContext, MaybePlan, plan_for, run_runner
@@ -28,6 +28,12 @@ def as_runner(layer: Any, *, argument: str = "layer") -> Any:
     if hasattr(layer, "step") and hasattr(layer, "initial_state"):
         return Recurrent(layer)
     raise TypeError(f"{argument}: expected a runner or a cell, received {type(layer).__name__}")
+
+
+def _fresh_output(layer: Any) -> bool:
+    """Whether ``layer``'s outputs are always new arrays, never views of its input: true of
+    lstmkit's runners."""
+    return isinstance(layer, SequenceRunner)
 
 
 def _layers(value: Any) -> list[Any]:
@@ -142,7 +148,13 @@ class Stacked(SequenceRunner):
         caches, masks, finals = [], [], []
         last = len(self.layers) - 1
         for k, (layer, state) in enumerate(zip(self.layers, states)):
-            x, final, cache = run_runner(layer, x, state, lengths, context=context, plan=plan)
+            if isinstance(layer, Recurrent) and k < last and _fresh_output(self.layers[k + 1]):
+                # Its outputs only feed the next layer, which returns new arrays: no copy needed.
+                x, final, cache = layer._run(
+                    x, state, lengths, context=context, plan=plan, private_output=False
+                )
+            else:
+                x, final, cache = run_runner(layer, x, state, lengths, context=context, plan=plan)
             caches.append(cache)
             finals.append(final)
             mask = None
@@ -170,12 +182,15 @@ class Stacked(SequenceRunner):
                 check(cache.caches[k], dy if k == last else None, d_states[k])
         return d_states
 
+    @accumulates_gradients
     def backward(
         self, cache: StackedCache, dy: Any = None, d_state: Any = None
     ) -> tuple[Array, tuple[Any, ...]]:
         """Back-propagate through every layer, last first.
 
-        Returns ``(dx, d_initial_states)`` with one initial-state gradient per layer.
+        Returns ``(dx, d_initial_states)`` with one initial-state gradient per layer. Every
+        layer's arguments and weights are checked first (:meth:`check_backward`), so a refusal
+        (weights replaced since forward, a bad ``dy``) accumulates nothing.
         """
         d_states = self.check_backward(cache, dy, d_state)
         d_inits: list[Any] = [None] * len(self.layers)
