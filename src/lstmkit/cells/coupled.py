@@ -31,7 +31,7 @@ from lstmkit.cells.base import (
 )
 from lstmkit.cells.gated import LSTMFamilyCell
 from lstmkit.gate import Gate, GateCache
-from lstmkit.module import component
+from lstmkit.module import accumulates_gradients, component
 from lstmkit.state import LSTMState
 
 __all__ = ["CoupledLSTMCell", "CoupledStepCache"]
@@ -126,6 +126,7 @@ class CoupledLSTMCell(LSTMFamilyCell):
         cache = CoupledStepCache(f_cache, g_cache, o_cache, c_prev=c_prev, c=c, cell_out=cell_out)
         return LSTMState(h=h, c=c), h, cache
 
+    @accumulates_gradients
     def step_backward(
         self, cache: CoupledStepCache, d_state: LSTMState, d_y: Array
     ) -> tuple[LSTMState, Array]:

@@ -39,7 +39,7 @@ from lstmkit.cells.base import (
 )
 from lstmkit.cells.gated import GatedCell
 from lstmkit.gate import Gate, GateCache
-from lstmkit.module import Parameter, component
+from lstmkit.module import Parameter, accumulates_gradients, component
 from lstmkit.state import HiddenState
 
 __all__ = ["UPDATE_CONVENTIONS", "GRUCell", "GRUStepCache"]
@@ -204,6 +204,7 @@ class GRUCell(GatedCell):
         cache = GRUStepCache(z_cache, r_cache, n_cache, x, h, hg, h_mask, n, n_pre, hu)
         return HiddenState(h=h_new), h_new, cache
 
+    @accumulates_gradients
     def step_backward(
         self, cache: GRUStepCache, d_state: HiddenState, d_y: Array
     ) -> tuple[HiddenState, Array]:

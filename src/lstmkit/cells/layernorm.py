@@ -39,7 +39,7 @@ from lstmkit.cells.base import (
 from lstmkit.cells.gated import LSTMFamilyCell
 from lstmkit.cells.lstm import GATE_NAMES as LSTM_GATE_NAMES
 from lstmkit.gate import Gate
-from lstmkit.module import Module, Parameter, check_dtype, component
+from lstmkit.module import Module, Parameter, accumulates_gradients, check_dtype, component
 from lstmkit.state import LSTMState
 
 __all__ = ["LayerNorm", "LayerNormLSTMCell", "LayerNormStepCache"]
@@ -276,6 +276,7 @@ class LayerNormLSTMCell(LSTMFamilyCell):
         )
         return LSTMState(h=h, c=c), h, cache
 
+    @accumulates_gradients
     def step_backward(
         self, cache: LayerNormStepCache, d_state: LSTMState, d_y: Array
     ) -> tuple[LSTMState, Array]:

@@ -26,7 +26,7 @@ from lstmkit.activations import Activation
 from lstmkit.cells.base import check_lstm_state, check_step_cache, check_step_input
 from lstmkit.cells.gated import LSTMFamilyCell
 from lstmkit.gate import Gate, GateCache
-from lstmkit.module import component
+from lstmkit.module import accumulates_gradients, component
 from lstmkit.state import LSTMState
 
 __all__ = ["LSTMCell", "LSTMStepCache"]
@@ -140,6 +140,7 @@ class LSTMCell(LSTMFamilyCell):
         h, c, cache = lstm_step_train(self, x, state.h, state.c)
         return LSTMState(h=h, c=c), h, cache
 
+    @accumulates_gradients
     def step_backward(
         self, cache: LSTMStepCache, d_state: LSTMState, d_y: Array
     ) -> tuple[LSTMState, Array]:

@@ -42,7 +42,7 @@ from lstmkit.cells.lstm import (
     lstm_step_train,
 )
 from lstmkit.gate import Gate, positive_int
-from lstmkit.module import Parameter, component
+from lstmkit.module import Parameter, accumulates_gradients, component
 from lstmkit.state import LSTMState
 
 __all__ = ["ProjectionLSTMCell", "ProjectionStepCache"]
@@ -174,6 +174,7 @@ class ProjectionLSTMCell(LSTMFamilyCell):
         cache = ProjectionStepCache(lstm_cache, m, h)
         return LSTMState(h=h, c=c), h, cache
 
+    @accumulates_gradients
     def step_backward(
         self, cache: ProjectionStepCache, d_state: LSTMState, d_y: Array
     ) -> tuple[LSTMState, Array]:
