@@ -41,11 +41,7 @@ RAW_ROLE = re.compile(r":(?:py:)?(?:class|meth|func|mod|data|attr|obj|exc|const)
 _MISSING = object()
 # Objects whose docstring the NumPy parser cannot read as intended; fixed in the source, not
 # here. Drop an entry once its docstring is fixed.
-PENDING_DOCSTRING_FIXES = {
-    # The paragraph after its "Returns" section (the one naming GRADIENT_LOCK) is read as one
-    # more return value, with the paragraph as that value's type: move it above "Parameters".
-    "lstmkit.runners.recurrent.Recurrent.backward",
-}
+PENDING_DOCSTRING_FIXES: set[str] = set()  # objects whose docstring is known to render wrongly
 
 
 # -- a small DOM of the built pages ----------------------------------------------------------

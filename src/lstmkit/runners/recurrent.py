@@ -164,7 +164,10 @@ class Recurrent(WrapsCell, SequenceRunner):
 
         Returns
         -------
-        dy, d_final : the upstream gradients, zeros where None, in the runner's dtype.
+        dy : ndarray
+            The upstream output gradient, zeros where None, in the runner's dtype.
+        d_final : state
+            The upstream final-state gradient, zeros where None, in the runner's dtype.
         """
         self._unused_cache(cache, RecurrentCache)
         check_weights_since(self, cache.clock)
@@ -188,6 +191,9 @@ class Recurrent(WrapsCell, SequenceRunner):
     ) -> tuple[Array, Any]:
         """Back-propagate through time.
 
+        Gradients of the cell's parameters are accumulated into their ``grad`` (holding
+        :data:`lstmkit.module.GRADIENT_LOCK`).
+
         Parameters
         ----------
         cache : RecurrentCache
@@ -203,9 +209,6 @@ class Recurrent(WrapsCell, SequenceRunner):
             Gradient with respect to ``x``, shaped like it.
         d_initial_state : state
             Gradient with respect to the initial state.
-
-        Gradients of the cell's parameters are accumulated into their ``grad`` (holding
-        :data:`lstmkit.module.GRADIENT_LOCK`).
 
         Raises
         ------
