@@ -396,6 +396,30 @@ class Module:
         for name, p in params.items():
             p.value = np.array(checked[name], copy=True)
 
+    # -- dtype ----------------------------------------------------------------------------------
+
+    def astype(self: T, dtype: Any) -> T:
+        """A deep copy with every parameter, gradient and dtype field in ``dtype``.
+
+        Parameters
+        ----------
+        dtype : float32 or float64
+
+        Returns
+        -------
+        Module
+            A new object of the same type; this one is unchanged.
+
+        Raises
+        ------
+        TypeError
+            ``dtype`` is not float32 or float64, or a part of the model holds something the
+            conversion cannot convert (see :func:`lstmkit.dtype_conversion.convert`).
+        """
+        from lstmkit.dtype_conversion import convert
+
+        return convert(self, dtype)  # type: ignore[type-var]
+
     # -- repr -----------------------------------------------------------------------------------
 
     def describe(self) -> str:
