@@ -43,6 +43,8 @@ from lstmkit import activations
 from lstmkit.cells.coupled import CoupledLSTMCell
 from lstmkit.cells.gru import GRUCell
 from lstmkit.cells.lstm import LSTMCell
+from lstmkit.dtype_conversion import convert
+from lstmkit.layers.sequential import Sequential
 from lstmkit.runners import Bidirectional, Recurrent, Stacked
 
 __all__ = ["to_onnx"]
@@ -175,14 +177,16 @@ def _cell_spec(cell: Any, path: str, problems: list[str]) -> dict[str, Any] | No
     }
 
 
-def _layers(model: Any, problems: list[str]) -> list[tuple[str, list[Any], str, str]]:
+def _layers(
+    model: Any, problems: list[str], path: str = "model"
+) -> list[tuple[str, list[Any], str, str]]:
     """``[(path, cells, direction, merge)]`` for each layer."""
     if isinstance(model, Stacked):
-        items = [(f"model.layers[{k}]", layer) for k, layer in enumerate(model.layers)]
+        items = [(f"{path}.layers[{k}]", layer) for k, layer in enumerate(model.layers)]
     elif isinstance(model, (Recurrent, Bidirectional)):
-        items = [("model", model)]
+        items = [(path, model)]
     elif hasattr(model, "step"):
-        items = [("model", Recurrent(model))]
+        items = [(path, Recurrent(model))]
     else:
         raise TypeError(
             f"model: expected a cell, Recurrent, Bidirectional or Stacked, received {type(model).__name__}"
@@ -208,7 +212,12 @@ def _layers(model: Any, problems: list[str]) -> list[tuple[str, list[Any], str, 
 
 
 def to_onnx(
-    model: Any, path: str | os.PathLike[str], *, lengths: bool = False, opset: int = 14
+    model: Any,
+    path: str | os.PathLike[str],
+    *,
+    lengths: bool = False,
+    opset: int = 14,
+    dtype: Any = None,
 ) -> None:
     """Write ``model`` as an ONNX graph of ``LSTM`` / ``GRU`` nodes.
 
@@ -216,13 +225,18 @@ def to_onnx(
     ----------
     model
         A cell (``LSTMCell``, ``CoupledLSTMCell``, ``GRUCell``), a ``Recurrent`` or
-        ``Bidirectional`` of them, or a ``Stacked`` of those.
+        ``Bidirectional`` of them, or a ``Stacked`` of those; or a whole
+        :class:`~lstmkit.Sequential` with ``Dense`` and pooling heads (see
+        :mod:`lstmkit.interop.onnx_model`).
     path : str or path-like
         The ``.onnx`` file, written atomically (its folder must exist).
     lengths : bool, default False
         Add the graph input ``lengths (batch,)`` (int32), passed to every node's ``sequence_lens``.
         Outputs past each length are zero, as in lstmkit.
     opset : int, default 14
+    dtype : float32 or float64, optional
+        Export a copy of the model in this dtype (:meth:`lstmkit.Module.astype`); by default the
+        model's own. ``dtype=np.float32`` serves a float64 model with ONNX Runtime.
 
     Notes
     -----
@@ -240,8 +254,81 @@ def to_onnx(
         ``model`` is not a cell or runner.
     """
     onnx, helper = _onnx()
+    if dtype is not None:
+        model = convert(model, dtype)
+    if isinstance(model, Sequential):
+        from lstmkit.interop.onnx_model import sequential_to_onnx
+
+        sequential_to_onnx(model, path, lengths=lengths, opset=opset)
+        return
     problems: list[str] = []
     layers = _layers(model, problems)
+    specs = _specs(layers, problems)
+    if problems:
+        raise ValueError("model: ONNX cannot express " + "; ".join(problems))
+    # With no problems reported, every cell has a spec.
+    specs_ok: list[list[dict[str, Any]]] = [[s for s in ls if s is not None] for ls in specs]
+    target = _target(path)
+    dtype = np.dtype(specs_ok[0][0]["dtype"])
+    elem = onnx.TensorProto.FLOAT if dtype == np.float32 else onnx.TensorProto.DOUBLE
+    parts = _GraphParts(onnx, helper)
+    inputs = [helper.make_tensor_value_info("x", elem, ["batch", "time", int(model.input_size)])]
+    if lengths:
+        inputs.append(helper.make_tensor_value_info("lengths", onnx.TensorProto.INT32, ["batch"]))
+    parts.nodes.append(helper.make_node("Transpose", ["x"], ["x_tm"], perm=[1, 0, 2]))
+    current = _recurrent_nodes(parts, layers, specs_ok, "x_tm", lengths=lengths, first=0)
+    parts.nodes.append(helper.make_node("Transpose", [current], ["y"], perm=[1, 0, 2]))
+    output = helper.make_tensor_value_info("y", elem, ["batch", "time", int(model.output_size)])
+    parts.finish(inputs, [output], target, opset)
+
+
+class _GraphParts:
+    """The nodes and initializers of a graph being built, and how to write it."""
+
+    def __init__(self, onnx: Any, helper: Any) -> None:
+        self.onnx, self.helper = onnx, helper
+        self.nodes: list[Any] = []
+        self.inits: list[Any] = []
+
+    def const(self, name: str, value: Array) -> str:
+        """The name of an initializer holding ``value`` (added once per name)."""
+        if all(t.name != name for t in self.inits):
+            self.inits.append(
+                self.helper.make_tensor(
+                    name, _elem_of(self.onnx, value), value.shape, value.ravel().tolist()
+                )
+            )
+        return name
+
+    def node(self, op: str, inputs: list[str], output: str, **attrs: Any) -> str:
+        """Add one node with one output; returns the output's name."""
+        self.nodes.append(self.helper.make_node(op, inputs, [output], **attrs))
+        return output
+
+    def finish(self, inputs: list[Any], outputs: list[Any], target: Path, opset: int) -> None:
+        """Check the model and write it atomically to ``target``."""
+        helper = self.helper
+        graph = helper.make_graph(self.nodes, "lstmkit", inputs, outputs, initializer=self.inits)
+        onnx_model = helper.make_model(
+            graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="lstmkit"
+        )
+        self.onnx.checker.check_model(onnx_model)
+        _write_atomically(target, onnx_model.SerializeToString())
+
+
+def _target(path: Any) -> Path:
+    target = Path(path)
+    if not target.parent.is_dir():
+        raise FileNotFoundError(
+            f"path: the folder {str(target.parent)!r} does not exist; create it first"
+        )
+    return target
+
+
+def _specs(
+    layers: list[tuple[str, list[Any], str, str]], problems: list[str]
+) -> list[list[dict[str, Any] | None]]:
+    """Each layer's cells in ONNX layout (None where a problem was added)."""
     specs = [
         [
             _cell_spec(cell, f"{lp}.{'cell' if len(cells) == 1 else d}", problems)
@@ -257,34 +344,24 @@ def to_onnx(
             problems.append(
                 f"{lp}: directions of different kinds ({', '.join(type(c).__name__ for c in cells)})"
             )
-    if problems:
-        raise ValueError("model: ONNX cannot express " + "; ".join(problems))
-    # With no problems reported, every cell has a spec.
-    specs_ok: list[list[dict[str, Any]]] = [[s for s in ls if s is not None] for ls in specs]
-    target = Path(path)
-    if not target.parent.is_dir():
-        raise FileNotFoundError(
-            f"path: the folder {str(target.parent)!r} does not exist; create it first"
-        )
+    return specs
 
+
+def _recurrent_nodes(
+    parts: _GraphParts,
+    layers: list[tuple[str, list[Any], str, str]],
+    specs_ok: list[list[dict[str, Any]]],
+    current: str,
+    *,
+    lengths: bool,
+    first: int,
+) -> str:
+    """Add one ``LSTM``/``GRU`` node per layer to ``parts``, reading the time-major tensor
+    ``current`` ``(time, batch, features)``; returns the name of the last layer's output
+    (time-major too). Layers are numbered from ``first`` in node and weight names."""
+    helper, nodes, const = parts.helper, parts.nodes, parts.const
     dtype = np.dtype(specs_ok[0][0]["dtype"])
-    elem = onnx.TensorProto.FLOAT if dtype == np.float32 else onnx.TensorProto.DOUBLE
-    nodes: list[Any] = []
-    inits: list[Any] = []
-
-    def const(name: str, value: Array) -> str:
-        if all(t.name != name for t in inits):
-            inits.append(
-                helper.make_tensor(name, _elem_of(onnx, value), value.shape, value.ravel().tolist())
-            )
-        return name
-
-    inputs = [helper.make_tensor_value_info("x", elem, ["batch", "time", int(model.input_size)])]
-    if lengths:
-        inputs.append(helper.make_tensor_value_info("lengths", onnx.TensorProto.INT32, ["batch"]))
-    nodes.append(helper.make_node("Transpose", ["x"], ["x_tm"], perm=[1, 0, 2]))
-    current = "x_tm"
-    for k, ((_, _, direction, merge), ok_specs) in enumerate(zip(layers, specs_ok)):
+    for k, ((_, _, direction, merge), ok_specs) in enumerate(zip(layers, specs_ok), start=first):
         spec = ok_specs[0]
         stack = {key: np.stack([s[key] for s in ok_specs]).astype(dtype) for key in ("W", "R", "B")}
         names = [
@@ -337,14 +414,7 @@ def to_onnx(
                 )
             )
         current = f"out{k}"
-    nodes.append(helper.make_node("Transpose", [current], ["y"], perm=[1, 0, 2]))
-    output = helper.make_tensor_value_info("y", elem, ["batch", "time", int(model.output_size)])
-    graph = helper.make_graph(nodes, "lstmkit", inputs, [output], initializer=inits)
-    onnx_model = helper.make_model(
-        graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="lstmkit"
-    )
-    onnx.checker.check_model(onnx_model)
-    _write_atomically(target, onnx_model.SerializeToString())
+    return current
 
 
 def _elem_of(onnx: Any, value: Array) -> int:
