@@ -107,7 +107,8 @@ def convert(model: M, dtype: Any) -> M:
 def _fields(module: Module) -> list[tuple[str, Any]]:
     if not attrs.has(type(module)):
         return list(vars(module).items()) if hasattr(module, "__dict__") else []
-    return [(f.name, getattr(module, f.name, None)) for f in attrs.fields(type(module))]
+    fields = attrs.fields(type(module))  # type: ignore[arg-type]
+    return [(f.name, getattr(module, f.name, None)) for f in fields]
 
 
 def _is_float_dtype(value: Any) -> bool:

@@ -237,14 +237,16 @@ class _HeadGraph:
             z = p.node("Add", [p.node("MatMul", [current, W], f"dense{k}_xw"), b], f"dense{k}_z")
         else:
             z = p.node("Gemm", [current, W, b], f"dense{k}_z")
-        op, alpha, beta = layer.activation.onnx  # checked before anything was built
+        form = layer.activation.onnx
+        assert form is not None  # checked before anything was built
+        op, alpha, beta = form
         out = f"dense{k}"
         if op in _UNARY:
             return p.node(op, [z], out)
         if op in _WITH_ALPHA:
             return p.node(op, [z], out, **({} if alpha is None else {"alpha": float(alpha)}))
         if op == "HardSigmoid":
-            extra = {"alpha": float(alpha), "beta": float(beta)} if alpha is not None else {}
+            extra = {} if alpha is None else {"alpha": float(alpha), "beta": float(beta or 0.0)}
             return p.node(op, [z], out, **extra)
         a = p.const(f"dense{k}_alpha", np.array(1.0 if alpha is None else alpha, self.dtype))
         c = p.const(f"dense{k}_beta", np.array(0.0 if beta is None else beta, self.dtype))

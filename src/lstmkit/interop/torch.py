@@ -244,7 +244,7 @@ def _fail(problems: list[str]) -> None:
         raise ValueError("model: PyTorch cannot express " + "; ".join(problems))
 
 
-def to_torch(model: Any) -> Any:
+def to_torch(model: Any, *, dtype: Any = None) -> Any:
     """Convert an lstmkit cell or runner into an equivalent PyTorch module.
 
     Parameters
@@ -253,7 +253,12 @@ def to_torch(model: Any) -> Any:
         ``LSTMCell`` or ``GRUCell`` (to ``nn.LSTMCell`` / ``nn.GRUCell``); or a ``Recurrent``,
         ``Bidirectional`` (``merge="concat"``) or ``Stacked`` of them with equal hidden sizes
         (to ``nn.LSTM`` / ``nn.GRU`` with ``batch_first=True``, ``num_layers``,
-        ``bidirectional``, ``dropout`` and ``proj_size`` set to match).
+        ``bidirectional``, ``dropout`` and ``proj_size`` set to match); or a whole
+        :class:`~lstmkit.Sequential` with ``Dense`` and pooling heads (to a module whose
+        ``forward(x, lengths=None)`` computes the same, see :mod:`lstmkit.interop.torch_model`).
+    dtype : float32 or float64, optional
+        Convert a copy of the model to this dtype first (:meth:`lstmkit.Module.astype`); by
+        default the model's own.
 
     Returns
     -------
@@ -270,6 +275,16 @@ def to_torch(model: Any) -> Any:
         ``model`` is not a cell or runner.
     """
     torch = _torch()
+    if dtype is not None:
+        from lstmkit.dtype_conversion import convert
+
+        model = convert(model, dtype)
+    from lstmkit.layers.sequential import Sequential
+
+    if isinstance(model, Sequential):
+        from lstmkit.interop.torch_model import sequential_to_torch
+
+        return sequential_to_torch(model)
     dtype = getattr(torch, np.dtype(model.dtype).name) if hasattr(model, "dtype") else None
     if hasattr(model, "step"):  # a bare cell
         kind, problems = _cell_problems(model, "model")
