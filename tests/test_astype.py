@@ -83,10 +83,10 @@ def test_shared_parameters_stay_shared():
 def test_bad_dtype_and_bad_model():
     with pytest.raises(TypeError, match="dtype: expected float32 or float64, received int32"):
         LSTMCell(3, 4, rng=0).astype(np.int32)
-    from lstmkit.dtype_conversion import convert
+    from lstmkit.module import converted
 
-    with pytest.raises(TypeError, match="model: expected an lstmkit Module, received list"):
-        convert([1], np.float32)  # type: ignore[type-var]
+    with pytest.raises(TypeError, match="model: expected an lstmkit Module to convert"):
+        converted([1], np.float32)
 
 
 @component

@@ -42,7 +42,7 @@ import os
 import stat
 import struct
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -102,6 +102,33 @@ def save(model: Any, path: str | os.PathLike[str]) -> None:
     """
     target = _as_path(path)
     real, mode = _writable_target(target)
+    header, params = describe(model)
+    text = json.dumps(header, allow_nan=False)
+    arrays: dict[str, NDArray[Any]] = {
+        CONFIG_KEY: np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+    }
+    arrays.update(params)
+    _atomic_write(real, mode, arrays)
+
+
+def describe(model: Any) -> tuple[dict[str, Any], dict[str, NDArray[Any]]]:
+    """The description :func:`save` stores and the arrays it stores beside it.
+
+    Shared by every file format lstmkit writes (see :mod:`lstmkit.io_safetensors`).
+
+    Returns
+    -------
+    header : dict
+        ``format``, ``format_version``, ``model`` (:func:`lstmkit.config.to_config`) and
+        ``parameters`` (each parameter's shape and dtype), ready for ``json.dumps``.
+    params : dict of str to ndarray
+        A copy of every parameter under its ``state_dict`` name.
+
+    Raises
+    ------
+    ValueError, TypeError
+        As :func:`save`: unregistered or shared components, non-finite weights, odd dtypes.
+    """
     _check_unshared(model)
     description = to_config(model)
     params = model.state_dict()
@@ -123,12 +150,7 @@ def save(model: Any, path: str | os.PathLike[str]) -> None:
             for name, value in params.items()
         },
     }
-    text = json.dumps(header, allow_nan=False)
-    arrays: dict[str, NDArray[Any]] = {
-        CONFIG_KEY: np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
-    }
-    arrays.update(params)
-    _atomic_write(real, mode, arrays)
+    return header, params
 
 
 def _writable_target(target: Path) -> tuple[Path, int | None]:
@@ -164,6 +186,10 @@ def _writable_target(target: Path) -> tuple[Path, int | None]:
 
 
 def _atomic_write(target: Path, mode: int | None, arrays: dict[str, NDArray[Any]]) -> None:
+    _atomic_write_with(target, mode, lambda fh: np.savez(fh, **arrays))  # type: ignore[arg-type]
+
+
+def _atomic_write_with(target: Path, mode: int | None, write: Callable[[IO[bytes]], Any]) -> None:
     # Write the whole archive to a new file next to the target, flush it to disk, rename it over
     # the target (atomic on one filesystem: readers see the old or the new file), then flush the
     # folder so that the rename itself survives a power cut.
@@ -172,7 +198,7 @@ def _atomic_write(target: Path, mode: int | None, arrays: dict[str, NDArray[Any]
         if mode is not None:  # replacing a file: keep its permissions
             os.chmod(tmp, mode)
         with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)  # type: ignore[arg-type]
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, target)
@@ -534,7 +560,11 @@ def load(path: str | os.PathLike[str], *, rng: Any = None) -> Any:
         A value of the wrong type in the description, or an array of the wrong dtype.
     """
     header, arrays = read(path)
-    where = repr(str(path))
+    return _build(header, arrays, repr(str(path)), rng)
+
+
+def _build(header: dict[str, Any], arrays: dict[str, NDArray[Any]], where: str, rng: Any) -> Any:
+    """The model a checked description and its checked arrays describe (shared by the formats)."""
     try:
         model = from_config(header["model"], arrays, rng=rng)
     except (ValueError, TypeError):
@@ -570,7 +600,17 @@ def load_weights(model: Module, path: str | os.PathLike[str], *, check_config: b
     if not isinstance(model, Module):
         raise TypeError(f"model: expected an lstmkit Module, received {type(model).__name__}")
     header, arrays = read(path)
-    where = repr(str(path))
+    _fill(model, header, arrays, repr(str(path)), check_config)
+
+
+def _fill(
+    model: Module,
+    header: dict[str, Any],
+    arrays: dict[str, NDArray[Any]],
+    where: str,
+    check_config: bool,
+) -> None:
+    """Load checked arrays into ``model``, all or nothing (shared by the formats)."""
     if check_config:
         mine = to_config(model, strict=False)  # comparing needs no registrations
         difference = _first_difference(header["model"], mine, "model")

@@ -27,6 +27,7 @@ Examples
 
 from __future__ import annotations
 
+import copy
 import functools
 import operator
 import threading
@@ -251,6 +252,16 @@ class Parameter:
         return f"Parameter(shape={self.shape}, dtype={self.dtype})"
 
 
+def converted(model: Any, dtype: Any, *, argument: str = "model") -> Any:
+    """``model.astype(dtype)`` (see :meth:`Module.astype`), or a ``TypeError`` for a non-Module."""
+    if not isinstance(model, Module):
+        raise TypeError(
+            f"{argument}: expected an lstmkit Module to convert to {dtype!r}, received "
+            f"{type(model).__name__}"
+        )
+    return model.astype(dtype)
+
+
 if TYPE_CHECKING:  # lets type checkers see the attrs-generated __init__ (PEP 681)
     from typing_extensions import dataclass_transform
 else:
@@ -401,6 +412,12 @@ class Module:
     def astype(self: T, dtype: Any) -> T:
         """A deep copy with every parameter, gradient and dtype field in ``dtype``.
 
+        The copy's component tree is walked: each :class:`Parameter` (weights and gradient) is
+        converted, and each field holding a float dtype (the ``dtype`` fields of cells, gates,
+        layers) is set to ``dtype`` through the field's own converter and validator. Parameters
+        shared by two parts stay shared in the copy. Every other field (sizes, flags,
+        activations, initializers, random generators) is copied as it is.
+
         Parameters
         ----------
         dtype : float32 or float64
@@ -414,11 +431,63 @@ class Module:
         ------
         TypeError
             ``dtype`` is not float32 or float64, or a part of the model holds something the
-            conversion cannot convert (see :func:`lstmkit.dtype_conversion.convert`).
-        """
-        from lstmkit.dtype_conversion import convert
+            conversion cannot know how to convert, each named by its path: a float array that
+            is not a :class:`Parameter` (a user's cached matrix), or a module whose ``dtype``
+            still reads the old dtype afterwards (a property computed from something else).
 
-        return convert(self, dtype)  # type: ignore[type-var]
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from lstmkit import LSTMCell, Recurrent
+        >>> model = Recurrent(LSTMCell(3, 4, rng=0))
+        >>> model32 = model.astype(np.float32)
+        >>> model32.cell.forget.W.value.dtype, model.cell.forget.W.value.dtype
+        (dtype('float32'), dtype('float64'))
+        """
+        dt = check_dtype(dtype)
+        clone = copy.deepcopy(self)
+        problems: list[str] = []
+        Module._convert_dtype(clone, dt, "model", set(), problems)  # type: ignore[arg-type]
+        if problems:
+            raise TypeError(f"model: cannot convert to {dt}: " + "; ".join(problems))
+        return clone
+
+    def _convert_dtype(
+        self, dt: np.dtype[Any], path: str, seen: set[int], problems: list[str]
+    ) -> None:
+        """Convert this module's own parameters and dtype fields in place, then its children's."""
+        if id(self) in seen:
+            return
+        seen.add(id(self))
+        for name, value in self._own_items():
+            where = f"{path}.{name}"
+            if isinstance(value, Parameter):
+                if id(value) not in seen:
+                    seen.add(id(value))
+                    value.grad = value.grad.astype(dt)
+                    value.value = value.value.astype(dt)
+            elif isinstance(value, np.dtype) and value.kind == "f":
+                try:
+                    setattr(self, name, dt)
+                except (TypeError, ValueError, AttributeError) as error:
+                    problems.append(f"{where}: cannot be set to {dt} ({error})")
+            elif isinstance(value, np.ndarray) and value.dtype.kind in "fc":
+                problems.append(
+                    f"{where}: a float array that is not a Parameter (astype cannot know how "
+                    "to convert it; make it a Parameter, or convert the model yourself)"
+                )
+        for name, child in self.named_children():
+            child._convert_dtype(dt, f"{path}.{name}", seen, problems)
+        own = getattr(self, "dtype", None)
+        try:
+            own_dtype = None if own is None else np.dtype(own)
+        except TypeError:
+            own_dtype = None
+        if own_dtype is not None and own_dtype.kind == "f" and own_dtype != dt:
+            problems.append(
+                f"{path}: its dtype reads {own_dtype} after the conversion to {dt} "
+                f"(a {type(self).__name__} whose dtype astype cannot set)"
+            )
 
     # -- repr -----------------------------------------------------------------------------------
 

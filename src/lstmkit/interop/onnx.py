@@ -43,8 +43,9 @@ from lstmkit import activations
 from lstmkit.cells.coupled import CoupledLSTMCell
 from lstmkit.cells.gru import GRUCell
 from lstmkit.cells.lstm import LSTMCell
-from lstmkit.dtype_conversion import convert
+from lstmkit.interop.onnx_model import RunnerGraph, sequential_to_onnx
 from lstmkit.layers.sequential import Sequential
+from lstmkit.module import converted
 from lstmkit.runners import Bidirectional, Recurrent, Stacked
 
 __all__ = ["to_onnx"]
@@ -255,11 +256,10 @@ def to_onnx(
     """
     onnx, helper = _onnx()
     if dtype is not None:
-        model = convert(model, dtype)
+        model = converted(model, dtype)
     if isinstance(model, Sequential):
-        from lstmkit.interop.onnx_model import sequential_to_onnx
-
-        sequential_to_onnx(model, path, lengths=lengths, opset=opset)
+        runners = RunnerGraph(onnx, helper, _layers, _specs, _recurrent_nodes, _GraphParts, _target)
+        sequential_to_onnx(model, path, runners=runners, lengths=lengths, opset=opset)
         return
     problems: list[str] = []
     layers = _layers(model, problems)

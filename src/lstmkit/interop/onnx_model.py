@@ -27,24 +27,31 @@ everything ONNX cannot express is listed in one ``ValueError``.
 from __future__ import annotations
 
 import os
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from lstmkit.interop.onnx import (
-    _GraphParts,
-    _layers,
-    _onnx,
-    _recurrent_nodes,
-    _specs,
-    _target,
-)
 from lstmkit.layers.dense import Dense
 from lstmkit.layers.pooling import LastStep, MeanPool
 from lstmkit.layers.sequential import Sequential
 from lstmkit.runners import Bidirectional, Recurrent, Stacked
 
-__all__ = ["sequential_to_onnx"]
+__all__ = ["RunnerGraph", "sequential_to_onnx"]
+
+
+class RunnerGraph(NamedTuple):
+    """What :mod:`lstmkit.interop.onnx` lends :func:`sequential_to_onnx` for the runners (so
+    that this module need not import it)."""
+
+    onnx: Any  #: the onnx package
+    helper: Any  #: onnx.helper
+    layers: Callable[..., Any]  #: (runner, problems, path) -> the runner's layers
+    specs: Callable[..., Any]  #: (layers, problems) -> their cells in ONNX layout
+    nodes: Callable[..., str]  #: (parts, layers, specs, current, *, lengths, first) -> output
+    parts: Callable[..., Any]  #: (onnx, helper) -> the nodes and initializers being built
+    target: Callable[..., Any]  #: (path) -> the checked target path
+
 
 #: ONNX operators an activation's declared form can name, with the attributes they take.
 _UNARY = {"Sigmoid": (), "Tanh": (), "Relu": (), "Softsign": (), "Softplus": ()}
@@ -73,7 +80,12 @@ def _dense_activation(layer: Dense, where: str, problems: list[str]) -> None:
 
 
 def sequential_to_onnx(
-    model: Sequential, path: str | os.PathLike[str], *, lengths: bool = False, opset: int = 14
+    model: Sequential,
+    path: str | os.PathLike[str],
+    *,
+    runners: RunnerGraph,
+    lengths: bool = False,
+    opset: int = 14,
 ) -> None:
     """Write a whole ``Sequential`` (runners, ``Dense``, ``LastStep``, ``MeanPool``) as one graph.
 
@@ -84,6 +96,8 @@ def sequential_to_onnx(
     model : Sequential
     path : str or path-like
         The ``.onnx`` file, written atomically (its folder must exist).
+    runners : RunnerGraph
+        How runners are checked and written (given by :func:`~lstmkit.interop.onnx.to_onnx`).
     lengths : bool, default False
         Add the graph input ``lengths (batch,)`` (int32), used by every recurrent node and
         pooling layer.
@@ -97,7 +111,7 @@ def sequential_to_onnx(
         refuses in a runner, layers of your own (or subclasses), activations without an ONNX
         form, layers of different dtypes, a runner or pooling after pooling.
     """
-    onnx, helper = _onnx()
+    onnx, helper = runners.onnx, runners.helper
     if isinstance(opset, bool) or not isinstance(opset, int) or opset < 13:
         raise ValueError(f"opset: expected an integer of at least 13, received {opset!r}")
     problems: list[str] = []
@@ -110,8 +124,8 @@ def sequential_to_onnx(
         if isinstance(layer, (Recurrent, Bidirectional, Stacked)) or hasattr(layer, "step"):
             if not sequence:
                 problems.append(f"{where}: a runner after pooling (it needs a sequence)")
-            layers = _layers(layer, problems, where)
-            plan.append(("recurrent", layer, (layers, _specs(layers, problems))))
+            layers = runners.layers(layer, problems, where)
+            plan.append(("recurrent", layer, (layers, runners.specs(layers, problems))))
         elif type(layer) in (LastStep, MeanPool):
             if not sequence:
                 problems.append(f"{where}: pooling after pooling")
@@ -129,10 +143,10 @@ def sequential_to_onnx(
         problems.append(f"layers of different dtypes ({', '.join(sorted(dtypes))}); use dtype=")
     if problems:
         raise ValueError("model: ONNX cannot express " + "; ".join(problems))
-    target = _target(path)
+    target = runners.target(path)
     dtype = np.dtype(model.dtype)
     elem = onnx.TensorProto.FLOAT if dtype == np.float32 else onnx.TensorProto.DOUBLE
-    graph = _HeadGraph(_GraphParts(onnx, helper), dtype, elem, opset, lengths)
+    graph = _HeadGraph(runners.parts(onnx, helper), dtype, elem, opset, lengths)
     parts = graph.parts
     inputs = [helper.make_tensor_value_info("x", elem, ["batch", "time", int(model.input_size)])]
     if lengths:
@@ -143,7 +157,7 @@ def sequential_to_onnx(
         if kind == "recurrent":
             layers, specs = extra
             ok = [[s for s in ls if s is not None] for ls in specs]
-            current = _recurrent_nodes(parts, layers, ok, current, lengths=lengths, first=first)
+            current = runners.nodes(parts, layers, ok, current, lengths=lengths, first=first)
             first += len(layers)
             size = int(layer.output_size)
         elif kind == "pool":
@@ -165,9 +179,7 @@ def sequential_to_onnx(
 class _HeadGraph:
     """Pooling, dense and mask nodes added to a graph under construction."""
 
-    def __init__(
-        self, parts: _GraphParts, dtype: np.dtype[Any], elem: int, opset: int, lengths: bool
-    ):
+    def __init__(self, parts: Any, dtype: np.dtype[Any], elem: int, opset: int, lengths: bool):
         self.parts, self.dtype, self.elem, self.opset = parts, dtype, elem, opset
         self.lengths = lengths
         self._masks: dict[str, str] = {}

@@ -37,7 +37,9 @@ from lstmkit import activations
 from lstmkit.cells.gru import GRUCell
 from lstmkit.cells.lstm import LSTMCell
 from lstmkit.cells.projection import ProjectionLSTMCell
-from lstmkit.module import check_dtype
+from lstmkit.interop.torch_model import sequential_to_torch
+from lstmkit.layers.sequential import Sequential
+from lstmkit.module import check_dtype, converted
 from lstmkit.runners import Bidirectional, Recurrent, Stacked
 
 __all__ = ["from_torch", "to_torch"]
@@ -276,15 +278,9 @@ def to_torch(model: Any, *, dtype: Any = None) -> Any:
     """
     torch = _torch()
     if dtype is not None:
-        from lstmkit.dtype_conversion import convert
-
-        model = convert(model, dtype)
-    from lstmkit.layers.sequential import Sequential
-
+        model = converted(model, dtype)
     if isinstance(model, Sequential):
-        from lstmkit.interop.torch_model import sequential_to_torch
-
-        return sequential_to_torch(model)
+        return sequential_to_torch(model, torch=torch, to_torch=to_torch)
     dtype = getattr(torch, np.dtype(model.dtype).name) if hasattr(model, "dtype") else None
     if hasattr(model, "step"):  # a bare cell
         kind, problems = _cell_problems(model, "model")

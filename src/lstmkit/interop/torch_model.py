@@ -24,6 +24,7 @@ runner, layers of your own (subclasses included), activations of your own.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -148,10 +149,11 @@ def _runner(to_torch: Any, layer: Any, where: str, problems: list[str]) -> Any:
         return None
 
 
-def sequential_to_torch(model: Sequential) -> Any:
+def sequential_to_torch(model: Sequential, *, torch: Any, to_torch: Callable[[Any], Any]) -> Any:
     """Convert a whole ``Sequential`` into a :class:`SequentialModule` (see the module notes).
 
-    Called by :func:`lstmkit.interop.torch.to_torch` (use that, which also takes ``dtype``).
+    Called by :func:`lstmkit.interop.torch.to_torch` (use that, which also takes ``dtype``),
+    which passes the ``torch`` package and itself to convert each runner.
 
     Returns
     -------
@@ -164,9 +166,6 @@ def sequential_to_torch(model: Sequential) -> Any:
     ValueError
         Naming every part PyTorch cannot express.
     """
-    from lstmkit.interop.torch import _torch, to_torch
-
-    torch = _torch()
     nn = torch.nn
     classes = _module_classes(torch)
     dtype = getattr(torch, np.dtype(model.dtype).name)
