@@ -37,7 +37,7 @@ from lstmkit.layers.pooling import LastStep, MeanPool
 from lstmkit.layers.sequential import Sequential
 from lstmkit.runners import Bidirectional, Recurrent, Stacked
 
-__all__ = ["RunnerGraph", "sequential_to_onnx"]
+__all__ = ["sequential_to_onnx"]
 
 
 class RunnerGraph(NamedTuple):
