@@ -206,3 +206,13 @@ def test_bad_lists_and_settings_name_the_layer():
         )
     with pytest.raises(TypeError, match="weights: expected a list of per-layer weight lists"):
         from_keras_layers("weights", [lstm])
+
+
+def test_dtype_converts_a_copy():
+    model = Stacked([LSTMCell(3, 4, rng=0), GRUCell(4, 2, rng=1)])
+    weights = to_keras_layers(model, dtype=np.float32)
+    assert all(w.dtype == np.float32 for layer in weights for w in layer)
+    assert all(w.dtype == np.float64 for layer in to_keras_layers(model) for w in layer)
+    again = from_keras_layers(weights, keras_layer_configs(model))
+    assert again.dtype == np.float32
+    np.testing.assert_allclose(again(X.astype(np.float32))[0], model(X)[0], rtol=1e-5, atol=1e-6)

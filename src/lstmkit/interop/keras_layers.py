@@ -49,6 +49,7 @@ from lstmkit.interop.keras import (
     to_keras_gru,
     to_keras_lstm,
 )
+from lstmkit.module import converted
 from lstmkit.runners import Bidirectional, Recurrent, Stacked
 
 __all__ = ["from_keras_layers", "keras_layer_configs", "to_keras_layers"]
@@ -119,7 +120,7 @@ def _convert(model: Any) -> list[tuple[list[Array], dict[str, Any]]]:
     return out
 
 
-def to_keras_layers(model: Any) -> list[list[Array]]:
+def to_keras_layers(model: Any, *, dtype: Any = None) -> list[list[Array]]:
     """One Keras ``get_weights()`` list per layer of ``model``.
 
     Parameters
@@ -127,6 +128,9 @@ def to_keras_layers(model: Any) -> list[list[Array]]:
     model
         A cell (``LSTMCell``, ``GRUCell``), a ``Recurrent`` or ``Bidirectional`` of one, or a
         ``Stacked`` of those.
+    dtype : float32 or float64, optional
+        Convert a copy of the model first (:meth:`lstmkit.Module.astype`); by default the
+        arrays are in the model's dtype.
 
     Returns
     -------
@@ -142,6 +146,8 @@ def to_keras_layers(model: Any) -> list[list[Array]]:
     TypeError
         ``model`` is not a cell or runner.
     """
+    if dtype is not None:
+        model = converted(model, dtype)
     return [weights for weights, _ in _convert(model)]
 
 
