@@ -157,3 +157,13 @@ def test_bad_opset_and_missing_folder(tmp_path):
         to_onnx(model, tmp_path / "no" / "m.onnx")
     with pytest.raises(TypeError, match="dtype: expected float32 or float64"):
         to_onnx(model, tmp_path / "m.onnx", dtype=np.int8)
+
+
+@pytest.mark.parametrize("opset", [13, 18])
+@pytest.mark.parametrize("with_lengths", [False, True])
+def test_reductions_at_both_sides_of_opset_18(tmp_path, opset, with_lengths):
+    # ReduceMean takes its axes as an attribute before opset 18 and as an input from 18 on.
+    model = randomize(Sequential(Dense(3, 4, "tanh", rng=0), LSTMCell(4, 3, rng=1), MeanPool()))
+    lengths = LENGTHS if with_lengths else None
+    x, y_onnx = run_onnx(model, tmp_path, lengths, dtype=np.float32, opset=opset)
+    np.testing.assert_allclose(y_onnx, model(x, lengths=lengths), rtol=1e-4, atol=1e-5)
