@@ -113,7 +113,7 @@ class MGUCell(GatedCell):
     >>> cell = MGUCell(3, 4, rng=0)
     >>> state, y = cell.step(cell.initial_state(2), np.ones((2, 3)))
     >>> y.shape, list(cell.gates), cell.num_parameters()
-    ((2, 4), ['forget', 'candidate'], 60)
+    ((2, 4), ['forget', 'candidate'], 68)
     """
 
     GATE_NAMES = GATE_NAMES

@@ -54,26 +54,36 @@ def draw(cell: Any, highlight: str | Iterable[str] | None = None) -> str:
 
     Parameters
     ----------
-    cell : SimpleRNNCell, MGUCell, or any cell :func:`lstmkit.diagrams._cells.draw` knows
-        An Elman cell is drawn as one layer labelled with its gate's activation; an MGU as a
-        forget gate that both scales the recurrent input of the candidate (``f*(hU+b)`` with
-        ``reset_after=True``, ``f*h`` otherwise) and mixes the old state with the candidate
-        in the cell's update convention. Any other cell is drawn by the LSTM/GRU figure.
+    cell : LSTMCell, coupled LSTM cell, LayerNormLSTMCell, ProjectionLSTMCell, GRU cell, SimpleRNNCell or MGUCell
+        Read for its gates, their activations (a non-default one is labelled with its name),
+        peepholes (one dashed line per gate that has one), layer normalization (an "LN" box on
+        each gate's input and recurrent product and on the cell state's branch into the output
+        activation) and recurrent projection (a ``W_hr`` box on the hidden state, labelled
+        with ``proj_size``: the projected state is the output and the one fed back). An Elman
+        cell (one gate named ``candidate``) is one layer labelled with its activation; a
+        minimal gated unit (gates ``forget`` and ``candidate``) is a forget gate that scales
+        the candidate's recurrent input (``f*(hU+b)`` with ``reset_after=True``, ``f*h``
+        otherwise) and mixes the old state with the candidate in the cell's update convention.
     highlight : str or iterable of str, optional
-        Parts to emphasise; everything else is dimmed. For an Elman cell: ``"candidate"``,
-        ``"concat"``, ``"hidden"``. For an MGU: ``"forget"``, ``"candidate"``, ``"concat"``,
-        ``"hidden"``, ``"reset"`` (``f`` acting on the candidate's recurrent input),
-        ``"update"`` (the mix) and ``"add"``. :func:`parts` lists them for a given cell.
+        Parts to emphasise; everything else is dimmed. Gate names (``"forget"``,
+        ``"input"``, ``"candidate"``, ``"output"``, or ``"reset"``, ``"update"`` for a GRU),
+        ``"cell_state"``, ``"concat"``, ``"hidden"``, ``"peephole"``, the belt operations
+        ``"forget_mul"``, ``"input_mul"``, ``"add"`` or ``"update"`` for all three;
+        ``"layer_norm"`` (every normalization, or one of ``"layer_norm-forget"`` ...
+        ``"layer_norm-cell"``) and ``"projection"`` for the cells that have them. For an MGU,
+        ``"reset"`` is the forget gate acting on the candidate's input and ``"update"`` the
+        mix. :func:`parts` lists them for a given cell.
 
     Returns
     -------
     str
-        An ``<svg>`` document; every part is a ``<g>`` with ``data-part``.
+        An ``<svg>`` document. Every part is a ``<g>`` with ``data-part``; highlighted
+        parts carry the class ``highlight``.
 
     Raises
     ------
     TypeError
-        If ``cell`` is not a cell any figure knows how to draw.
+        If ``cell`` is not a cell this module knows how to draw.
     ValueError
         If ``highlight`` names a part the cell does not have.
     """
