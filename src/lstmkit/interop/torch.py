@@ -114,8 +114,8 @@ def from_torch(module: Any, *, dtype: Any = None) -> Any:
     if isinstance(module, nn.GRUCell):
         return _gru_cell(get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh"), dt)
     if isinstance(module, nn.RNNCell):
-        arrays = (get(n) for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
-        return rnn_cell(*arrays, module.nonlinearity, dt)
+        w_ih, w_hh, b_ih, b_hh = (get(n) for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+        return rnn_cell(w_ih, w_hh, b_ih, b_hh, module.nonlinearity, dt)
     is_lstm = isinstance(module, nn.LSTM)
     layers = []
     for k in range(module.num_layers):
@@ -388,7 +388,7 @@ def _check_layers(layers: list[tuple[str, list[Any]]]) -> tuple[str, int, int]:
 
 
 def _copy_cell(torch: Any, module: Any, suffix: str, cell: Any, kind: str) -> None:
-    order = LSTM_ORDER if kind == "lstm" else GRU_ORDER
+    order: tuple[str, ...] = LSTM_ORDER if kind == "lstm" else GRU_ORDER
     if kind.startswith("rnn_"):
         order = ("candidate",)
     gates = [cell.gates[name] for name in order]
