@@ -221,7 +221,7 @@ def test_rnn_cell_conversions_and_refusals():
     with pytest.raises(ValueError, match="activation 'softsign'.*tanh or relu"):
         to_torch(Recurrent(SimpleRNNCell(3, 4, activation="softsign", rng=0)))
     mixed = Stacked([SimpleRNNCell(3, 4, rng=0), SimpleRNNCell(4, 4, activation="relu", rng=1)])
-    with pytest.raises(ValueError, match="a mix of layer kinds"):
+    with pytest.raises(ValueError, match="a mix of tanh RNN and relu RNN layers"):
         to_torch(mixed)
     with pytest.raises(ValueError, match="reverse-only"):
         to_torch(Recurrent(SimpleRNNCell(3, 4, rng=0), reverse=True))

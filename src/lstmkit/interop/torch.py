@@ -368,11 +368,8 @@ def _check_layers(layers: list[tuple[str, list[Any]]]) -> tuple[str, int, int]:
             kinds.add(kind)
     _fail(problems)
     if len(kinds) != 1:
-        _fail(
-            [
-                f"a mix of layer kinds ({', '.join(sorted(map(str, kinds)))}); one module has one kind"
-            ]
-        )
+        names = {"lstm": "LSTM", "gru": "GRU", "rnn_tanh": "tanh RNN", "rnn_relu": "relu RNN"}
+        _fail([f"a mix of {' and '.join(names[k] for k in names if k in kinds)} layers"])
     if len({len(cells) for _, cells in layers}) != 1:
         _fail(["a mix of one-way and bidirectional layers"])
     cells = [cell for _, layer_cells in layers for cell in layer_cells]
