@@ -105,7 +105,9 @@ def generate_figures(out: Path) -> list[Path]:
         from lstmkit.cells.coupled import CoupledLSTMCell
         from lstmkit.cells.gru import GRUCell
         from lstmkit.cells.layernorm import LayerNormLSTMCell
+        from lstmkit.cells.mgu import MGUCell
         from lstmkit.cells.projection import ProjectionLSTMCell
+        from lstmkit.cells.simple import SimpleRNNCell
     finally:
         sys.path.pop(0)
 
@@ -138,6 +140,11 @@ def generate_figures(out: Path) -> list[Path]:
         "layernorm.svg": diagrams.draw(LayerNormLSTMCell(3, 4, rng=0), highlight="layer_norm"),
         "projection.svg": diagrams.draw(
             ProjectionLSTMCell(3, 8, proj_size=2, rng=0), highlight=["projection", "hidden"]
+        ),
+        "simple-rnn.svg": diagrams.draw(SimpleRNNCell(3, 4, rng=0)),
+        "mgu.svg": diagrams.draw(MGUCell(3, 4, rng=0), highlight=["forget", "reset", "update"]),
+        "mgu-paper.svg": diagrams.draw(
+            MGUCell(3, 4, reset_after=False, update_convention="paper", rng=0)
         ),
         "stacked.svg": diagrams.stacked(2, 4),
         "bidirectional.svg": diagrams.bidirectional(4),

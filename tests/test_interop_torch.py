@@ -365,9 +365,10 @@ def test_to_torch_names_what_it_cannot_express(make, message):
 
 def test_from_torch_rejects_other_modules():
     with pytest.raises(
-        TypeError, match="expected torch.nn.LSTM, LSTMCell, GRU or GRUCell, received RNN"
+        TypeError,
+        match="expected torch.nn.LSTM, LSTMCell, GRU, GRUCell, RNN or RNNCell, received Linear",
     ):
-        from_torch(torch.nn.RNN(3, 4))
+        from_torch(torch.nn.Linear(3, 4))
     with pytest.raises(TypeError, match="dtype"):
         from_torch(torch.nn.LSTM(3, 4).half())
 

@@ -68,3 +68,7 @@ __all__ = [
     "testing",
     "training",
 ]
+
+from lstmkit.cells import MGUCell, SimpleRNNCell  # noqa: E402
+
+__all__ += ["MGUCell", "SimpleRNNCell"]

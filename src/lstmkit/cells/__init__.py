@@ -9,3 +9,7 @@ from lstmkit.cells.projection import ProjectionLSTMCell
 
 __all__ = ["Cell", "LSTMCell", "TrainableCell"]
 __all__ += ["CoupledLSTMCell", "GRUCell", "LayerNormLSTMCell", "ProjectionLSTMCell"]
+from lstmkit.cells.mgu import MGUCell  # noqa: E402
+from lstmkit.cells.simple import SimpleRNNCell  # noqa: E402
+
+__all__ += ["MGUCell", "SimpleRNNCell"]

@@ -5,8 +5,8 @@ LSTM Networks": yellow boxes are learned layers (a gate: affine map plus
 activation), pink circles are pointwise operations, arrows carry vectors,
 merging lines concatenate and forking lines copy. :func:`draw` looks at a cell
 (its gates, their activations and peepholes, whether it is an LSTM, a coupled
-LSTM or a GRU, whether it is layer-normalized or projects its hidden state) and
-draws exactly that cell, so a swapped activation, a peephole, a normalization
+LSTM, a GRU, an Elman cell or a minimal gated unit, whether it is
+layer-normalized or projects its hidden state) and draws exactly that cell, so a swapped activation, a peephole, a normalization
 ("LN", blue) or a projection (``W_hr``) shows up in the figure. The other
 functions draw the fixed figures of the docs: rolled and unrolled networks, the
 notation, stacking, bidirectional runs and variable-length reversal.
@@ -25,7 +25,6 @@ Examples
 
 from __future__ import annotations
 
-from lstmkit.diagrams._cells import draw, parts
 from lstmkit.diagrams._figures import (
     bidirectional,
     chain,
@@ -35,6 +34,7 @@ from lstmkit.diagrams._figures import (
     stacked,
     unrolled_rnn,
 )
+from lstmkit.diagrams._simple_cells import draw, parts  # Elman and MGU, then _cells
 
 # In the order of the reference page: the cell figure first, then the fixed figures.
 __all__ = [

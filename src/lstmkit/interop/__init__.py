@@ -1,10 +1,10 @@
 """Weights in and out of other libraries and layouts.
 
 * :mod:`lstmkit.interop.torch`: ``from_torch`` / ``to_torch`` for PyTorch's ``nn.LSTM``,
-  ``nn.LSTMCell``, ``nn.GRU`` and ``nn.GRUCell`` (PyTorch is optional);
-* :mod:`lstmkit.interop.keras`: Keras ``[kernel, recurrent_kernel, bias]`` weight lists for LSTM and
-  GRU, without Keras;
-* :mod:`lstmkit.interop.onnx`: ``to_onnx`` writes ONNX ``LSTM``/``GRU`` graphs (onnx is optional);
+  ``nn.LSTMCell``, ``nn.GRU``, ``nn.GRUCell``, ``nn.RNN`` and ``nn.RNNCell`` (PyTorch is optional);
+* :mod:`lstmkit.interop.keras`: Keras ``[kernel, recurrent_kernel, bias]`` weight lists for LSTM,
+  GRU and SimpleRNN, without Keras;
+* :mod:`lstmkit.interop.onnx`: ``to_onnx`` writes ONNX ``LSTM``/``GRU``/``RNN`` graphs (onnx is optional);
 * :mod:`lstmkit.interop.seed`: the seed's column-vector layout (``Wf, Wi, WC, Wo`` over ``[h; x]``).
 * :mod:`lstmkit.interop.onnx_model` and :mod:`lstmkit.interop.torch_model`: whole
   :class:`~lstmkit.Sequential` models (runners plus ``Dense``/pooling heads) as one ONNX graph or

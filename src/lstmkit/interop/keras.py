@@ -1,4 +1,4 @@
-"""Keras weight lists for LSTM and GRU layers, without needing Keras.
+"""Keras weight lists for LSTM, GRU and SimpleRNN layers, without needing Keras.
 
 A Keras recurrent layer's ``get_weights()`` is ``[kernel, recurrent_kernel, bias]``, row-vector
 matrices like lstmkit's, with the gates side by side along the last axis:
@@ -12,6 +12,9 @@ matrices like lstmkit's, with the gates side by side along the last axis:
   bias sits inside the reset product (lstmkit's ``GRUCell.recurrent_bias``); with
   ``reset_after=False`` it is ``(3H,)``. Keras' GRU computes ``h = z * h_prev + (1 - z) * h~``,
   lstmkit's ``update_convention="pytorch"``.
+* **SimpleRNN**: ``kernel (input, H)``, ``recurrent_kernel (H, H)``, ``bias (H,)`` are the ``W``,
+  ``U`` and ``b`` of :class:`~lstmkit.SimpleRNNCell`'s one gate; Keras' ``activation`` (default
+  tanh) is the gate's activation.
 
 Activation names given to the importers are Keras 3 names, as in the layer's settings: each is
 the built-in lstmkit activation that declares that Keras name
@@ -47,6 +50,8 @@ from numpy.typing import NDArray
 from lstmkit import activations
 from lstmkit.cells.gru import GRUCell
 from lstmkit.cells.lstm import LSTMCell
+from lstmkit.cells.simple import SimpleRNNCell
+from lstmkit.gate import Gate
 from lstmkit.module import check_dtype
 
 __all__ = [
@@ -54,9 +59,11 @@ __all__ = [
     "KERAS_LSTM_ORDER",
     "from_keras_gru",
     "from_keras_lstm",
+    "from_keras_simple_rnn",
     "keras_config",
     "to_keras_gru",
     "to_keras_lstm",
+    "to_keras_simple_rnn",
 ]
 
 Array = NDArray[Any]
@@ -274,14 +281,17 @@ def _keras_name(act: Any, where: str, problems: list[str]) -> str | None:
     return None
 
 
-def keras_config(cell: LSTMCell | GRUCell) -> dict[str, Any]:
+def keras_config(cell: LSTMCell | GRUCell | SimpleRNNCell) -> dict[str, Any]:
     """The Keras layer settings matching ``cell``: ``units``, ``activation``, ``recurrent_activation``
-    (and ``reset_after`` for a GRU), or a ValueError naming what Keras cannot express.
+    (and ``reset_after`` for a GRU; only ``units`` and ``activation`` for a SimpleRNN), or a
+    ValueError naming what Keras cannot express.
 
     Activations are recognised by the object and written under the Keras name they declare
     (:attr:`lstmkit.activations.Activation.keras`).
     """
     problems = []
+    if type(cell) is SimpleRNNCell:
+        return _simple_rnn_config(cell)
     gate_names: tuple[str, ...]
     if type(cell) is LSTMCell:
         gate_names = ("input", "forget", "output")
@@ -302,7 +312,9 @@ def keras_config(cell: LSTMCell | GRUCell) -> dict[str, Any]:
             )
         extra = {"reset_after": bool(cell.reset_after)}
     else:
-        raise TypeError(f"cell: expected an LSTMCell or GRUCell, received {type(cell).__name__}")
+        raise TypeError(
+            f"cell: expected an LSTMCell, GRUCell or SimpleRNNCell, received {type(cell).__name__}"
+        )
     gate_acts = [cell.gates[n].activation for n in gate_names]
     if not all(a is gate_acts[0] for a in gate_acts):
         problems.append(
@@ -358,3 +370,65 @@ def to_keras_gru(cell: GRUCell) -> list[Array]:
     b_rec = np.zeros_like(b_in)
     b_rec[2 * cell.hidden_size :] = cell.recurrent_bias.value
     return [kernel, recurrent, np.stack([b_in, b_rec])]
+
+
+# -- SimpleRNN ------------------------------------------------------------------------------------
+
+
+def from_keras_simple_rnn(
+    weights: Sequence[Any], *, activation: Any = "tanh", dtype: Any = None
+) -> SimpleRNNCell:
+    """Build a :class:`~lstmkit.SimpleRNNCell` from a Keras SimpleRNN's weight list.
+
+    Parameters
+    ----------
+    weights : list of ndarray
+        ``kernel (input, H)``, ``recurrent_kernel (H, H)``, ``bias (H,)`` (omit the bias for
+        ``use_bias=False``).
+    activation : str or Activation, default "tanh"
+        The Keras layer's ``activation``: a Keras 3 name, or an Activation object used as it is.
+    dtype : float32 or float64, optional
+        Defaults to the kernel's dtype (float32 for anything else).
+
+    Raises
+    ------
+    ValueError
+        Inconsistent shapes, non-finite values, or an activation lstmkit does not have;
+        TypeError for non-numeric arrays.
+    """
+    kernel, recurrent, bias = _arrays(weights, 1, [(-1,)])
+    dt = _dtype(dtype, kernel)
+    H = recurrent.shape[0]
+    act = _from_keras_name(activation, "activation")
+    cell = SimpleRNNCell(kernel.shape[0], H, activation=act, dtype=dt, rng=0)
+    cell.candidate.set_weights(
+        W=np.ascontiguousarray(kernel, dtype=dt),
+        U=np.ascontiguousarray(recurrent, dtype=dt),
+        b=np.zeros(H, dt) if bias is None else np.ascontiguousarray(bias, dtype=dt),
+    )
+    return cell
+
+
+def _simple_rnn_config(cell: SimpleRNNCell) -> dict[str, Any]:
+    problems: list[str] = []
+    if type(cell.candidate) is not Gate:
+        problems.append(
+            f"a {type(cell.candidate).__name__} as the gate (Keras computes a plain affine map)"
+        )
+    activation = _keras_name(cell.candidate.activation, "activation", problems)
+    if problems:
+        raise ValueError("cell: Keras cannot express " + "; ".join(problems))
+    return {"units": int(cell.hidden_size), "activation": activation}
+
+
+def to_keras_simple_rnn(cell: SimpleRNNCell) -> list[Array]:
+    """``[kernel (input, H), recurrent_kernel (H, H), bias (H,)]`` for ``keras.layers.SimpleRNN``.
+
+    Use :func:`keras_config` for the matching layer settings (``units``, ``activation``). Raises
+    ValueError for an activation Keras has no name for, TypeError for another cell.
+    """
+    if type(cell) is not SimpleRNNCell:
+        raise TypeError(f"cell: expected a SimpleRNNCell, received {type(cell).__name__}")
+    _simple_rnn_config(cell)
+    gate = cell.candidate
+    return [gate.W.value.copy(), gate.U.value.copy(), gate.b.value.copy()]

@@ -1,4 +1,4 @@
-"""ONNX export: lstmkit runners as ONNX ``LSTM`` / ``GRU`` operators (optional extra ``onnx``).
+"""ONNX export: lstmkit runners as ONNX ``LSTM``, ``GRU`` and ``RNN`` operators (extra ``onnx``).
 
 :func:`to_onnx` writes one graph per model: the batch-first input ``x (batch, time, input)`` is
 transposed to ONNX's time-major layout, each layer becomes one ``LSTM`` or ``GRU`` node
@@ -20,6 +20,8 @@ Layouts (ONNX uses column vectors like PyTorch, so every block is an lstmkit wei
 * **GRU**, gates ``z, r, h``: ``W (dirs, 3H, input)``, ``R (dirs, 3H, H)``, ``B (dirs, 6H)``;
   ``GRUCell(reset_after=True)`` is ``linear_before_reset=1`` with its ``recurrent_bias`` as the
   candidate's ``Rb``. ONNX weighs ``h_prev`` by ``z`` (``update_convention="pytorch"``).
+* **RNN** (``SimpleRNNCell``): ``W (dirs, H, input)``, ``R (dirs, H, H)``, ``B (dirs, 2H)`` (the
+  bias in ``Wb``, zeros in ``Rb``); ``activations`` holds the gate's activation per direction.
 
 Activations are recognised by the object, never by name: the export writes each activation's
 declared ``onnx`` form (:attr:`lstmkit.activations.Activation.onnx`). The built-ins sigmoid, tanh,
@@ -43,6 +45,8 @@ from lstmkit import activations
 from lstmkit.cells.coupled import CoupledLSTMCell
 from lstmkit.cells.gru import GRUCell
 from lstmkit.cells.lstm import LSTMCell
+from lstmkit.cells.simple import SimpleRNNCell
+from lstmkit.gate import Gate
 from lstmkit.interop.onnx_model import RunnerGraph, sequential_to_onnx
 from lstmkit.layers.sequential import Sequential
 from lstmkit.module import converted
@@ -152,10 +156,12 @@ def _cell_spec(cell: Any, path: str, problems: list[str]) -> dict[str, Any] | No
             "acts": [gate_acts[0], g],
             "attrs": {"linear_before_reset": int(bool(cell.reset_after))},
         }
+    elif type(cell) is SimpleRNNCell:
+        return _simple_rnn_spec(cell, path, problems)
     else:
         problems.append(
             f"{path}: a {type(cell).__name__} (ONNX export supports LSTMCell, "
-            "CoupledLSTMCell and GRUCell)"
+            "CoupledLSTMCell, GRUCell and SimpleRNNCell)"
         )
         return None
     g = _activation(cell.candidate.activation, f"{path}.candidate", problems)
@@ -175,6 +181,28 @@ def _cell_spec(cell: Any, path: str, problems: list[str]) -> dict[str, Any] | No
         "P": np.concatenate(p_values) if any(p is not None for p in peep.values()) else None,
         "acts": [gate_acts[0], g, h],
         "attrs": extra,
+    }
+
+
+def _simple_rnn_spec(cell: SimpleRNNCell, path: str, problems: list[str]) -> dict[str, Any]:
+    """ONNX ``RNN``: ``H_t = f(X_t W^T + H_{t-1} R^T + Wb + Rb)``, the cell's one gate."""
+    gate = cell.candidate
+    if type(gate) is not Gate:
+        problems.append(
+            f"{path}.candidate: a {type(gate).__name__} (ONNX's RNN computes a plain Gate's "
+            "affine map)"
+        )
+    act = _activation(gate.activation, f"{path}.candidate", problems)
+    return {
+        "kind": "RNN",
+        "H": cell.hidden_size,
+        "dtype": cell.dtype,
+        "W": gate.W.value.T,
+        "R": gate.U.value.T,
+        "B": np.concatenate([gate.b.value, np.zeros(cell.hidden_size, cell.dtype)]),
+        "P": None,
+        "acts": [act],
+        "attrs": {},
     }
 
 
@@ -220,13 +248,13 @@ def to_onnx(
     opset: int = 14,
     dtype: Any = None,
 ) -> None:
-    """Write ``model`` as an ONNX graph of ``LSTM`` / ``GRU`` nodes.
+    """Write ``model`` as an ONNX graph of ``LSTM`` / ``GRU`` / ``RNN`` nodes.
 
     Parameters
     ----------
     model
-        A cell (``LSTMCell``, ``CoupledLSTMCell``, ``GRUCell``), a ``Recurrent`` or
-        ``Bidirectional`` of them, or a ``Stacked`` of those; or a whole
+        A cell (``LSTMCell``, ``CoupledLSTMCell``, ``GRUCell``, ``SimpleRNNCell``), a
+        ``Recurrent`` or ``Bidirectional`` of them, or a ``Stacked`` of those; or a whole
         :class:`~lstmkit.Sequential` with ``Dense`` and pooling heads (see
         :mod:`lstmkit.interop.onnx_model`).
     path : str or path-like
@@ -243,7 +271,7 @@ def to_onnx(
     -----
     Graph input ``x``: ``(batch, time, input_size)``; output ``y``: ``(batch, time, output_size)``,
     both in the model's dtype. Initial states are zero; final states are not exported. A float64
-    model gives a valid float64 graph, but ONNX Runtime's CPU LSTM and GRU kernels run float32
+    model gives a valid float64 graph, but ONNX Runtime's CPU LSTM, GRU and RNN kernels run float32
     only: convert the model to float32 to serve it there.
 
     Raises

@@ -1,4 +1,5 @@
-"""PyTorch interop: ``nn.LSTM``, ``nn.LSTMCell``, ``nn.GRU``, ``nn.GRUCell`` to lstmkit and back.
+"""PyTorch interop: ``nn.LSTM``, ``nn.LSTMCell``, ``nn.GRU``, ``nn.GRUCell``, ``nn.RNN`` and
+``nn.RNNCell`` to lstmkit and back.
 
 Layouts (lstmkit uses row vectors, ``x @ W``; PyTorch column vectors, ``W x``):
 
@@ -11,6 +12,9 @@ Layouts (lstmkit uses row vectors, ``x @ W``; PyTorch column vectors, ``W x``):
   The reset and update gates keep ``b_i + b_h``; the candidate keeps ``b_in`` as its ``b`` and
   ``b_hn`` (which the reset gate scales) as ``GRUCell.recurrent_bias``. PyTorch's GRU is lstmkit's
   ``GRUCell(reset_after=True, update_convention="pytorch")``.
+* **RNN** (Elman): ``weight_ih (H, I)``, ``weight_hh (H, H)`` transposed are the ``W`` and ``U``
+  of ``SimpleRNNCell.candidate``, ``b`` the sum of the two biases; ``nonlinearity="tanh"`` or ``"relu"`` is the
+  gate's activation (``activations.tanh`` or ``activations.relu``, recognised by the object).
 
 lstmkit runners are always batch-first: a model converted from ``nn.LSTM(batch_first=False)``
 computes the same function, but takes its input as ``(batch, time, features)``.
@@ -37,6 +41,8 @@ from lstmkit import activations
 from lstmkit.cells.gru import GRUCell
 from lstmkit.cells.lstm import LSTMCell
 from lstmkit.cells.projection import ProjectionLSTMCell
+from lstmkit.cells.simple import SimpleRNNCell
+from lstmkit.interop._torch_rnn import rnn_cell, rnn_problems
 from lstmkit.interop.torch_model import sequential_to_torch
 from lstmkit.layers.sequential import Sequential
 from lstmkit.module import check_dtype, converted
@@ -69,29 +75,29 @@ def from_torch(module: Any, *, dtype: Any = None) -> Any:
 
     Parameters
     ----------
-    module : torch.nn.LSTM, LSTMCell, GRU or GRUCell
+    module : torch.nn.LSTM, LSTMCell, GRU, GRUCell, RNN or RNNCell
     dtype : float32 or float64, optional
         The lstmkit dtype; by default the module's own (which must then be float32 or float64).
 
     Returns
     -------
-    LSTMCell, ProjectionLSTMCell or GRUCell
-        For ``nn.LSTMCell`` / ``nn.GRUCell``.
+    LSTMCell, ProjectionLSTMCell, GRUCell or SimpleRNNCell
+        For ``nn.LSTMCell`` / ``nn.GRUCell`` / ``nn.RNNCell``.
     Recurrent, Bidirectional or Stacked
-        For ``nn.LSTM`` / ``nn.GRU``: one layer gives a ``Recurrent`` (or a ``Bidirectional``
-        with ``merge="concat"``), several a ``Stacked`` with the module's ``dropout``. Inputs are
-        batch-first whatever ``batch_first`` was; ``proj_size > 0`` gives ``ProjectionLSTMCell``\\ s.
+        For ``nn.LSTM`` / ``nn.GRU`` / ``nn.RNN``: one layer gives a ``Recurrent`` (or a
+        ``Bidirectional`` with ``merge="concat"``), several a ``Stacked`` with the module's
+        ``dropout``. Inputs are batch-first whatever ``batch_first`` was; ``proj_size > 0`` gives ``ProjectionLSTMCell``\\ s.
 
     Raises
     ------
     TypeError
-        ``module`` is not one of the four supported types, or its dtype is not float32/float64.
+        ``module`` is not one of the six supported types, or its dtype is not float32/float64.
     """
     torch = _torch()
     nn = torch.nn
-    if not isinstance(module, (nn.LSTM, nn.GRU, nn.LSTMCell, nn.GRUCell)):
+    if not isinstance(module, (nn.LSTM, nn.GRU, nn.LSTMCell, nn.GRUCell, nn.RNN, nn.RNNCell)):
         raise TypeError(
-            "module: expected torch.nn.LSTM, LSTMCell, GRU or GRUCell, received "
+            "module: expected torch.nn.LSTM, LSTMCell, GRU, GRUCell, RNN or RNNCell, received "
             f"{type(module).__name__}"
         )
     first = next(module.parameters())
@@ -109,6 +115,9 @@ def from_torch(module: Any, *, dtype: Any = None) -> Any:
         )
     if isinstance(module, nn.GRUCell):
         return _gru_cell(get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh"), dt)
+    if isinstance(module, nn.RNNCell):
+        w_ih, w_hh, b_ih, b_hh = (get(n) for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+        return rnn_cell(w_ih, w_hh, b_ih, b_hh, module.nonlinearity, dt)
     is_lstm = isinstance(module, nn.LSTM)
     layers = []
     for k in range(module.num_layers):
@@ -120,6 +129,8 @@ def from_torch(module: Any, *, dtype: Any = None) -> Any:
             if is_lstm:
                 hr = get(f"weight_hr_l{k}{suffix}") if module.proj_size > 0 else None
                 cell = _lstm_cell(w_ih, w_hh, b_ih, b_hh, hr, dt)
+            elif isinstance(module, nn.RNN):
+                cell = rnn_cell(w_ih, w_hh, b_ih, b_hh, module.nonlinearity, dt)
             else:
                 cell = _gru_cell(w_ih, w_hh, b_ih, b_hh, dt)
             runners.append(Recurrent(cell, reverse=suffix == "_reverse"))
@@ -185,7 +196,8 @@ def _not_builtin(act: Any) -> str:
 
 
 def _cell_problems(cell: Any, path: str) -> tuple[str | None, list[str]]:
-    """The cell's PyTorch kind ("lstm" or "gru") and the list of what PyTorch cannot express."""
+    """The cell's PyTorch kind ("lstm", "gru", "rnn_tanh" or "rnn_relu") and the list of what
+    PyTorch cannot express."""
     from lstmkit.cells.coupled import CoupledLSTMCell
     from lstmkit.cells.layernorm import LayerNormLSTMCell
     from lstmkit.regularization import VariationalDropout, Zoneout
@@ -198,6 +210,8 @@ def _cell_problems(cell: Any, path: str) -> tuple[str | None, list[str]]:
         return None, [f"{path}: coupled input and forget gates (CoupledLSTMCell)"]
     if isinstance(cell, LayerNormLSTMCell):
         return None, [f"{path}: layer normalization (LayerNormLSTMCell)"]
+    if type(cell) is SimpleRNNCell:
+        return rnn_problems(cell, path)
     problems = []
     if type(cell) in (LSTMCell, ProjectionLSTMCell):
         kind = "lstm"
@@ -230,7 +244,8 @@ def _cell_problems(cell: Any, path: str) -> tuple[str | None, list[str]]:
         }
     else:
         return None, [
-            f"{path}: a {type(cell).__name__} (only LSTMCell, ProjectionLSTMCell and GRUCell)"
+            f"{path}: a {type(cell).__name__} (only LSTMCell, ProjectionLSTMCell, GRUCell and "
+            "SimpleRNNCell)"
         ]
     for name, act in wanted.items():
         got = cell.gates[name].activation
@@ -252,12 +267,13 @@ def to_torch(model: Any, *, dtype: Any = None) -> Any:
     Parameters
     ----------
     model
-        ``LSTMCell`` or ``GRUCell`` (to ``nn.LSTMCell`` / ``nn.GRUCell``); or a ``Recurrent``,
-        ``Bidirectional`` (``merge="concat"``) or ``Stacked`` of them with equal hidden sizes
-        (to ``nn.LSTM`` / ``nn.GRU`` with ``batch_first=True``, ``num_layers``,
-        ``bidirectional``, ``dropout`` and ``proj_size`` set to match); or a whole
-        :class:`~lstmkit.Sequential` with ``Dense`` and pooling heads (to a module whose
-        ``forward(x, lengths=None)`` computes the same, see :mod:`lstmkit.interop.torch_model`).
+        ``LSTMCell``, ``GRUCell`` or ``SimpleRNNCell`` (to ``nn.LSTMCell`` / ``nn.GRUCell`` /
+        ``nn.RNNCell``); or a ``Recurrent``, ``Bidirectional`` (``merge="concat"``) or ``Stacked``
+        of them with equal hidden sizes (to ``nn.LSTM`` / ``nn.GRU`` / ``nn.RNN`` with
+        ``batch_first=True``, ``num_layers``, ``bidirectional``, ``dropout`` and ``proj_size`` set
+        to match); or a whole :class:`~lstmkit.Sequential` with ``Dense`` and pooling heads (to a
+        module whose ``forward(x, lengths=None)`` computes the same, see
+        :mod:`lstmkit.interop.torch_model`).
     dtype : float32 or float64, optional
         Convert a copy of the model to this dtype first (:meth:`lstmkit.Module.astype`); by
         default the model's own.
@@ -291,7 +307,10 @@ def to_torch(model: Any, *, dtype: Any = None) -> Any:
         _fail(problems)
         assert kind is not None  # _fail raised otherwise
         cls = torch.nn.LSTMCell if kind == "lstm" else torch.nn.GRUCell
-        module = cls(model.input_size, model.hidden_size, dtype=dtype)
+        cell_kwargs: dict[str, Any] = {}
+        if kind.startswith("rnn_"):
+            cls, cell_kwargs = torch.nn.RNNCell, {"nonlinearity": kind.removeprefix("rnn_")}
+        module = cls(model.input_size, model.hidden_size, dtype=dtype, **cell_kwargs)
         _copy_cell(torch, module, "", model, kind)
         return module
     layers = _layers(model)
@@ -299,6 +318,8 @@ def to_torch(model: Any, *, dtype: Any = None) -> Any:
     bidirectional = len(layers[0][1]) == 2
     kwargs: dict[str, Any] = {"proj_size": proj} if kind == "lstm" else {}
     cls = torch.nn.LSTM if kind == "lstm" else torch.nn.GRU
+    if kind.startswith("rnn_"):
+        cls, kwargs = torch.nn.RNN, {"nonlinearity": kind.removeprefix("rnn_")}
     dropout = float(model.dropout) if isinstance(model, Stacked) and len(layers) > 1 else 0.0
     module = cls(
         layers[0][1][0].input_size,
@@ -358,7 +379,8 @@ def _check_layers(layers: list[tuple[str, list[Any]]]) -> tuple[str, int, int]:
             kinds.add(kind)
     _fail(problems)
     if len(kinds) != 1:
-        _fail(["a mix of LSTM and GRU layers"])
+        names = {"lstm": "LSTM", "gru": "GRU", "rnn_tanh": "tanh RNN", "rnn_relu": "relu RNN"}
+        _fail([f"a mix of {' and '.join(names[k] for k in names if k in kinds)} layers"])
     if len({len(cells) for _, cells in layers}) != 1:
         _fail(["a mix of one-way and bidirectional layers"])
     cells = [cell for _, layer_cells in layers for cell in layer_cells]
@@ -374,7 +396,9 @@ def _check_layers(layers: list[tuple[str, list[Any]]]) -> tuple[str, int, int]:
 
 
 def _copy_cell(torch: Any, module: Any, suffix: str, cell: Any, kind: str) -> None:
-    order = LSTM_ORDER if kind == "lstm" else GRU_ORDER
+    order: tuple[str, ...] = LSTM_ORDER if kind == "lstm" else GRU_ORDER
+    if kind.startswith("rnn_"):
+        order = ("candidate",)
     gates = [cell.gates[name] for name in order]
     H = cell.hidden_size
     w_ih = np.concatenate([g.W.value.T for g in gates])
