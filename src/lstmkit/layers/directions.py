@@ -18,7 +18,7 @@ A layout is one of
 
 from __future__ import annotations
 
-from typing import Any, Union
+from typing import Any
 
 from lstmkit.layers.dense import Dense
 from lstmkit.runners.bidirectional import Bidirectional
@@ -31,7 +31,7 @@ FORWARD = "forward"
 BACKWARD = "backward"
 DIRECTIONS = (FORWARD, BACKWARD)
 
-Layout = Union[tuple[str, ...], str, None]
+Layout = tuple[str, ...] | str | None
 
 
 def output_directions(layer: Any, incoming: Layout = None) -> Layout:
@@ -40,8 +40,9 @@ def output_directions(layer: Any, incoming: Layout = None) -> Layout:
     Parameters
     ----------
     layer : runner or layer
-        ``Recurrent``, ``Bidirectional``, ``Stacked``, ``Sequential``, ``Dense`` or pooling
-        are understood; anything else gives ``None`` (unknown).
+        ``Recurrent``, ``Bidirectional``, ``Stacked``, ``Dense`` and pooling are understood; a
+        layer with a method ``output_directions(incoming)`` (such as ``Sequential``) answers
+        for itself; anything else gives ``None`` (unknown).
     incoming : tuple of str, str or None
         The layout of ``layer``'s input (matters for layers applied per step, like ``Dense``).
 
@@ -58,8 +59,9 @@ def output_directions(layer: Any, incoming: Layout = None) -> Layout:
     >>> output_directions(Bidirectional(LSTMCell(3, 4, rng=0), merge="sum", rng=1))
     "a Bidirectional with merge='sum'"
     """
-    from lstmkit.layers.sequential import Sequential  # Sequential imports this module
-
+    declared = getattr(layer, "output_directions", None)
+    if callable(declared):
+        return declared(incoming)
     if isinstance(layer, Recurrent):
         return (BACKWARD if layer.reverse else FORWARD,)
     if isinstance(layer, Bidirectional):
@@ -71,11 +73,6 @@ def output_directions(layer: Any, incoming: Layout = None) -> Layout:
         return first + second
     if isinstance(layer, Stacked):
         return output_directions(layer.layers[-1])
-    if isinstance(layer, Sequential):
-        layout = incoming
-        for inner in layer.layers:
-            layout = output_directions(inner, layout)
-        return layout
     if isinstance(layer, Dense):
         if isinstance(incoming, tuple) and len(incoming) > 1:
             return "a Dense layer applied per step to outputs of both directions"

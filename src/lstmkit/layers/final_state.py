@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 from lstmkit import config
 from lstmkit.layers._checks import check_grad
 from lstmkit.layers.directions import DIRECTIONS, FORWARD
-from lstmkit.layers.pooling import _pool_lengths, _Pool, _PoolCache
+from lstmkit.layers.pooling import _Pool, _pool_lengths, _PoolCache
 from lstmkit.module import accumulates_gradients, component
 from lstmkit.sequence import SequencePlan
 

@@ -154,6 +154,14 @@ class Sequential(Module):
     def dtype(self) -> np.dtype[Any]:
         return np.dtype(self.layers[0].dtype)
 
+    def output_directions(self, incoming: Layout = None) -> Layout:
+        """The time directions of the output features, given those of the input (see
+        :func:`lstmkit.layers.directions.output_directions`)."""
+        layout = incoming
+        for layer in self.layers:
+            layout = output_directions(layer, layout)
+        return layout
+
     def initial_state(self, batch_size: int | None = None) -> Any:
         """Zero state of the recurrent layer(s); None if there is none."""
         states = tuple(self.layers[k].initial_state(batch_size) for k in self._recurrent)
