@@ -20,7 +20,7 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import attrs
@@ -29,7 +29,7 @@ from numpy.typing import NDArray
 
 from lstmkit.initializers import as_rng
 
-__all__ = ["BATCH_KEYS", "ArrayBatches", "as_dataset", "unpack_batch"]
+__all__ = ["BATCH_KEYS", "ArrayBatches", "as_dataset", "epoch_batches", "unpack_batch"]
 
 Array = NDArray[Any]
 
@@ -182,3 +182,60 @@ def as_dataset(
             f"received {type(data).__name__}"
         )
     return data
+
+
+def _count(value: Any, argument: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{argument}: expected an integer >= 1, received {value!r}")
+    return int(value)
+
+
+def epoch_batches(
+    batches: Any,
+    *,
+    epochs: int,
+    steps: int | None = None,
+    batch_size: int | None = None,
+    shuffle: bool = False,
+    rng: Any = None,
+) -> tuple[Callable[[int], Iterable[Any]], int | None]:
+    """The batches of each epoch, for every form :func:`lstmkit.training.fit` accepts.
+
+    Parameters
+    ----------
+    batches : iterable, arrays or callable
+        A dataset or arrays (see :func:`as_dataset`), or a function ``step -> batch``.
+    epochs : int
+        Number of epochs (>= 1); a one-shot iterator is refused for more than one.
+    steps : int, optional
+        Steps per epoch; required for a function, which is called with the step number
+        counted over the whole run.
+    batch_size, shuffle, rng
+        For arrays, as in :class:`ArrayBatches`.
+
+    Returns
+    -------
+    batches_of : callable
+        ``batches_of(epoch)`` gives that epoch's batches.
+    steps : int or None
+        Steps per epoch if known (``steps``, else ``len`` of the dataset).
+    """
+    epochs = _count(epochs, "epochs")
+    per_epoch = None if steps is None else _count(steps, "steps")
+    if callable(batches):
+        if per_epoch is None:
+            raise ValueError("steps: required when batches is a function of the step number")
+        if batch_size is not None or shuffle:
+            raise ValueError("batch_size, shuffle: cut arrays; batches is a function of the step")
+        n = per_epoch
+        return (lambda epoch: (batches(epoch * n + k) for k in range(n))), n
+    data = as_dataset(batches, batch_size=batch_size, shuffle=shuffle, rng=rng)
+    if epochs > 1 and iter(data) is data:
+        raise ValueError(
+            f"batches: a one-shot iterator (such as a generator) gives its batches once, but "
+            f"epochs={epochs} reads them every epoch; pass a list, an ArrayBatches or an object "
+            "whose __iter__ starts again"
+        )
+    if per_epoch is None and hasattr(data, "__len__"):
+        per_epoch = len(data)
+    return (lambda epoch: data), per_epoch

@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 import attrs
@@ -32,7 +32,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from lstmkit.callbacks import Callback, FitState
-from lstmkit.data import as_dataset, unpack_batch
+from lstmkit.data import as_dataset, epoch_batches, unpack_batch
 from lstmkit.evaluation import evaluate, loss_mask
 from lstmkit.initializers import as_rng
 from lstmkit.optimizers import clip_grad_norm
@@ -301,34 +301,6 @@ class ProgressBar:
             self.stream.flush()
 
 
-def _count(value: Any, argument: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{argument}: expected an integer >= {minimum}, received {value!r}")
-    return int(value)
-
-
-def _epoch_batches(
-    batches: Any, steps: int | None, epochs: int, batch_size: Any, shuffle: bool, rng: Any
-) -> tuple[Callable[[int], Iterable[Any]], int | None]:
-    """``(batches_of(epoch), steps per epoch or None)`` for every form ``fit`` accepts."""
-    if callable(batches):
-        if steps is None:
-            raise ValueError("steps: required when batches is a function of the step number")
-        if batch_size is not None or shuffle:
-            raise ValueError("batch_size, shuffle: cut arrays; batches is a function of the step")
-        return (lambda epoch: (batches(epoch * steps + k) for k in range(steps))), steps
-    data = as_dataset(batches, batch_size=batch_size, shuffle=shuffle, rng=rng)
-    if epochs > 1 and iter(data) is data:
-        raise ValueError(
-            f"batches: a one-shot iterator (such as a generator) gives its batches once, but "
-            f"epochs={epochs} reads them every epoch; pass a list, an ArrayBatches or an object "
-            "whose __iter__ starts again"
-        )
-    if steps is None and hasattr(data, "__len__"):
-        steps = len(data)
-    return (lambda epoch: data), steps
-
-
 def _progress_bar(progress: bool, total: int | None, desc: str, stream: TextIO | None) -> Any:
     """tqdm (``tqdm.auto``: notebooks too) when installed, else :class:`ProgressBar`."""
     if not progress:
@@ -417,10 +389,10 @@ def fit(
     NonFiniteLossError
         With the step at which the loss (or a gradient) stopped being finite.
     """
-    epochs = _count(epochs, "epochs")
-    steps = None if steps is None else _count(steps, "steps")
     gen = None if rng is None else as_rng(rng)
-    batches_of, per_epoch = _epoch_batches(batches, steps, epochs, batch_size, shuffle, gen)
+    batches_of, per_epoch = epoch_batches(
+        batches, epochs=epochs, steps=steps, batch_size=batch_size, shuffle=shuffle, rng=gen
+    )
     validation = None
     if validation_data is not None:
         validation = as_dataset(validation_data, argument="validation_data")
