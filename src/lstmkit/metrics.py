@@ -145,7 +145,10 @@ class Perplexity(_NegativeLogLikelihood):
     name = "perplexity"
 
     def result(self) -> float:
-        return math.exp(self.mean_nll()) if self.count else math.nan
+        if not self.count:
+            return math.nan
+        nll = self.mean_nll()
+        return math.exp(nll) if nll < 709.0 else math.inf  # exp overflows a float beyond ~709.78
 
 
 @attrs.define(eq=False)
