@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 
 from lstmkit import metrics
-from lstmkit.metrics import Accuracy, BitsPerCharacter, MeanSquaredError, Metric, Perplexity
+from lstmkit.metrics import (
+    Accuracy,
+    BitsPerCharacter,
+    MeanSquaredError,
+    Metric,
+    NegativeLogLikelihood,
+    Perplexity,
+)
 
 
 def _batches(seed=0, classes=4):
@@ -62,10 +69,12 @@ def test_accuracy_counts_masked_entries_over_batches():
 def test_perplexity_and_bits_per_character():
     batches = _batches(1)
     nll = _reference_nll(batches)
-    ppl, bpc = Perplexity(), BitsPerCharacter()
+    ppl, bpc, mean = Perplexity(), BitsPerCharacter(), NegativeLogLikelihood()
     for logits, targets, mask in batches:
         ppl.update(logits, targets, mask)
         bpc.update(logits, targets, mask)
+        mean.update(logits, targets, mask)
+    assert mean.result() == pytest.approx(nll, rel=1e-12)
     assert ppl.result() == pytest.approx(math.exp(nll), rel=1e-12)
     assert bpc.result() == pytest.approx(nll / math.log(2), rel=1e-12)
     ppl.reset()

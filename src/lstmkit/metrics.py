@@ -33,6 +33,7 @@ __all__ = [
     "BitsPerCharacter",
     "MeanSquaredError",
     "Metric",
+    "NegativeLogLikelihood",
     "Perplexity",
     "get",
 ]
@@ -112,8 +113,14 @@ class Accuracy(Metric):
 
 
 @attrs.define(eq=False)
-class _NegativeLogLikelihood(Metric):
-    """Running sum of ``-log softmax(prediction)[target]`` over the counted entries."""
+class NegativeLogLikelihood(Metric):
+    """Mean negative log-likelihood (nats) of the target classes: the cross-entropy.
+
+    ``prediction`` are logits ``(..., classes)``; ``target`` integer classes ``(...)``. The
+    running total is the sum of ``-log softmax(prediction)[target]`` over counted entries.
+    """
+
+    name = "nll"
 
     def update(self, prediction: Any, target: Any, mask: Any = None) -> None:
         z, t = _class_targets(prediction, target)
@@ -136,7 +143,7 @@ class _NegativeLogLikelihood(Metric):
 
 
 @attrs.define(eq=False)
-class Perplexity(_NegativeLogLikelihood):
+class Perplexity(NegativeLogLikelihood):
     """``exp`` of the mean negative log-likelihood (nats) of the target classes.
 
     ``prediction`` are logits ``(..., classes)``; ``target`` integer classes ``(...)``.
@@ -145,6 +152,7 @@ class Perplexity(_NegativeLogLikelihood):
     name = "perplexity"
 
     def result(self) -> float:
+        """``exp(mean_nll())`` (NaN if nothing was counted, inf past the float range)."""
         if not self.count:
             return math.nan
         nll = self.mean_nll()
@@ -152,12 +160,13 @@ class Perplexity(_NegativeLogLikelihood):
 
 
 @attrs.define(eq=False)
-class BitsPerCharacter(_NegativeLogLikelihood):
+class BitsPerCharacter(NegativeLogLikelihood):
     """Mean negative log-likelihood of the target classes in bits (``nats / ln 2``)."""
 
     name = "bits_per_character"
 
     def result(self) -> float:
+        """``mean_nll() / ln 2``."""
         return self.mean_nll() / math.log(2.0)
 
 
@@ -186,6 +195,7 @@ _BY_NAME: dict[str, type[Metric]] = {
     "bits_per_character": BitsPerCharacter,
     "bpc": BitsPerCharacter,
     "mse": MeanSquaredError,
+    "nll": NegativeLogLikelihood,
 }
 
 
@@ -195,7 +205,8 @@ def get(metric: Any) -> Metric:
     Parameters
     ----------
     metric : Metric or str
-        ``"accuracy"``, ``"perplexity"``, ``"bits_per_character"`` (or ``"bpc"``), ``"mse"``, or
+        ``"accuracy"``, ``"nll"``, ``"perplexity"``, ``"bits_per_character"`` (or ``"bpc"``),
+        ``"mse"``, or
         any object with ``name``, ``reset``, ``update`` and ``result`` (a user's metric).
 
     Returns

@@ -359,7 +359,7 @@ def fit(
         Batches (or arrays, one batch) evaluated after every epoch; their loss is logged as
         ``val_loss`` and each metric as ``val_<name>``.
     metrics : sequence of Metric or str
-        Computed on ``validation_data``: ``"accuracy"``, ``"perplexity"``,
+        Computed on ``validation_data``: ``"accuracy"``, ``"nll"``, ``"perplexity"``,
         ``"bits_per_character"``, ``"mse"`` or :mod:`lstmkit.metrics` objects (a user's too).
     callbacks : sequence of Callback
         Called in order (:mod:`lstmkit.callbacks`).
