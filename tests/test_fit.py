@@ -214,6 +214,10 @@ def test_callbacks_refuse_what_they_cannot_do():
         EarlyStopping(patience=-1)
     with pytest.raises(ValueError, match=r"mode: expected one of auto, min, max"):
         ModelCheckpoint("x.npz", mode="up")
+    with pytest.raises(ValueError, match=r"path: saving every epoch to the one file"):
+        ModelCheckpoint("x.npz", save_best_only=False)
+    with pytest.raises(ValueError, match=r"path: expected a file name whose only"):
+        ModelCheckpoint("x-{step}.npz")
     with pytest.raises(TypeError, match=r"schedule: expected a function of the epoch"):
         LearningRateScheduler(0.1)
 
@@ -352,6 +356,15 @@ def test_fit_reads_a_dataset_every_epoch_and_refuses_one_shot_iterators():
     )
     with pytest.raises(ValueError, match=r"batches: a one-shot iterator .* epochs=2"):
         fit(model, losses.mean_squared_error, SGD(model, lr=0.01), iter(batches), epochs=2)
+    with pytest.raises(ValueError, match=r"validation_data: a one-shot iterator"):
+        fit(
+            model,
+            losses.mean_squared_error,
+            SGD(model, lr=0.01),
+            batches,
+            epochs=2,
+            validation_data=iter(batches),
+        )
     with pytest.raises(ValueError, match=r"batch_size, shuffle: cut arrays into batches"):
         fit(model, losses.mean_squared_error, SGD(model, lr=0.01), batches, batch_size=2)
     with pytest.raises(ValueError, match=r"metrics: they are computed on validation_data"):

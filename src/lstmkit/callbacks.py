@@ -222,6 +222,21 @@ class ModelCheckpoint(Callback):
     best: float | None = attrs.field(default=None, init=False)
     best_path: Path | None = attrs.field(default=None, init=False)
 
+    def __attrs_post_init__(self) -> None:
+        text = os.fspath(self.path)
+        try:
+            text.format(epoch=1)
+        except (KeyError, IndexError, ValueError) as err:
+            raise ValueError(
+                f"path: expected a file name whose only {{...}} field is {{epoch}}, "
+                f"received {text!r} ({err!r})"
+            ) from None
+        if not self.save_best_only and self.restore_best and "{epoch" not in text:
+            raise ValueError(
+                f"path: saving every epoch to the one file {text!r} would overwrite the best "
+                "epoch before it is restored; put {epoch} in the path, or keep save_best_only=True"
+            )
+
     def on_train_begin(self, state: FitState) -> None:
         self.best, self.best_path = None, None
 

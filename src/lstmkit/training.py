@@ -356,8 +356,9 @@ def fit(
     shuffle : bool, default False
         For arrays: a new order of the rows every epoch, drawn from ``rng``.
     validation_data : iterable or arrays, optional
-        Batches (or arrays, one batch) evaluated after every epoch; their loss is logged as
-        ``val_loss`` and each metric as ``val_<name>``.
+        Batches evaluated after every epoch, or arrays (one batch; an
+        :class:`~lstmkit.data.ArrayBatches` with a ``batch_size`` cuts them); their loss is
+        logged as ``val_loss`` and each metric as ``val_<name>``.
     metrics : sequence of Metric or str
         Computed on ``validation_data``: ``"accuracy"``, ``"nll"``, ``"perplexity"``,
         ``"bits_per_character"``, ``"mse"`` or :mod:`lstmkit.metrics` objects (a user's too).
@@ -396,6 +397,12 @@ def fit(
     validation = None
     if validation_data is not None:
         validation = as_dataset(validation_data, argument="validation_data")
+        if epochs > 1 and iter(validation) is validation:
+            raise ValueError(
+                "validation_data: a one-shot iterator (such as a generator) gives its batches "
+                f"once, but epochs={epochs} evaluates them every epoch; pass a list or an "
+                "ArrayBatches"
+            )
     elif metrics:
         raise ValueError("metrics: they are computed on validation_data, which is None")
     history = History()
