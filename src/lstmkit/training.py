@@ -21,6 +21,7 @@ never contributes to the loss, its gradient or a metric.
 
 from __future__ import annotations
 
+import itertools
 import math
 import sys
 import time
@@ -91,6 +92,13 @@ class History:
     epochs: list[int] = attrs.field(factory=list)
     metrics: dict[str, list[float]] = attrs.field(factory=dict)
     stopped_epoch: int | None = None
+
+    def add_step(self, result: StepResult) -> None:
+        """Append one step's loss (and gradient norm) and keep its final state."""
+        self.losses.append(result.loss)
+        if result.grad_norm is not None:
+            self.grad_norms.append(result.grad_norm)
+        self.final_state = result.final_state
 
     def record(self, epoch: int, logs: dict[str, float]) -> None:
         """Append one epoch's logs."""
@@ -311,6 +319,12 @@ def _progress_bar(progress: bool, total: int | None, desc: str, stream: TextIO |
     return None if total is None else ProgressBar(total, desc=desc, stream=stream)
 
 
+def _print_logs(stream: TextIO | None, label: str, logs: dict[str, float]) -> None:
+    out = sys.stderr if stream is None else stream
+    out.write(label + "  " + "  ".join(f"{key} {value:.4g}" for key, value in logs.items()) + "\n")
+    out.flush()
+
+
 def fit(
     model: Any,
     loss_fn: Callable[..., tuple[float, Array]],
@@ -407,6 +421,28 @@ def fit(
         raise ValueError("metrics: they are computed on validation_data, which is None")
     history = History()
     state = FitState(model, optimizer, history, epochs)
+
+    def run_step(batch: Any, step: int) -> float:
+        b = unpack_batch(batch)
+        result = train_step(
+            model,
+            loss_fn,
+            optimizer,
+            b["x"],
+            b["target"],
+            lengths=b.get("lengths"),
+            mask=b.get("mask"),
+            initial_state=b.get("initial_state"),
+            clip_norm=clip_norm,
+            step=step,
+            rng=gen,
+            auto_mask=auto_mask,
+        )
+        history.add_step(result)
+        for callback in callbacks:
+            callback.on_batch_end(state, step, result.loss)
+        return result.loss
+
     for callback in callbacks:
         callback.on_train_begin(state)
     step = 0
@@ -418,34 +454,11 @@ def fit(
         bar = _progress_bar(progress, per_epoch, label, stream)
         losses: list[float] = []
         try:
-            for k, batch in enumerate(batches_of(epoch)):
-                if per_epoch is not None and k >= per_epoch:
-                    break
-                b = unpack_batch(batch)
-                result = train_step(
-                    model,
-                    loss_fn,
-                    optimizer,
-                    b["x"],
-                    b["target"],
-                    lengths=b.get("lengths"),
-                    mask=b.get("mask"),
-                    initial_state=b.get("initial_state"),
-                    clip_norm=clip_norm,
-                    step=step,
-                    rng=gen,
-                    auto_mask=auto_mask,
-                )
-                losses.append(result.loss)
-                history.losses.append(result.loss)
-                if result.grad_norm is not None:
-                    history.grad_norms.append(result.grad_norm)
-                history.final_state = result.final_state
-                if bar is not None:
-                    bar.update(result.loss)
-                for callback in callbacks:
-                    callback.on_batch_end(state, step, result.loss)
+            for batch in itertools.islice(batches_of(epoch), per_epoch):
+                losses.append(run_step(batch, step))
                 step += 1
+                if bar is not None:
+                    bar.update(losses[-1])
         finally:
             if bar is not None:
                 bar.close()
@@ -457,10 +470,7 @@ def fit(
             logs.update({f"val_{key}": value for key, value in scores.items()})
         history.record(epoch, logs)
         if progress and (epochs > 1 or validation is not None):
-            text = "  ".join(f"{key} {value:.4g}" for key, value in logs.items())
-            out = sys.stderr if stream is None else stream
-            out.write(f"epoch {epoch + 1}/{epochs}  {text}\n")
-            out.flush()
+            _print_logs(stream, f"epoch {epoch + 1}/{epochs}", logs)
         for callback in callbacks:
             callback.on_epoch_end(state, logs)
         if state.stop:
@@ -544,9 +554,7 @@ def tbptt(
             rng=rng,
         )
         state = detach_state(result.final_state)
-        history.losses.append(result.loss)
-        if result.grad_norm is not None:
-            history.grad_norms.append(result.grad_norm)
+        history.add_step(result)
         if on_step is not None:
             on_step(step_offset + k, result.loss)
     history.final_state = state
