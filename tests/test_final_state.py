@@ -156,3 +156,14 @@ def test_final_state_is_saved_and_loaded():
     again = load(path)
     assert again.layers[1].directions == ("forward", "backward")
     np.testing.assert_array_equal(again(_x(), lengths=LENGTHS), model(_x(), lengths=LENGTHS))
+
+
+def test_a_saved_final_state_with_bad_directions_is_refused():
+    from lstmkit import config
+
+    cfg = config.to_config(FinalState(("forward", "backward")))
+    assert config.from_config(cfg).directions == ("forward", "backward")
+    with pytest.raises(ValueError, match=r"model\.directions: expected each entry"):
+        config.from_config({**cfg, "directions": ["forward", "up"]})
+    with pytest.raises(TypeError, match=r"model\.directions: expected None or a non-empty"):
+        config.from_config({**cfg, "directions": "forward"})
