@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from lstmkit import Bidirectional, LSTMCell, LSTMState, Recurrent, Sequential, Stacked, activations
-from lstmkit.layers import Dense, LastStep, MeanPool
+from lstmkit.layers import Dense, FinalState, LastStep, MeanPool
 from lstmkit.module import Parameter
 from lstmkit.runners.bidirectional import MERGE_MODES
 from lstmkit.testing import check_cell_gradients, check_gradients, relative_error
@@ -196,10 +196,14 @@ def test_bidirectional_inside_a_stack_with_dropout():
 # -- Sequential and feed-forward layers ------------------------------------------------------------
 
 
-@pytest.mark.parametrize("pool", [LastStep, MeanPool])
+@pytest.mark.parametrize("pool", [LastStep, FinalState, MeanPool])
 def test_sequential_with_pooling_and_dense(pool):
+    # LastStep is a forward runner's summary (after a backward direction it is refused).
+    last = (
+        LSTMCell(3, 4, rng=1) if pool is LastStep else Bidirectional(LSTMCell(3, 2, rng=1), rng=2)
+    )
     model = Sequential(
-        Stacked([LSTMCell(2, 3, rng=0), Bidirectional(LSTMCell(3, 2, rng=1), rng=2)]),
+        Stacked([LSTMCell(2, 3, rng=0), last]),
         pool(),
         Dense(4, 2, "tanh", rng=3, bias_initializer="normal"),
     )

@@ -421,6 +421,9 @@ def test_a_factory_default_is_written_out(site):
         "losses": "list()",
         "grad_norms": "list()",
         "final_state": "None",
+        "epochs": "list()",
+        "metrics": "dict()",
+        "stopped_epoch": "None",
     }
 
 

@@ -25,7 +25,7 @@ from lstmkit.cells import (
 )
 from lstmkit.gate import Gate
 from lstmkit.io import load, load_weights, save
-from lstmkit.layers import Dense, LastStep, MeanPool, Sequential
+from lstmkit.layers import Dense, FinalState, LastStep, MeanPool, Sequential
 from lstmkit.module import Module, Parameter
 from lstmkit.regularization import VariationalDropout, Zoneout
 from lstmkit.runners import Bidirectional, BidirectionalState, Recurrent, Stacked
@@ -40,6 +40,7 @@ __all__ = [
     "Cell",
     "CoupledLSTMCell",
     "Dense",
+    "FinalState",
     "GRUCell",
     "Gate",
     "HiddenState",

@@ -3,30 +3,41 @@
 * :func:`train_step` runs forward, loss, backward, optional global-norm clipping
   and the optimizer update for one batch. A NaN or infinite loss (or gradient)
   raises :class:`NonFiniteLossError` naming the step, *before* any weight changes.
-* :func:`fit` repeats :func:`train_step` over batches and shows a plain-text
-  progress bar with the running loss.
+* :func:`fit` trains for epochs over a dataset, with validation metrics
+  (:mod:`lstmkit.metrics`), callbacks (:mod:`lstmkit.callbacks`: early stopping,
+  checkpoints, learning-rate schedules) and a progress bar with the running loss
+  (tqdm when installed, else :class:`ProgressBar`); it records a :class:`History`.
 * :func:`tbptt` is stateful truncated backpropagation through time: it cuts long
   sequences into chunks, carries the final state of one chunk into the next as a
   constant (no gradient crosses a chunk boundary) and updates after every chunk.
 
 The model is a :class:`~lstmkit.Sequential` or a runner (``Recurrent``,
 ``Stacked``, ``Bidirectional``); the loss is any ``loss_fn(prediction, target[, mask])
--> (loss, d_prediction)`` such as those in :mod:`lstmkit.losses`.
+-> (loss, d_prediction)`` such as those in :mod:`lstmkit.losses`. For sequence outputs
+``(batch, time, ...)`` of a batch with ``lengths``, the loss gets the mask
+``t < lengths[b]`` unless a mask is given (:func:`lstmkit.evaluation.loss_mask`), so padding
+never contributes to the loss, its gradient or a metric.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 import attrs
 import numpy as np
 from numpy.typing import NDArray
 
+from lstmkit.callbacks import Callback, FitState
+from lstmkit.data import as_dataset, epoch_batches, unpack_batch
+from lstmkit.evaluation import evaluate, loss_mask
+from lstmkit.initializers import as_rng
 from lstmkit.optimizers import clip_grad_norm
+from lstmkit.progress import TqdmBar, tqdm_factory
 
 __all__ = [
     "History",
@@ -66,11 +77,34 @@ class StepResult:
 
 @attrs.define(eq=False)
 class History:
-    """Per-step losses (and gradient norms when clipping) recorded by :func:`fit` / :func:`tbptt`."""
+    """What :func:`fit` / :func:`tbptt` recorded.
+
+    ``losses`` and ``grad_norms`` (when clipping) have one entry per step; ``epochs`` lists
+    the epochs run (from 0) and ``metrics`` one value per epoch under each key of the epoch's
+    logs: ``loss`` (the mean of the epoch's step losses), ``lr`` (the optimizer's learning
+    rate), ``val_loss`` and ``val_<metric>`` with validation data. ``stopped_epoch`` is the
+    epoch after which a callback stopped training, if one did.
+    """
 
     losses: list[float] = attrs.field(factory=list)
     grad_norms: list[float] = attrs.field(factory=list)
     final_state: Any = None
+    epochs: list[int] = attrs.field(factory=list)
+    metrics: dict[str, list[float]] = attrs.field(factory=dict)
+    stopped_epoch: int | None = None
+
+    def add_step(self, result: StepResult) -> None:
+        """Append one step's loss (and gradient norm) and keep its final state."""
+        self.losses.append(result.loss)
+        if result.grad_norm is not None:
+            self.grad_norms.append(result.grad_norm)
+        self.final_state = result.final_state
+
+    def record(self, epoch: int, logs: dict[str, float]) -> None:
+        """Append one epoch's logs."""
+        self.epochs.append(epoch)
+        for key, value in logs.items():
+            self.metrics.setdefault(key, []).append(float(value))
 
 
 def detach_state(state: Any) -> Any:
@@ -115,6 +149,7 @@ def train_step(
     clip_norm: float | None = None,
     step: int | None = None,
     rng: Any = None,
+    auto_mask: bool = True,
 ) -> StepResult:
     """One optimisation step on one batch.
 
@@ -131,6 +166,8 @@ def train_step(
         Whatever ``loss_fn`` expects, e.g. ``(batch, 1)`` or integer ``(batch, time)``.
     lengths : array of int, optional
     mask : ndarray of bool, optional
+        What counts in the loss; when None and the prediction is a sequence
+        ``(batch, time, ...)``, the mask from ``lengths`` (see ``auto_mask``).
     initial_state : state, optional
     clip_norm : float, optional
         Clip the global gradient norm to this value before the update.
@@ -138,6 +175,9 @@ def train_step(
         Step number used in error messages.
     rng : Generator, optional
         Dropout randomness for the training forward.
+    auto_mask : bool, default True
+        Mask the padding of sequence outputs from ``lengths``
+        (:func:`lstmkit.evaluation.loss_mask`); False passes no mask.
 
     Returns
     -------
@@ -150,6 +190,8 @@ def train_step(
     """
     optimizer.zero_grad()
     y, final, cache = _forward(model, x, initial_state, lengths, rng)
+    if auto_mask:
+        mask = loss_mask(y, x, lengths, mask)
     loss, dy = loss_fn(y, target) if mask is None else loss_fn(y, target, mask)
     loss = float(loss)
     if not math.isfinite(loss):
@@ -267,103 +309,175 @@ class ProgressBar:
             self.stream.flush()
 
 
-def _unpack_batch(batch: Any) -> dict[str, Any]:
-    if isinstance(batch, dict):
-        unknown = set(batch) - {"x", "target", "lengths", "mask", "initial_state"}
-        if unknown or "x" not in batch or "target" not in batch:
-            raise ValueError(
-                "batches: expected dicts with keys x, target and optionally lengths, mask, "
-                f"initial_state; received keys {sorted(batch)}"
-            )
-        return dict(batch)
-    if isinstance(batch, (tuple, list)) and 2 <= len(batch) <= 4:
-        return dict(zip(("x", "target", "lengths", "mask"), batch))
-    raise TypeError(
-        "batches: expected (x, target[, lengths[, mask]]) tuples or dicts, "
-        f"received {type(batch).__name__}"
-    )
+def _progress_bar(progress: bool, total: int | None, desc: str, stream: TextIO | None) -> Any:
+    """tqdm (``tqdm.auto``: notebooks too) when installed, else :class:`ProgressBar`."""
+    if not progress:
+        return None
+    factory = tqdm_factory()
+    if factory is not None:
+        return TqdmBar(factory, total, desc=desc, stream=stream)
+    return None if total is None else ProgressBar(total, desc=desc, stream=stream)
+
+
+def _print_logs(stream: TextIO | None, label: str, logs: dict[str, float]) -> None:
+    out = sys.stderr if stream is None else stream
+    out.write(label + "  " + "  ".join(f"{key} {value:.4g}" for key, value in logs.items()) + "\n")
+    out.flush()
 
 
 def fit(
     model: Any,
     loss_fn: Callable[..., tuple[float, Array]],
     optimizer: Any,
-    batches: Iterable[Any] | Callable[[int], Any],
+    batches: Any,
     *,
+    epochs: int = 1,
     steps: int | None = None,
+    batch_size: int | None = None,
+    shuffle: bool = False,
+    validation_data: Any = None,
+    metrics: Sequence[Any] = (),
+    callbacks: Sequence[Callback] = (),
+    auto_mask: bool = True,
     clip_norm: float | None = None,
     progress: bool = True,
     desc: str = "train",
     stream: TextIO | None = None,
     rng: Any = None,
 ) -> History:
-    """Train for a number of steps, showing a progress bar with the running loss.
+    """Train for ``epochs`` passes over a dataset, with validation, metrics and callbacks.
+
+    Each epoch runs :func:`train_step` on every batch (at most ``steps``), then, with
+    ``validation_data``, evaluates the loss and ``metrics`` in inference mode
+    (:func:`lstmkit.evaluation.evaluate`), records the epoch's logs in the :class:`History`
+    and calls the callbacks, which may stop training.
 
     Parameters
     ----------
     model, loss_fn, optimizer
         As in :func:`train_step`.
-    batches : iterable or callable
-        Batches as ``(x, target)``, ``(x, target, lengths)``, ``(x, target, lengths, mask)``
-        or dicts with those keys; or a function ``step -> batch``.
+    batches : iterable, arrays or callable
+        A dataset that gives its batches every time it is iterated (a list of batches, an
+        :class:`~lstmkit.data.ArrayBatches`); arrays ``(x, target[, lengths[, mask]])`` (or a
+        dict with those keys) cut by ``batch_size``; or a function ``step -> batch``. A batch
+        is ``(x, target[, lengths[, mask]])`` or a dict (see :func:`lstmkit.data.unpack_batch`).
+    epochs : int, default 1
     steps : int, optional
-        Number of steps; required when ``batches`` is a function, else ``len(batches)``.
+        Steps per epoch: required when ``batches`` is a function (called with the step
+        number counted over the whole run); else at most this many batches per epoch.
+    batch_size : int, optional
+        For arrays: rows per batch (all rows in one batch when None).
+    shuffle : bool, default False
+        For arrays: a new order of the rows every epoch, drawn from ``rng``.
+    validation_data : iterable or arrays, optional
+        Batches evaluated after every epoch, or arrays (one batch; an
+        :class:`~lstmkit.data.ArrayBatches` with a ``batch_size`` cuts them); their loss is
+        logged as ``val_loss`` and each metric as ``val_<name>``.
+    metrics : sequence of Metric or str
+        Computed on ``validation_data``: ``"accuracy"``, ``"nll"``, ``"perplexity"``,
+        ``"bits_per_character"``, ``"mse"`` or :mod:`lstmkit.metrics` objects (a user's too).
+    callbacks : sequence of Callback
+        Called in order (:mod:`lstmkit.callbacks`).
+    auto_mask : bool, default True
+        Mask the padding of sequence outputs from each batch's ``lengths``, in training and
+        validation (:func:`lstmkit.evaluation.loss_mask`).
     clip_norm : float, optional
         Global-norm gradient clipping.
     progress : bool, default True
+        A progress bar per epoch with the running loss (tqdm when installed, else
+        :class:`ProgressBar`); with several epochs or validation data, a line per epoch with
+        its logs.
     desc : str
         Label of the progress bar.
     stream : text stream, default sys.stderr
-    rng : Generator, optional
-        Dropout randomness.
+    rng : numpy.random.Generator or int, optional
+        One generator for the shuffling and the dropout randomness (None: each component's
+        own generator; a fresh one for shuffling).
 
     Returns
     -------
     History
-        Loss of every step.
+        The loss of every step and the logs of every epoch.
 
     Raises
     ------
     NonFiniteLossError
         With the step at which the loss (or a gradient) stopped being finite.
     """
-    if callable(batches):
-        if steps is None:
-            raise ValueError("steps: required when batches is a function of the step number")
-        source: Iterable[Any] = (batches(k) for k in range(steps))
-    else:
-        if steps is None:
-            steps = len(batches)  # type: ignore[arg-type]
-        source = batches
-    bar = ProgressBar(steps, desc=desc, stream=stream) if progress else None
-    history = History()
-    try:
-        for k, batch in enumerate(source):
-            if k >= steps:
-                break
-            b = _unpack_batch(batch)
-            result = train_step(
-                model,
-                loss_fn,
-                optimizer,
-                b["x"],
-                b["target"],
-                lengths=b.get("lengths"),
-                mask=b.get("mask"),
-                initial_state=b.get("initial_state"),
-                clip_norm=clip_norm,
-                step=k,
-                rng=rng,
+    gen = None if rng is None else as_rng(rng)
+    batches_of, per_epoch = epoch_batches(
+        batches, epochs=epochs, steps=steps, batch_size=batch_size, shuffle=shuffle, rng=gen
+    )
+    validation = None
+    if validation_data is not None:
+        validation = as_dataset(validation_data, argument="validation_data")
+        if epochs > 1 and iter(validation) is validation:
+            raise ValueError(
+                "validation_data: a one-shot iterator (such as a generator) gives its batches "
+                f"once, but epochs={epochs} evaluates them every epoch; pass a list or an "
+                "ArrayBatches"
             )
-            history.losses.append(result.loss)
-            if result.grad_norm is not None:
-                history.grad_norms.append(result.grad_norm)
-            history.final_state = result.final_state
+    elif metrics:
+        raise ValueError("metrics: they are computed on validation_data, which is None")
+    history = History()
+    state = FitState(model, optimizer, history, epochs)
+
+    def run_step(batch: Any, step: int) -> float:
+        b = unpack_batch(batch)
+        result = train_step(
+            model,
+            loss_fn,
+            optimizer,
+            b["x"],
+            b["target"],
+            lengths=b.get("lengths"),
+            mask=b.get("mask"),
+            initial_state=b.get("initial_state"),
+            clip_norm=clip_norm,
+            step=step,
+            rng=gen,
+            auto_mask=auto_mask,
+        )
+        history.add_step(result)
+        for callback in callbacks:
+            callback.on_batch_end(state, step, result.loss)
+        return result.loss
+
+    for callback in callbacks:
+        callback.on_train_begin(state)
+    step = 0
+    for epoch in range(epochs):
+        state.epoch = epoch
+        for callback in callbacks:
+            callback.on_epoch_begin(state)
+        label = desc if epochs == 1 else f"{desc} {epoch + 1}/{epochs}"
+        bar = _progress_bar(progress, per_epoch, label, stream)
+        losses: list[float] = []
+        try:
+            for batch in itertools.islice(batches_of(epoch), per_epoch):
+                losses.append(run_step(batch, step))
+                step += 1
+                if bar is not None:
+                    bar.update(losses[-1])
+        finally:
             if bar is not None:
-                bar.update(result.loss)
-    finally:
-        if bar is not None:
-            bar.close()
+                bar.close()
+        logs = {"loss": sum(losses) / len(losses) if losses else math.nan}
+        if hasattr(optimizer, "lr"):
+            logs["lr"] = float(optimizer.lr)
+        if validation is not None:
+            scores = evaluate(model, loss_fn, validation, metrics, auto_mask=auto_mask)
+            logs.update({f"val_{key}": value for key, value in scores.items()})
+        history.record(epoch, logs)
+        if progress and (epochs > 1 or validation is not None):
+            _print_logs(stream, f"epoch {epoch + 1}/{epochs}", logs)
+        for callback in callbacks:
+            callback.on_epoch_end(state, logs)
+        if state.stop:
+            history.stopped_epoch = epoch
+            break
+    for callback in callbacks:
+        callback.on_train_end(state)
     return history
 
 
@@ -440,9 +554,7 @@ def tbptt(
             rng=rng,
         )
         state = detach_state(result.final_state)
-        history.losses.append(result.loss)
-        if result.grad_norm is not None:
-            history.grad_norms.append(result.grad_norm)
+        history.add_step(result)
         if on_step is not None:
             on_step(step_offset + k, result.loss)
     history.final_state = state

@@ -8,7 +8,8 @@ A model for the adding problem reads like the maths::
     dx, d_init = model.backward(cache, dy)              # accumulates parameter gradients
 
 Feed-forward layers (:class:`Dense` in :mod:`lstmkit.layers.dense`; :class:`LastStep` and
-:class:`MeanPool` in :mod:`lstmkit.layers.pooling`) share a small contract (the
+:class:`MeanPool` in :mod:`lstmkit.layers.pooling`; :class:`FinalState`, each direction's
+final output, in :mod:`lstmkit.layers.final_state`) share a small contract (the
 :class:`~lstmkit.protocols.Layer` protocol): ``layer(x, lengths=None) -> y``,
 ``layer.forward(x, lengths=None, training=True) -> (y, cache)`` and
 ``layer.backward(cache, dy) -> dx``. :class:`Sequential` is in
@@ -25,7 +26,16 @@ Examples
 """
 
 from lstmkit.layers.dense import Dense, DenseCache
+from lstmkit.layers.final_state import FinalState
 from lstmkit.layers.pooling import LastStep, MeanPool
 from lstmkit.layers.sequential import Sequential, SequentialCache
 
-__all__ = ["Dense", "DenseCache", "LastStep", "MeanPool", "Sequential", "SequentialCache"]
+__all__ = [
+    "Dense",
+    "DenseCache",
+    "FinalState",
+    "LastStep",
+    "MeanPool",
+    "Sequential",
+    "SequentialCache",
+]

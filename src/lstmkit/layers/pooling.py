@@ -82,9 +82,11 @@ class LastStep(_Pool):
     """Sequence-to-one pooling: the output at each sequence's last valid step.
 
     ``(batch, time, features) -> (batch, features)``, taking step ``lengths[b] - 1``
-    (zeros for a sequence of length 0). For a :class:`~lstmkit.Bidirectional`, the
-    backward direction's summary is at the *first* step; prefer :class:`MeanPool` or
-    a forward runner there.
+    (zeros for a sequence of length 0). This is a forward runner's summary of each
+    sequence. A backward direction (the second half of a :class:`~lstmkit.Bidirectional`)
+    has read only one step there, so inside a :class:`~lstmkit.Sequential` a ``LastStep``
+    after a backward direction is refused; use :class:`~lstmkit.layers.FinalState`, which
+    takes each direction's final output.
     """
 
     def _pool(self, x: Any, lengths: Any, plan: SequencePlan | None) -> tuple[Array, _PoolCache]:

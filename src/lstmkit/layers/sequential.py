@@ -17,7 +17,9 @@ from numpy.typing import NDArray
 
 from lstmkit import config
 from lstmkit.layers.dense import Dense
-from lstmkit.layers.pooling import _Pool
+from lstmkit.layers.directions import BACKWARD, Layout, describe_layout, output_directions
+from lstmkit.layers.final_state import FinalState
+from lstmkit.layers.pooling import LastStep, _Pool
 from lstmkit.module import (
     Module,
     accumulates_gradients,
@@ -73,6 +75,12 @@ class Sequential(Module):
 
     Notes
     -----
+    A :class:`~lstmkit.layers.FinalState` without ``directions`` is stored with those of the
+    layer before it (``model.layers[k]`` is then a new ``FinalState``); a
+    :class:`~lstmkit.layers.LastStep` after a layer whose outputs come (partly) from a
+    backward direction is refused with ``ValueError``, since it would read that direction's
+    output after one step instead of its summary of the sequence.
+
     The model's state is the state of its recurrent layer; with several recurrent
     layers it is a tuple with one state per recurrent layer (``None`` entries allowed
     in an initial state). ``lengths`` is passed to every layer.
@@ -119,7 +127,7 @@ class Sequential(Module):
                 raise ValueError(
                     f"layers[{k}]: expected input size {prev} (the output of layers[{k - 1}]), received {want}"
                 )
-        self.layers = built
+        self.layers = _bind_directions(built)
 
     @property
     def _recurrent(self) -> list[int]:
@@ -145,6 +153,14 @@ class Sequential(Module):
     @property
     def dtype(self) -> np.dtype[Any]:
         return np.dtype(self.layers[0].dtype)
+
+    def output_directions(self, incoming: Layout = None) -> Layout:
+        """The time directions of the output features, given those of the input (see
+        :func:`lstmkit.layers.directions.output_directions`)."""
+        layout = incoming
+        for layer in self.layers:
+            layout = output_directions(layer, layout)
+        return layout
 
     def initial_state(self, batch_size: int | None = None) -> Any:
         """Zero state of the recurrent layer(s); None if there is none."""
@@ -328,6 +344,59 @@ class Sequential(Module):
 
     def describe(self) -> str:
         return f"Sequential({len(self.layers)} layers)"
+
+
+def _bind_directions(layers: list[Any]) -> list[Any]:
+    """The layers, each ``FinalState`` given the directions of the layer before it; a
+    ``LastStep`` after a backward direction, or a head that cannot read its input, refused."""
+    out = []
+    layout: Layout = None  # the model's input
+    for k, layer in enumerate(layers):
+        if isinstance(layer, (LastStep, FinalState)):
+            layer = _check_head(layer, layout, f"layers[{k}]", nested=False)
+        elif isinstance(layer, Sequential):
+            first, where = layer.layers[0], f"layers[{k}].layers[0]"
+            while isinstance(first, Sequential):
+                first, where = first.layers[0], where + ".layers[0]"
+            if isinstance(first, (LastStep, FinalState)):
+                _check_head(first, layout, where, nested=True)
+        out.append(layer)
+        layout = output_directions(layer, layout)
+    return out
+
+
+def _check_head(head: Any, layout: Layout, where: str, *, nested: bool) -> Any:
+    """``head`` (or a ``FinalState`` with ``layout`` filled in) if it reads ``layout`` right."""
+    backward = isinstance(layout, str) or (isinstance(layout, tuple) and BACKWARD in layout)
+    if isinstance(head, LastStep):
+        if backward:
+            raise ValueError(
+                f"{where}: LastStep after {describe_layout(layout)} would read the backward "
+                "direction at each sequence's last valid step, where it has seen that step only; "
+                "use FinalState() for each direction's final state (or MeanPool())"
+            )
+        return head
+    if isinstance(layout, str):
+        raise ValueError(
+            f"{where}: FinalState cannot tell the directions apart after {layout}; "
+            "use merge='concat' (or MeanPool())"
+        )
+    if not isinstance(layout, tuple):
+        return head  # unknown input: the head's own directions (forward if None)
+    if head.directions is None:
+        if not nested:
+            return head.with_directions(layout)
+        if layout != ("forward",):
+            raise ValueError(
+                f"{where}: a FinalState first in a nested Sequential cannot see the layer before "
+                f"it ({describe_layout(layout)}); give it directions={layout!r}"
+            )
+    elif head.directions != layout:
+        raise ValueError(
+            f"{where}: expected directions {layout!r} (those of the layer before), "
+            f"received {head.directions!r}"
+        )
+    return head
 
 
 def _fresh_output(layer: Any) -> bool:
