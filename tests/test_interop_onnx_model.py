@@ -25,7 +25,7 @@ from lstmkit import (
 )
 from lstmkit.activations import Activation
 from lstmkit.interop.onnx import to_onnx
-from lstmkit.layers import LastStep, MeanPool
+from lstmkit.layers import FinalState, LastStep, MeanPool
 
 LENGTHS = np.array([6, 2, 5, 0])
 
@@ -166,4 +166,18 @@ def test_reductions_at_both_sides_of_opset_18(tmp_path, opset, with_lengths):
     model = randomize(Sequential(Dense(3, 4, "tanh", rng=0), LSTMCell(4, 3, rng=1), MeanPool()))
     lengths = LENGTHS if with_lengths else None
     x, y_onnx = run_onnx(model, tmp_path, lengths, dtype=np.float32, opset=opset)
+    np.testing.assert_allclose(y_onnx, model(x, lengths=lengths), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("with_lengths", [False, True])
+def test_final_state_after_a_bidirectional_layer(tmp_path, with_lengths):
+    model = randomize(
+        Sequential(
+            Bidirectional(LSTMCell(3, 4, rng=0), merge="concat", rng=1),
+            FinalState(),
+            Dense(8, 2, "tanh", rng=2),
+        )
+    )
+    lengths = LENGTHS if with_lengths else None
+    x, y_onnx = run_onnx(model, tmp_path, lengths, dtype=np.float32)
     np.testing.assert_allclose(y_onnx, model(x, lengths=lengths), rtol=1e-4, atol=1e-5)

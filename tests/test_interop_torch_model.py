@@ -17,7 +17,7 @@ from lstmkit import (
 )
 from lstmkit.activations import Activation
 from lstmkit.interop.torch import to_torch
-from lstmkit.layers import LastStep, MeanPool
+from lstmkit.layers import FinalState, LastStep, MeanPool
 
 X = np.random.default_rng(1).standard_normal((4, 6, 3))
 LENGTHS = np.array([6, 2, 0, 5])  # unsorted, with an empty sequence
@@ -112,3 +112,29 @@ def test_everything_pytorch_cannot_express_is_listed():
         "model.layers[4].activation: 'own_act'",
     ):
         assert part in message, (part, message)
+
+
+@pytest.mark.parametrize("with_lengths", [False, True])
+def test_final_state_after_a_bidirectional_layer(with_lengths):
+    # FinalState takes the forward half at each sequence's last step and the backward half at
+    # step 0: PyTorch's cat(h_n[-2], h_n[-1]) for the converted LSTM.
+    cell = LSTMCell(3, 4, rng=0)
+    model = randomize(Sequential(Bidirectional(cell, rng=1), FinalState(), Dense(8, 2, rng=2)))
+    module = to_torch(model).eval()
+    lengths = LENGTHS if with_lengths else None
+    y = model(X, lengths=lengths)
+    np.testing.assert_allclose(run_torch(module, X, lengths), y, rtol=1e-11, atol=1e-12)
+    rnn = module.layers[0]
+    with torch.no_grad():
+        if with_lengths:
+            keep = LENGTHS > 0  # PyTorch cannot pack an empty sequence
+            packed = torch.nn.utils.rnn.pack_padded_sequence(
+                torch.from_numpy(X[keep]), LENGTHS[keep], batch_first=True, enforce_sorted=False
+            )
+            h_n = rnn(packed)[1][0]
+        else:
+            keep = np.ones(len(X), bool)
+            h_n = rnn(torch.from_numpy(X))[1][0]
+    summary = torch.cat([h_n[-2], h_n[-1]], dim=-1).numpy()
+    pooled = Sequential(model.layers[0], model.layers[1])(X, lengths=lengths)
+    np.testing.assert_allclose(pooled[keep], summary, rtol=1e-11, atol=1e-12)

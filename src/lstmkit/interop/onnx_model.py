@@ -10,6 +10,8 @@ writes its layers in order into one graph, nested ``Sequential`` models inlined:
   one-hot mask of step ``lengths - 1`` (zeros for a sequence of length 0) and ``ReduceSum``;
 * :class:`~lstmkit.layers.MeanPool` becomes ``ReduceMean`` over time, or, with lengths, a mask
   of the valid steps, ``ReduceSum`` and a division by ``max(lengths, 1)``;
+* :class:`~lstmkit.layers.FinalState` slices each direction's block of features and takes a
+  forward block as ``LastStep`` does and a backward block at step 0, then ``Concat``;
 * :class:`~lstmkit.Dense` becomes ``Gemm`` on ``(batch, features)`` (after pooling) or
   ``MatMul`` and ``Add`` on every step of a sequence, followed by its activation: the ONNX
   operator its declared ``onnx`` form names (``Affine`` is written as ``Mul`` and ``Add``,
@@ -33,6 +35,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from lstmkit.layers.dense import Dense
+from lstmkit.layers.final_state import FinalState
 from lstmkit.layers.pooling import LastStep, MeanPool
 from lstmkit.layers.sequential import Sequential
 from lstmkit.runners import Bidirectional, Recurrent, Stacked
@@ -126,7 +129,7 @@ def sequential_to_onnx(
                 problems.append(f"{where}: a runner after pooling (it needs a sequence)")
             layers = runners.layers(layer, problems, where)
             plan.append(("recurrent", layer, (layers, runners.specs(layers, problems))))
-        elif type(layer) in (LastStep, MeanPool):
+        elif type(layer) in (LastStep, MeanPool, FinalState):
             if not sequence:
                 problems.append(f"{where}: pooling after pooling")
             plan.append(("pool", layer, None))
@@ -137,7 +140,7 @@ def sequential_to_onnx(
         else:
             problems.append(
                 f"{where}: a {type(layer).__name__} layer (ONNX export supports lstmkit's "
-                "runners, Dense, LastStep and MeanPool)"
+                "runners, Dense, LastStep, MeanPool and FinalState)"
             )
     if len(dtypes) > 1:
         problems.append(f"layers of different dtypes ({', '.join(sorted(dtypes))}); use dtype=")
@@ -161,7 +164,7 @@ def sequential_to_onnx(
             first += len(layers)
             size = int(layer.output_size)
         elif kind == "pool":
-            current = graph.pool(layer, current, k)
+            current = graph.pool(layer, current, k, size)
             sequence = False
         else:
             current = graph.dense(layer, current, k, sequence)
@@ -219,19 +222,46 @@ class _HeadGraph:
             "ReduceSum", p.node("Mul", [current, m3], f"pool{k}_xm"), f"pool{k}_sum"
         )
 
-    def pool(self, layer: Any, current: str, k: int) -> str:
-        """``(T, B, F) -> (B, F)`` as ``layer`` (LastStep or MeanPool) pools."""
+    def _last(self, current: str, k: Any) -> str:
+        """``(T, B, F) -> (B, F)``: step ``lengths - 1`` (the last step without lengths)."""
         p = self.parts
         if not self.lengths:
-            if type(layer) is LastStep:
-                last = p.const("i64_minus_one", np.array(-1, np.int64))
-                return p.node("Gather", [current, last], f"pool{k}", axis=0)
+            last = p.const("i64_minus_one", np.array(-1, np.int64))
+            return p.node("Gather", [current, last], f"pool{k}", axis=0)
+        steps, L_row = self._steps_and_lengths(current)
+        one = p.const("i64_one", np.array(1, np.int64))
+        last = p.node("Sub", [L_row, one], f"pool{k}_last")
+        return self._weighted_sum(current, p.node("Equal", [steps, last], f"pool{k}_mask"), k)
+
+    def _final_state(self, layer: FinalState, current: str, width: int, k: int) -> str:
+        """Each direction's block of features where that direction finished: ``(B, F)``."""
+        p = self.parts
+        directions = layer.directions or ("forward",)
+        size = width // len(directions)
+        axis = p.const("axis2", np.array([2], np.int64))
+        blocks = []
+        for j, direction in enumerate(directions):
+            start = p.const(f"final{k}_{j}_start", np.array([j * size], np.int64))
+            stop = p.const(f"final{k}_{j}_stop", np.array([(j + 1) * size], np.int64))
+            block = p.node("Slice", [current, start, stop, axis], f"final{k}_{j}")
+            if direction == "forward":
+                blocks.append(self._last(block, f"{k}_{j}"))
+            else:  # a backward pass ends at step 0 (zero for a sequence of length 0)
+                zero = p.const("i64_zero", np.array(0, np.int64))
+                blocks.append(p.node("Gather", [block, zero], f"pool{k}_{j}", axis=0))
+        return p.node("Concat", blocks, f"pool{k}", axis=1)
+
+    def pool(self, layer: Any, current: str, k: int, width: int) -> str:
+        """``(T, B, F) -> (B, F)`` as ``layer`` (LastStep, MeanPool or FinalState) pools."""
+        p = self.parts
+        if type(layer) is LastStep:
+            return self._last(current, k)
+        if type(layer) is FinalState:
+            return self._final_state(layer, current, width, k)
+        if not self.lengths:
             return self._reduce("ReduceMean", current, f"pool{k}")
         steps, L_row = self._steps_and_lengths(current)
         one = p.const("i64_one", np.array(1, np.int64))
-        if type(layer) is LastStep:
-            last = p.node("Sub", [L_row, one], f"pool{k}_last")
-            return self._weighted_sum(current, p.node("Equal", [steps, last], f"pool{k}_mask"), k)
         total = self._weighted_sum(current, p.node("Less", [steps, L_row], f"pool{k}_mask"), k)
         count = p.node("Max", [self._masks["L"], one], f"pool{k}_count")
         countf = p.node("Cast", [count], f"pool{k}_countf", to=self.elem)

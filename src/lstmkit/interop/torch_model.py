@@ -14,8 +14,9 @@ which converts its layers in order (nested ``Sequential`` models inlined) and re
 * ``Dense`` becomes ``nn.Linear`` (weight ``W.T``) followed by its activation, recognised by the
   object: lstmkit's sigmoid, tanh, relu, linear, softsign, softplus, elu and hard_sigmoid
   (``clamp(0.2 x + 0.5, 0, 1)``, not ``nn.Hardsigmoid``);
-* ``LastStep`` takes step ``lengths - 1`` (zeros for length 0), ``MeanPool`` the mean over the
-  valid steps.
+* ``LastStep`` takes step ``lengths - 1`` (zeros for length 0), ``FinalState`` each
+  direction's block where it finished (forward at ``lengths - 1``, backward at step 0),
+  ``MeanPool`` the mean over the valid steps.
 
 Everything PyTorch cannot express is listed in one ``ValueError``: what ``to_torch`` refuses in a
 runner, layers of your own (subclasses included), activations of your own.
@@ -31,6 +32,7 @@ import numpy as np
 
 from lstmkit import activations
 from lstmkit.layers.dense import Dense
+from lstmkit.layers.final_state import FinalState
 from lstmkit.layers.pooling import LastStep, MeanPool
 from lstmkit.layers.sequential import Sequential
 from lstmkit.runners import Bidirectional, Recurrent, Stacked
@@ -71,6 +73,16 @@ def _module_classes(torch: Any) -> dict[str, Any]:
             slope, offset = activations.HARD_SIGMOID_SLOPE, activations.HARD_SIGMOID_OFFSET
             return torch.clamp(x * slope + offset, 0.0, 1.0)
 
+    class Directions(nn.Module):  # type: ignore[name-defined]
+        """Holds a ``FinalState``'s directions; ``SequentialModule`` does the gathering."""
+
+        def __init__(self, directions: tuple[str, ...]) -> None:
+            super().__init__()
+            self.directions = tuple(directions)
+
+        def extra_repr(self) -> str:
+            return ", ".join(self.directions)
+
     class SequentialModule(nn.Module):  # type: ignore[name-defined]
         """An lstmkit ``Sequential`` in PyTorch: ``forward(x, lengths=None)``.
 
@@ -95,12 +107,18 @@ def _module_classes(torch: Any) -> dict[str, Any]:
                 elif kind == "dropout" or kind == "dense":
                     x = layer(x)
                 elif kind == "last":
-                    if L is None:
-                        x = x[:, -1]
-                    else:
-                        idx = torch.clamp(L - 1, min=0).to(x.device)
-                        rows = torch.arange(x.shape[0], device=x.device)
-                        x = x[rows, idx] * (L > 0).to(x.device, x.dtype)[:, None]
+                    x = _last_step(torch, x, L)
+                elif kind == "final":
+                    # Each direction's block where it finished: a forward block at its last
+                    # step, a backward one at step 0 (zero past a length of 0 already).
+                    blocks = x.chunk(len(layer.directions), dim=2)
+                    x = torch.cat(
+                        [
+                            _last_step(torch, block, L) if d == "forward" else block[:, 0]
+                            for d, block in zip(layer.directions, blocks)
+                        ],
+                        dim=1,
+                    )
                 else:  # mean
                     if L is None:
                         x = x.mean(dim=1)
@@ -110,8 +128,17 @@ def _module_classes(torch: Any) -> dict[str, Any]:
                         x = (x * mask).sum(dim=1) / count
             return x
 
-    _CLASS.update(SequentialModule=SequentialModule, HardSigmoid=HardSigmoid)
+    _CLASS.update(SequentialModule=SequentialModule, HardSigmoid=HardSigmoid, Directions=Directions)
     return _CLASS
+
+
+def _last_step(torch: Any, x: Any, L: Any) -> Any:
+    """``(batch, time, F) -> (batch, F)``: step ``lengths - 1`` (zeros for a length of 0)."""
+    if L is None:
+        return x[:, -1]
+    idx = torch.clamp(L - 1, min=0).to(x.device)
+    rows = torch.arange(x.shape[0], device=x.device)
+    return x[rows, idx] * (L > 0).to(x.device, x.dtype)[:, None]
 
 
 def _mask(torch: Any, L: Any, T: int, x: Any) -> Any:
@@ -203,10 +230,13 @@ def sequential_to_torch(model: Sequential, *, torch: Any, to_torch: Callable[[An
         elif type(layer) in (LastStep, MeanPool):
             kinds.append("last" if type(layer) is LastStep else "mean")
             modules.append(nn.Identity())
+        elif type(layer) is FinalState:
+            kinds.append("final")
+            modules.append(classes["Directions"](layer.directions or ("forward",)))
         else:
             problems.append(
                 f"{where}: a {type(layer).__name__} layer (PyTorch export supports lstmkit's "
-                "runners, Dense, LastStep and MeanPool)"
+                "runners, Dense, LastStep, MeanPool and FinalState)"
             )
     if problems:
         raise ValueError(_PREFIX + "; ".join(problems))
