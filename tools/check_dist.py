@@ -152,10 +152,10 @@ def main(argv: list[str] | None = None) -> None:
         run(sys.executable, "-m", "build", "--outdir", dist, ROOT)
         sdists = sorted(dist.glob("*.tar.gz"))
         wheels = sorted(dist.glob("*.whl"))
-        if [s.name for s in sdists] != [f"lstmkit-{version}.tar.gz"] or [w.name for w in wheels] != [
-            f"lstmkit-{version}-py3-none-any.whl"
-        ]:
-            fail(f"expected one sdist and one wheel of version {version}, got {sorted(dist.iterdir())}")
+        expected = [f"lstmkit-{version}.tar.gz"], [f"lstmkit-{version}-py3-none-any.whl"]
+        if ([s.name for s in sdists], [w.name for w in wheels]) != expected:
+            built = sorted(p.name for p in dist.iterdir())
+            fail(f"expected {expected} (the version of src/lstmkit), built {built}")
         run(sys.executable, "-m", "twine", "check", "--strict", sdists[0], wheels[0])
         check_wheel(wheels[0], version)
         check_sdist(sdists[0], version)

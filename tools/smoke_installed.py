@@ -35,9 +35,7 @@ def main(venv: Path) -> None:
     assert (installed.parent / "py.typed").is_file(), "py.typed is missing from the wheel"
 
     rng = np.random.default_rng(0)
-    model = Sequential(
-        Recurrent(LSTMCell(3, 5, rng=rng)), LastStep(), Dense(5, 1, rng=rng)
-    )
+    model = Sequential(Recurrent(LSTMCell(3, 5, rng=rng)), LastStep(), Dense(5, 1, rng=rng))
     x = rng.standard_normal((4, 6, 3))
     target = rng.standard_normal((4, 1))
     report = check_gradients(Recurrent(LSTMCell(3, 4, rng=1)), rng.standard_normal((2, 5, 3)))
