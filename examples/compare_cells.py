@@ -98,6 +98,7 @@ def plot(curves: dict[str, list[float]], baseline: float, path: Path) -> bool:
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        import matplotlib.ticker
     except ImportError:
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -106,6 +107,7 @@ def plot(curves: dict[str, list[float]], baseline: float, path: Path) -> bool:
         ax.plot(np.arange(1, len(losses) + 1), losses, marker=".", lw=1, label=name)
     ax.axhline(baseline, color="k", ls="--", lw=1, label="predict the mean")
     ax.set_yscale("log")
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel("test MSE")
     ax.set_title("Four cells on the adding problem")
