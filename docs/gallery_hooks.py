@@ -10,6 +10,7 @@ in ``tools/build_gallery.py`` so the page, the recorder and the tests read the s
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ _TOOL = Path(__file__).resolve().parent.parent / "tools" / "build_gallery.py"
 _spec = importlib.util.spec_from_file_location("lstmkit_build_gallery", _TOOL)
 assert _spec is not None and _spec.loader is not None
 gallery = importlib.util.module_from_spec(_spec)
+sys.modules[_spec.name] = gallery  # dataclasses look their module up there
 _spec.loader.exec_module(gallery)
 
 

@@ -105,7 +105,7 @@ def render(entry: Entry) -> str:
         output = entry.output.read_text(encoding="utf-8")
         said = summary(output)
         if said is not None:
-            parts.append(f'!!! success "What it learned"\n\n{_indent(said)}')
+            parts.append(f'!!! success "Summary"\n\n{_indent(said)}')
         if entry.plot.is_file():
             parts.append(f"![The plot saved by {entry.script}](gallery/{entry.plot.name})")
         printed = "```text\n" + output.rstrip() + "\n```"
