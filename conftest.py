@@ -26,6 +26,12 @@ never put it before a ``bash`` or ``text`` fence: those are not run anyway)::
 ``pycon``, ``python title="..."``) is not run either; prefer the marker for Python so the code is
 still highlighted as Python.
 
+Optional packages
+-----------------
+A block that imports a package only an optional extra installs (``OPTIONAL_MODULES``: PyTorch,
+ONNX, matplotlib, ...) is skipped when that package is missing, with the rest of its page that
+depends on it, so the unit tests run with the light ``unit`` extra alone.
+
 Files under ``docs/generated/`` are written by the docs build and are not collected.
 """
 
@@ -43,6 +49,35 @@ from sybil.sybil import SybilCollection
 _FLAGS = ELLIPSIS | NORMALIZE_WHITESPACE
 
 
+# Packages that only optional extras install (see the README's extras table). A Python block that
+# fails to import one of them is skipped, and so is any later block of the same page that then
+# fails with a NameError (it used a name the skipped block would have defined). With every extra
+# installed (the `test` extra) nothing is skipped.
+OPTIONAL_MODULES = frozenset(
+    {"torch", "onnx", "onnxruntime", "matplotlib", "mkdocs", "safetensors", "tqdm"}
+)
+
+
+def _skip_without_optional_packages(evaluator):  # type: ignore[no-untyped-def]
+    def evaluate(example):  # type: ignore[no-untyped-def]
+        namespace = example.namespace
+        try:
+            return evaluator(example)
+        except ModuleNotFoundError as error:
+            missing = (error.name or "").partition(".")[0]
+            if missing not in OPTIONAL_MODULES:
+                raise
+            namespace["_lstmkit_skipped_for"] = missing
+            pytest.skip(f"needs {missing!r}, an optional package that is not installed")
+        except NameError:
+            missing = namespace.get("_lstmkit_skipped_for")
+            if missing is None:
+                raise
+            pytest.skip(f"uses a name from an earlier block skipped for lack of {missing!r}")
+
+    return evaluate
+
+
 class _PythonBlocks(PythonCodeBlockParser):
     """Python fences and doctests, minus snippet includes (source shown on the site, not run)."""
 
@@ -50,6 +85,7 @@ class _PythonBlocks(PythonCodeBlockParser):
         for region in super().__call__(document):
             if isinstance(region.parsed, str) and region.parsed.lstrip().startswith("--8<--"):
                 continue
+            region.evaluator = _skip_without_optional_packages(region.evaluator)
             yield region
 
 
