@@ -16,7 +16,7 @@ Examples
 >>> from lstmkit.trace_analysis import python_text_features
 >>> f = python_text_features("x = f(a, 'b')\\n")
 >>> f["bracket_depth"].tolist()[:8], f["in_string"].tolist()[9:12]
-([0, 0, 0, 0, 0, 1, 1, 1], [1, 1, 1])
+([0, 0, 0, 0, 0, 0, 1, 1], [1, 1, 1])
 """
 
 from __future__ import annotations
