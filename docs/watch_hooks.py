@@ -235,7 +235,9 @@ def _excerpt_start(features: dict[str, Any], length: int) -> int:
     return best - (best - int(np.max(np.nonzero(features["column"][: best + 1] == 0))))
 
 
-def _adding(np: Any, lstmkit: Any, trace: Any, render: Any, correlate: Any, add_log: Any, out: Path) -> dict[str, str]:
+def _adding(
+    np: Any, lstmkit: Any, trace: Any, render: Any, correlate: Any, add_log: Any, out: Path
+) -> dict[str, str]:
     sys.path.insert(0, str(ROOT / "examples"))
     try:
         from watch_lstm_think import adding_batch
@@ -272,6 +274,11 @@ def _adding(np: Any, lstmkit: Any, trace: Any, render: Any, correlate: Any, add_
         "add_r_final": f"{r_final[u]:+.2f}",
         "add_r_final2": f"{r_final[top[1]]:+.2f}",
         "add_r_median": f"{float(np.median(np.abs(r_final))):.2f}",
+        "add_spread": (
+            "most cells hold part of the sum"
+            if float(np.median(np.abs(r_final))) >= 0.5
+            else "the other cells hold little of it"
+        ),
         "add_r_half": f"{r_half[u]:+.2f}",
         "add_input_marked": f"{float(gate_i[:, :, u][marked].mean()):.2f}",
         "add_input_unmarked": f"{float(gate_i[:, :, u][~marked].mean()):.2f}",

@@ -45,7 +45,9 @@ ADDING_MODEL = DATA / "adding_lstm.npz"
 LOG = DATA / "watch_lstm_think_log.json"
 
 
-def adding_batch(rng: np.random.Generator, batch: int, length: int) -> tuple[np.ndarray, np.ndarray]:
+def adding_batch(
+    rng: np.random.Generator, batch: int, length: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Inputs ``(batch, length, 2)`` (value, marker) and targets ``(batch, 1)``."""
     values = rng.random((batch, length))
     rows = np.arange(batch)
@@ -54,7 +56,9 @@ def adding_batch(rng: np.random.Generator, batch: int, length: int) -> tuple[np.
     markers = np.zeros((batch, length))
     markers[rows, first] = 1.0
     markers[rows, second] = 1.0
-    return np.stack([values, markers], axis=-1), (values[rows, first] + values[rows, second])[:, None]
+    return np.stack([values, markers], axis=-1), (values[rows, first] + values[rows, second])[
+        :, None
+    ]
 
 
 def one_hot(codes: np.ndarray, dtype: type) -> np.ndarray:
@@ -145,8 +149,13 @@ def train_adding_model(args: argparse.Namespace) -> tuple[Sequential, dict]:
     for step in range(args.adding_steps):
         x, y = adding_batch(rng, 64, args.adding_length)
         result = train_step(
-            model, losses.mean_squared_error, optimizer, x.astype(dtype), y.astype(dtype),
-            clip_norm=1.0, step=step,
+            model,
+            losses.mean_squared_error,
+            optimizer,
+            x.astype(dtype),
+            y.astype(dtype),
+            clip_norm=1.0,
+            step=step,
         )
         history.append(result.loss)
         bar.update(result.loss)
@@ -181,7 +190,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--out", type=Path, default=DATA, help="folder for models and log")
     parser.add_argument(
-        "--plot", type=Path, default=OUTPUT / "watch_lstm_think_loss.png",
+        "--plot",
+        type=Path,
+        default=OUTPUT / "watch_lstm_think_loss.png",
         help="where to write the char model's loss curve (needs matplotlib)",
     )
     args = parser.parse_args(argv)
@@ -201,9 +212,13 @@ def main(argv: list[str] | None = None) -> dict:
     (args.out / LOG.name).write_text(json.dumps(log, indent=1) + "\n", encoding="utf-8")
     print(f"saved {CHAR_MODEL.name}, {ADDING_MODEL.name} and {LOG.name} in {args.out}")
     if plot_losses(
-        char_log["losses"], args.plot, reference=char_log["uniform_loss"],
-        reference_label="uniform guess", label="training chunk loss",
-        title="2-layer character LSTM on Python source", xlabel="update",
+        char_log["losses"],
+        args.plot,
+        reference=char_log["uniform_loss"],
+        reference_label="uniform guess",
+        label="training chunk loss",
+        title="2-layer character LSTM on Python source",
+        xlabel="update",
         ylabel="cross-entropy (nats/char)",
     ):
         print(f"loss curve written to {args.plot}")

@@ -22,7 +22,6 @@ from lstmkit import (
     HiddenState,
     LayerNormLSTMCell,
     LSTMCell,
-    Parameter,
     ProjectionLSTMCell,
     Recurrent,
     Sequential,
@@ -106,7 +105,10 @@ def hand_step(cell, state, x):
         return {"update": z, "reset": r, "candidate": n}, new
     if isinstance(cell, MinimalGatedCell):
         f = act(cell.forget, affine(cell.forget, x, h))
-        return {"forget": f, "candidate": act(cell.candidate, affine(cell.candidate, x, f * h))}, new
+        return {
+            "forget": f,
+            "candidate": act(cell.candidate, affine(cell.candidate, x, f * h)),
+        }, new
     values = {}
     for name, gate in cell.gates.items():
         c = new.c if name == "output" else state.c
@@ -216,7 +218,9 @@ def test_choosing_layers_gates_and_units_saves_memory():
     assert list(part.layers) == ["layers.1"]
     layer = part.layer()
     assert list(layer.gates) == ["forget"] and layer.states == {}
-    np.testing.assert_array_equal(layer.gates["forget"], full.layer("layers.1").gates["forget"][..., [0, 5]])
+    np.testing.assert_array_equal(
+        layer.gates["forget"], full.layer("layers.1").gates["forget"][..., [0, 5]]
+    )
     assert layer.nbytes == 4 * 5 * 2 * 8  # batch * time * units * itemsize
     assert full.layer("layers.0").nbytes == 4 * 5 * 6 * 8 * 6  # 4 gates + h + c
 

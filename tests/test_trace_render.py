@@ -92,7 +92,9 @@ def test_heatmap_parses(shape):
 def test_plots_parse_on_edge_cases():
     empty = np.zeros(0)
     parse_svg(render.saturation_svg({}))
-    root = parse_svg(render.saturation_svg({"forget": (np.array([0.1, np.nan]), np.array([0.8, 0.2]))}))
+    root = parse_svg(
+        render.saturation_svg({"forget": (np.array([0.1, np.nan]), np.array([0.8, 0.2]))})
+    )
     assert len(root.findall(f"{SVG}circle")) == 1 + 1  # one dot, one legend mark
     parse_svg(render.scatter_svg(empty, empty, title="empty"))
     parse_svg(render.scatter_svg(np.ones(5), np.ones(5), xlabel="x < 1"))
@@ -147,7 +149,11 @@ def test_python_features_against_a_character_walk():
     assert features["bracket_depth"].tolist() == expected
     lines = source.split("\n")
     assert features["column"][len(lines[0]) + 1] == 0
-    strings = [t for t in tokenize.generate_tokens(iter(source.splitlines(True)).__next__) if t.type == tokenize.STRING]
+    strings = [
+        t
+        for t in tokenize.generate_tokens(iter(source.splitlines(True)).__next__)
+        if t.type == tokenize.STRING
+    ]
     assert features["in_string"].sum() == sum(len(t.string) for t in strings)
 
 
@@ -157,7 +163,9 @@ def test_corpus_is_the_interpreters_own_source():
 
     corpus = python_source_text(["bisect", "json/decoder"])
     stdlib = Path(sysconfig.get_paths()["stdlib"])
-    assert corpus.text == (stdlib / "bisect.py").read_text() + (stdlib / "json/decoder.py").read_text()
+    assert (
+        corpus.text == (stdlib / "bisect.py").read_text() + (stdlib / "json/decoder.py").read_text()
+    )
     assert corpus.files == ("bisect.py", "json/decoder.py")
     codes, replaced = encode_chars("a\tλ\n")
     assert [CHAR_VOCAB[k] for k in codes] == ["a", " ", " ", "\n"] and replaced == 2

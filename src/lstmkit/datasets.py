@@ -128,7 +128,9 @@ def python_source_text(
         A module's file is not in this interpreter's standard library (the message names it).
     """
     if isinstance(modules, str) or not modules:
-        raise ValueError(f"modules: expected a non-empty list of module names, received {modules!r}")
+        raise ValueError(
+            f"modules: expected a non-empty list of module names, received {modules!r}"
+        )
     if max_chars is not None and (not isinstance(max_chars, int) or max_chars < 1):
         raise ValueError(f"max_chars: expected a positive integer or None, received {max_chars!r}")
     stdlib = Path(sysconfig.get_paths()["stdlib"])

@@ -304,9 +304,7 @@ class _Recording:
         return a[0] if plan.unbatched else a
 
     def finish(self) -> None:
-        fields = (
-            self.runner.cell.state_sizes() if hasattr(self.runner.cell, "state_sizes") else {}
-        )
+        fields = self.runner.cell.state_sizes() if hasattr(self.runner.cell, "state_sizes") else {}
         if self.recorder.states:
             for field, width in fields.items():
                 self._slot(self.states, field, width)

@@ -55,8 +55,12 @@ class Rendered(str):
 def _clean(text: str) -> str:
     """``text`` escaped for XML, characters XML forbids replaced by U+FFFD."""
     ok = "".join(
-        ch if ch in "\t\n\r" or 0x20 <= ord(ch) < 0xD800 or 0xE000 <= ord(ch) <= 0xFFFD
-        or ord(ch) > 0xFFFF else "\ufffd"
+        ch
+        if ch in "\t\n\r"
+        or 0x20 <= ord(ch) < 0xD800
+        or 0xE000 <= ord(ch) <= 0xFFFD
+        or ord(ch) > 0xFFFF
+        else "\ufffd"
         for ch in text
     )
     return escape(ok, quote=True)
@@ -71,8 +75,12 @@ def _as_values(values: Any, argument: str, ndim: int) -> Array:
 
 def _range(values: Array, vmin: float | None, vmax: float | None) -> tuple[float, float]:
     finite = values[np.isfinite(values)]
-    lo = float(finite.min()) if vmin is None and finite.size else (vmin if vmin is not None else 0.0)
-    hi = float(finite.max()) if vmax is None and finite.size else (vmax if vmax is not None else 1.0)
+    lo = (
+        float(finite.min()) if vmin is None and finite.size else (vmin if vmin is not None else 0.0)
+    )
+    hi = (
+        float(finite.max()) if vmax is None and finite.size else (vmax if vmax is not None else 1.0)
+    )
     if hi <= lo:  # a constant: centre it
         lo, hi = lo - 1.0, hi + 1.0
     return lo, hi
@@ -118,7 +126,9 @@ def text_html(
     """
     v = _as_values(values, "values", 1)
     if v.shape[0] != len(text):
-        raise ValueError(f"values: expected {len(text)} values (one per character), received {v.shape[0]}")
+        raise ValueError(
+            f"values: expected {len(text)} values (one per character), received {v.shape[0]}"
+        )
     lo, hi = _range(v, vmin, vmax)
     parts = []
     for ch, value in zip(text, v):
@@ -147,7 +157,9 @@ def text_svg(
     """:func:`text_html` as a standalone SVG (a monospace grid, one rectangle per character)."""
     v = _as_values(values, "values", 1)
     if v.shape[0] != len(text):
-        raise ValueError(f"values: expected {len(text)} values (one per character), received {v.shape[0]}")
+        raise ValueError(
+            f"values: expected {len(text)} values (one per character), received {v.shape[0]}"
+        )
     lo, hi = _range(v, vmin, vmax)
     lines = text.split("\n")
     top = 20.0 if title else 4.0
@@ -233,13 +245,24 @@ def heatmap_svg(
     return _svg(left + cols * cell + 8, legend_y + 8, out)
 
 
+def _tick(value: float, span: float) -> str:
+    """A tick label with as many decimals as the axis span needs."""
+    decimals = 0 if span >= 20 else 1 if span >= 2 else 2 if span >= 0.2 else 3
+    return f"{value:.{decimals}f}"
+
+
 class _Axes:
     """A plot area mapping data to pixels, with ticks and labels."""
 
-    def __init__(self, xlim: tuple[float, float], ylim: tuple[float, float], size=(360, 260)):
+    def __init__(
+        self,
+        xlim: tuple[float, float],
+        ylim: tuple[float, float],
+        size: tuple[float, float] = (360, 260),
+    ) -> None:
         self.x0, self.x1 = xlim
         self.y0, self.y1 = ylim
-        self.left, self.top, self.w, self.h = 56.0, 26.0, float(size[0]), float(size[1])
+        self.left, self.top, self.w, self.h = 64.0, 26.0, float(size[0]), float(size[1])
 
     def px(self, x: float, y: float) -> tuple[float, float]:
         u = (x - self.x0) / (self.x1 - self.x0) if self.x1 > self.x0 else 0.5
@@ -261,14 +284,16 @@ class _Axes:
             yv = self.y0 + k * (self.y1 - self.y0) / 4
             x, _ = self.px(xv, self.y0)
             _, y = self.px(self.x0, yv)
-            out.append(f'<line x1="{x:.1f}" y1="{T + H}" x2="{x:.1f}" y2="{T + H + 4}" stroke="#444"/>')
+            out.append(
+                f'<line x1="{x:.1f}" y1="{T + H}" x2="{x:.1f}" y2="{T + H + 4}" stroke="#444"/>'
+            )
             out.append(
                 f'<text x="{x:.1f}" y="{T + H + 16}" text-anchor="middle" style="{FONT}">'
-                f"{xv:.3g}</text>"
+                f"{_tick(xv, self.x1 - self.x0)}</text>"
             )
             out.append(f'<line x1="{L - 4}" y1="{y:.1f}" x2="{L}" y2="{y:.1f}" stroke="#444"/>')
             out.append(
-                f'<text x="{L - 6}" y="{y + 4:.1f}" text-anchor="end" style="{FONT}">{yv:.3g}</text>'
+                f'<text x="{L - 6}" y="{y + 4:.1f}" text-anchor="end" style="{FONT}">{_tick(yv, self.y1 - self.y0)}</text>'
             )
         return out
 
@@ -285,7 +310,11 @@ class _Axes:
 
 
 def saturation_svg(
-    fractions: Mapping[str, tuple[Any, Any]], *, title: str = "", low: float = 0.1, high: float = 0.9
+    fractions: Mapping[str, tuple[Any, Any]],
+    *,
+    title: str = "",
+    low: float = 0.1,
+    high: float = 0.9,
 ) -> Rendered:
     """The saturation plot: per gate, one dot per unit at (left-saturated, right-saturated).
 
@@ -296,11 +325,15 @@ def saturation_svg(
         ``high`` (see :func:`lstmkit.trace_analysis.saturation`).
     """
     ax = _Axes((0.0, 1.0), (0.0, 1.0), size=(260, 260))
-    out = ax.frame(title, f"fraction left-saturated (< {low})", f"fraction right-saturated (> {high})")
+    out = ax.frame(
+        title, f"fraction left-saturated (< {low})", f"fraction right-saturated (> {high})"
+    )
     x0, y0 = ax.px(0, 1)
     x1, y1 = ax.px(1, 0)
-    out.append(f'<line x1="{x0}" y1="{y0}" x2="{x1}" y2="{y1}" stroke="#bbb" stroke-dasharray="4 3"/>')
-    for k, (name, (left, right)) in enumerate(fractions.items()):
+    out.append(
+        f'<line x1="{x0}" y1="{y0}" x2="{x1}" y2="{y1}" stroke="#bbb" stroke-dasharray="4 3"/>'
+    )
+    for k, (left, right) in enumerate(fractions.values()):
         for lv, rv in zip(np.asarray(left, float), np.asarray(right, float)):
             if np.isfinite(lv) and np.isfinite(rv):
                 x, y = ax.px(lv, rv)
@@ -321,16 +354,22 @@ def scatter_svg(
         raise ValueError(f"y: expected {xs.shape[0]} values like x, received {ys.shape[0]}")
     ok = np.isfinite(xs) & np.isfinite(ys)
     xs, ys = xs[ok], ys[ok]
-    ax = _Axes(_range(xs, None, None) if xs.size else (0, 1), _range(ys, None, None) if ys.size else (0, 1))
+    ax = _Axes(
+        _range(xs, None, None) if xs.size else (0, 1), _range(ys, None, None) if ys.size else (0, 1)
+    )
     out = ax.frame(title, xlabel, ylabel)
     for a, b in zip(xs, ys):
         px, py = ax.px(a, b)
-        out.append(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="2" fill="{PALETTE[0]}" fill-opacity="0.25"/>')
+        out.append(
+            f'<circle cx="{px:.1f}" cy="{py:.1f}" r="2" fill="{PALETTE[0]}" fill-opacity="0.25"/>'
+        )
     if means and xs.size:
         levels = np.unique(xs)
         pts = [ax.px(v, float(ys[xs == v].mean())) for v in levels]
         path = " ".join(f"{px:.1f},{py:.1f}" for px, py in pts)
-        out.append(f'<polyline points="{path}" fill="none" stroke="{PALETTE[1]}" stroke-width="2"/>')
+        out.append(
+            f'<polyline points="{path}" fill="none" stroke="{PALETTE[1]}" stroke-width="2"/>'
+        )
         out.append(
             f'<text x="{ax.left + ax.w + 12}" y="{ax.top + 14}" style="{FONT}" '
             f'fill="{PALETTE[1]}">mean per x</text>'
@@ -362,6 +401,8 @@ def lines_svg(
         pts = [ax.px(t, val) for t, val in enumerate(v) if np.isfinite(val)]
         if pts:
             path = " ".join(f"{x:.1f},{y:.1f}" for x, y in pts)
-            out.append(f'<polyline points="{path}" fill="none" stroke="{PALETTE[k % 6]}" stroke-width="1.5"/>')
+            out.append(
+                f'<polyline points="{path}" fill="none" stroke="{PALETTE[k % 6]}" stroke-width="1.5"/>'
+            )
     out += ax.legend(list(data))
     return _svg(*ax.size(), out)
