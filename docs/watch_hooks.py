@@ -127,7 +127,7 @@ def measure(out: Path) -> dict[str, str]:
         best, r_best, r_median = rank_units(r)
         layer, unit = divmod(best, hidden)
         best_units[key] = (layer, unit, r_best)
-        verdict = "yes" if abs(r_best) >= STRONG else "no unit reaches |r| 0.5"
+        verdict = "yes" if abs(r_best) >= STRONG else "no"
         rows.append(
             f"| {label} | layer {layer + 1}, unit {unit} | {r_best:+.2f} | {r_median:.2f} | {verdict} |"
         )
@@ -146,17 +146,17 @@ def measure(out: Path) -> dict[str, str]:
     values["found"] = ", ".join(found) if found else "none of them"
     values["missed"] = ", ".join(missed) if missed else "none"
 
-    start = _excerpt_start(features, EXCERPT)
+    start = _excerpt_start(text, features, EXCERPT)
     piece = text[start : start + EXCERPT]
     for key in ("in_string", "bracket_depth", "indent", "column"):
         layer, unit, r_best = best_units[key]
-        c = cells[names[layer]][start : start + EXCERPT, unit]
-        scale = float(np.abs(c).max()) or 1.0
+        whole = cells[names[layer]][:, unit]
+        c = whole[start : start + EXCERPT]
         values[f"text_{key}"] = render.text_html(
             piece,
             c,
-            vmin=-scale,
-            vmax=scale,
+            vmin=float(whole.min()),
+            vmax=float(whole.max()),
             title=f"cell {unit} of layer {layer + 1} (r = {r_best:+.2f} with {FEATURES[key]})",
         )
 
@@ -221,18 +221,21 @@ def measure(out: Path) -> dict[str, str]:
     return values
 
 
-def _excerpt_start(features: dict[str, Any], length: int) -> int:
-    """Where a ``length``-character window holds the most string and bracket changes."""
+def _excerpt_start(text: str, features: dict[str, Any], length: int) -> int:
+    """The top-level ``def`` whose first ``length`` characters change most in string, bracket
+    and indentation features (the first such ``def`` on a tie)."""
     import numpy as np
 
-    s = features["in_string"]
-    d = features["bracket_depth"]
-    change = np.abs(np.diff(s, prepend=0)) + np.abs(np.diff(d, prepend=0))
-    window = np.convolve(change, np.ones(length), mode="valid")
-    starts = np.arange(len(window))
-    # start at the beginning of a line
-    best = int(starts[np.argmax(window)])
-    return best - (best - int(np.max(np.nonzero(features["column"][: best + 1] == 0))))
+    change = sum(
+        np.abs(np.diff(features[k], prepend=0)) > 0
+        for k in ("in_string", "bracket_depth", "indent")
+    )
+    starts = [
+        m.start() for m in re.finditer(r"^def ", text, re.M) if m.start() + length <= len(text)
+    ]
+    if not starts:
+        return 0
+    return max(starts, key=lambda k: (int(change[k : k + length].sum()), -k))
 
 
 def _adding(

@@ -66,7 +66,7 @@ def one_hot(codes: np.ndarray, dtype: type) -> np.ndarray:
 
 
 def train_char_model(args: argparse.Namespace) -> tuple[Sequential, dict]:
-    corpus = python_source_text(TRAINING_MODULES)
+    corpus = python_source_text(TRAINING_MODULES, max_chars=args.max_chars)
     held_out = python_source_text(ANALYSIS_MODULES, max_chars=args.eval_chars)
     print(f"training text: {corpus.describe()}")
     codes, replaced = encode_chars(corpus.text)
@@ -183,6 +183,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--streams", type=int, default=32, help="batch of parallel streams (32)")
     parser.add_argument("--chunk", type=int, default=64, help="truncated-BPTT chunk (default 64)")
     parser.add_argument("--lr", type=float, default=0.005, help="Adam learning rate (0.005)")
+    parser.add_argument(
+        "--max-chars", type=int, default=None, help="train on only this many characters"
+    )
     parser.add_argument("--eval-chars", type=int, default=20000, help="held-out characters")
     parser.add_argument("--adding-hidden", type=int, default=8, help="adding model units (8)")
     parser.add_argument("--adding-length", type=int, default=50, help="adding sequence length")

@@ -272,3 +272,30 @@ def test_a_gate_that_reports_nothing_is_listed():
     cell = LSTMCell(3, 4, forget=BypassGate(3, 4, rng=1), rng=0)
     layer = trace(Recurrent(cell), data(3)).layer()
     assert layer.unreported == ("forget",) and "forget" not in layer.gates
+
+
+@component
+class InlineCell(MinimalGatedCell):
+    """A user cell that computes its forget gate without calling it, and reports it."""
+
+    def step(self, state, x):
+        from lstmkit.trace import record_gate
+
+        gate = self.forget
+        z = x @ gate.W.value + state.h @ gate.U.value + gate.b.value
+        f = gate.activation(z)
+        record_gate(gate, z, f)
+        g = self.candidate(x, f * state.h)
+        h = (1 - f) * state.h + f * g
+        return HiddenState(h=h), h
+
+
+def test_a_user_cell_reports_an_inline_gate_with_record_gate():
+    cell = InlineCell(3, 4)
+    x = data(3)
+    layer = trace(Recurrent(cell), x, lengths=LENGTHS, preactivations=True).layer()
+    assert layer.unreported == ()
+    assert_layer(layer, oracle(cell, x, LENGTHS), LENGTHS)
+    np.testing.assert_allclose(
+        cell.forget.activation(layer.preactivations["forget"]), layer.gates["forget"]
+    )

@@ -12,7 +12,8 @@ How values are collected, and why the numbers are the model's own:
   :class:`~lstmkit.Gate` objects compute when the cell calls them, so a user's cell built from
   gates, or a user's ``Gate`` subclass that computes through ``Gate.__call__``, is traced with
   no extra code. Cells that compute a gate without calling it (the layer-norm LSTM, the GRU's
-  reset-after candidate) report it themselves with :func:`lstmkit._tracing.record_gate`.
+  reset-after candidate) report it themselves with :func:`record_gate`; a user's cell that
+  does the same can call it too.
 * A fused :class:`~lstmkit.LSTMCell` run takes the kernel's training path, whose cache holds
   every gate value and state; the outputs are the ones that path computes, identical to the
   untraced call (tests compare them bit for bit). Its pre-activations are recomputed with
@@ -51,12 +52,12 @@ import attrs
 import numpy as np
 from numpy.typing import NDArray
 
-from lstmkit._tracing import RECORDER
+from lstmkit._tracing import RECORDER, record_gate
 from lstmkit.gate import Gate
 from lstmkit.module import Module
 from lstmkit.state import state_arrays
 
-__all__ = ["LayerTrace", "Trace", "trace"]
+__all__ = ["LayerTrace", "Trace", "record_gate", "trace"]
 
 Array = NDArray[Any]
 
