@@ -109,6 +109,7 @@ def measure(out: Path) -> dict[str, str]:
     x = np.eye(len(CHAR_VOCAB), dtype=model.dtype)[codes][None]
     result = trace(model, x, gates=["forget", "input", "output"])
     names = list(result.layers)
+    values["vocab"] = str(len(CHAR_VOCAB))
     values["traced"] = f"the first {len(text):,} characters of `{source.files[0]}`"
     values["analysis_python"] = source.python_version
     values["replaced"] = str(replaced)

@@ -1,6 +1,6 @@
 """Watch a recurrent network work: every gate's value and every state, at every step.
 
-:func:`trace` runs a model once, exactly as calling it would, and returns its outputs together
+``trace(model, x)`` runs a model once, exactly as calling it would, and returns its outputs together
 with a :class:`LayerTrace` for every :class:`~lstmkit.Recurrent` inside it (each layer of a
 :class:`~lstmkit.Stacked`, each direction of a :class:`~lstmkit.Bidirectional`, each runner of
 a :class:`~lstmkit.Sequential`): the value of each gate, by name, the state after each step

@@ -1,6 +1,6 @@
 """Pictures of a trace as SVG and HTML text, with no dependency beyond NumPy.
 
-Every function returns a :class:`Rendered` string: write it to a file, put it in a web page,
+Every function returns a string (a ``str`` subclass): write it to a file, put it in a web page,
 or let a Jupyter notebook display it (it has ``_repr_html_``). Values are NumPy arrays, e.g.
 from :func:`lstmkit.trace.trace`; NaN (a step past a sequence's end) is drawn blank.
 
@@ -30,7 +30,6 @@ import numpy as np
 from numpy.typing import NDArray
 
 __all__ = [
-    "Rendered",
     "color",
     "heatmap_svg",
     "lines_svg",
@@ -121,7 +120,7 @@ def text_html(
 
     Returns
     -------
-    Rendered
+    str
         A ``<div>`` holding a ``<pre>``; hovering a character shows its value.
     """
     v = _as_values(values, "values", 1)
