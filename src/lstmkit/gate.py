@@ -29,6 +29,7 @@ import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
 from lstmkit import activations, config, initializers
+from lstmkit._tracing import RECORDER
 from lstmkit.activations import Activation
 from lstmkit.initializers import Initializer, as_rng
 from lstmkit.module import Module, Parameter, accumulates_gradients, check_dtype, component
@@ -245,13 +246,21 @@ class Gate(Module):
     def __call__(self, x: Array, h: Array, c: Array | None = None) -> Array:
         """The gate's value ``activation(preactivation(x, h, c))``, shape (batch, hidden_size)."""
         self._check_inputs(x, h, c)
-        return self.activation(self.preactivation(x, h, c))
+        z = self.preactivation(x, h, c)
+        y = self.activation(z)
+        recorder = RECORDER.get()  # lstmkit.trace: one context-variable read when off
+        if recorder is not None:
+            recorder.gate(self, z, y)
+        return y
 
     def forward_train(self, x: Array, h: Array, c: Array | None = None) -> tuple[Array, GateCache]:
         """Like calling the gate, but also return the cache :meth:`backward` needs."""
         self._check_inputs(x, h, c)
         z = self.preactivation(x, h, c)
         y = self.activation(z)
+        recorder = RECORDER.get()
+        if recorder is not None:
+            recorder.gate(self, z, y)
         keep_z = None if self.activation.derivative_from_output else z
         return y, GateCache(x=x, h=h, c=c if self.p is not None else None, z=keep_z, y=y)
 

@@ -32,6 +32,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from lstmkit import config
+from lstmkit._tracing import record_gate
 from lstmkit.cells.base import (
     check_state,
     check_step_cache,
@@ -193,6 +194,7 @@ class GRUCell(GatedCell):
             hu = hg @ cand.U.value + self.recurrent_bias.value
             pre = x @ cand.W.value + cand.b.value + r * hu
             n = cand.activation(pre)
+            record_gate(cand, pre, n)  # lstmkit.trace: the gate object is not called
             n_pre = None if cand.activation.derivative_from_output else pre
         else:
             n, n_cache = self.candidate.forward_train(x, r * hg)

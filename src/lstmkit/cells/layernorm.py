@@ -30,6 +30,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from lstmkit import activations, config
+from lstmkit._tracing import RECORDER
 from lstmkit.activations import Activation
 from lstmkit.cells.base import (
     check_lstm_state,
@@ -266,6 +267,10 @@ class LayerNormLSTMCell(LSTMFamilyCell):
         nh, cache_h = self.norm_h.forward(hu)
         pre = nx + nh + np.stack([g.b.value for g in gates])
         acts = np.stack([g.activation(pre[:, k]) for k, g in enumerate(gates)], axis=1)
+        recorder = RECORDER.get()  # lstmkit.trace: the gates are not called, so report them
+        if recorder is not None:
+            for k, gate in enumerate(gates):
+                recorder.gate(gate, pre[:, k], acts[:, k])
         f, i, g_, o = acts[:, 0], acts[:, 1], acts[:, 2], acts[:, 3]
         c = f * c_prev + i * g_
         c_hat, cache_c = self.norm_c.forward(c)

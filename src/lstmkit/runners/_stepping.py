@@ -35,8 +35,12 @@ def forward_steps(
     batch_sizes: Array | None,
     context: StepContext | None,
     out_size: int,
+    recording: Any = None,
 ) -> tuple[Array, Any, list[Any] | None]:
-    """``(y_tm, final_state, step caches)``: inference when ``context`` is None (no caches)."""
+    """``(y_tm, final_state, step caches)``: inference when ``context`` is None (no caches).
+
+    ``recording`` (from :mod:`lstmkit.trace`) is told where each step starts and its new state.
+    """
     T, B, _ = xt.shape
     y = np.zeros((T, B, out_size), cell.dtype)
     caches: list[Any] = []
@@ -45,12 +49,16 @@ def forward_steps(
         if n == 0:
             break
         sub = state if n == B else _head(state, n)
+        if recording is not None:
+            recording.begin_step(t, n)
         if context is not None:
             new, out, c = step_train(cell, sub, xt[t, :n], context)
             caches.append(c)
         else:
             new, out = cell.step(sub, xt[t, :n])
         y[t, :n] = out
+        if recording is not None:
+            recording.end_step(new)
         state = new if n == B else _merge(new, state, n)
     return y, state, None if context is None else caches
 

@@ -28,6 +28,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from lstmkit import config
+from lstmkit._tracing import RECORDER
 from lstmkit.cells.base import WrapsCell
 from lstmkit.module import accumulates_gradients, check_weights_since, component, weights_clock
 from lstmkit.protocols import fused_refusal
@@ -285,17 +286,25 @@ class Recurrent(WrapsCell, SequenceRunner):
             state = private_state(state, initial_state)
 
         use_fused = self.uses_fused()
+        recorder = RECORDER.get()  # lstmkit.trace: one context-variable read when off
+        recording = None if recorder is None else recorder.begin(self, layout)
         if T == 0:
             yt = np.zeros((0, B, self.output_size), dt)
             final_t, cell_cache = map_state(np.copy, state), None
         elif use_fused:
+            # A trace reads the gates from the kernel's training cache (same numbers).
             yt, final_t, cell_cache = self.cell.forward_sequence(
-                xt, state, layout.batch_sizes, training
+                xt, state, layout.batch_sizes, training or recording is not None
             )
+            if recording is not None:
+                recording.fused(cell_cache)
+                cell_cache = cell_cache if training else None
         else:
             yt, final_t, cell_cache = forward_steps(
-                self.cell, xt, state, layout.batch_sizes, context, self.output_size
+                self.cell, xt, state, layout.batch_sizes, context, self.output_size, recording
             )
+        if recording is not None:
+            recording.finish()
 
         y, final = self._to_caller(yt, final_t, layout)
         cache = None
