@@ -9,7 +9,10 @@ LSTM or a GRU, whether it is layer-normalized or projects its hidden state) and
 draws exactly that cell, so a swapped activation, a peephole, a normalization
 ("LN", blue) or a projection (``W_hr``) shows up in the figure. The other
 functions draw the fixed figures of the docs: rolled and unrolled networks, the
-notation, stacking, bidirectional runs and variable-length reversal.
+notation, a gate on its own, stacking, bidirectional runs and variable-length reversal, and
+:func:`activation_plot` plots an activation with its derivative. :func:`figures` lists every
+figure the docs show by file name (the site's build writes them all, and the test suite checks
+that each is legible and tidy); :func:`register_figure` adds one.
 
 Everything is plain string building; the output is a standalone SVG document
 you can write to a ``.svg`` file or embed in HTML.
@@ -26,6 +29,7 @@ Examples
 from __future__ import annotations
 
 from lstmkit.diagrams._cells import draw, parts
+from lstmkit.diagrams._gallery import _register_builtins, figures, register_figure
 from lstmkit.diagrams._figures import (
     bidirectional,
     chain,
@@ -36,6 +40,7 @@ from lstmkit.diagrams._figures import (
     stacked,
     unrolled_rnn,
 )
+from lstmkit.diagrams._plots import activation_plot
 
 # In the order of the reference page: the cell figure first, then the fixed figures.
 __all__ = [
@@ -49,4 +54,9 @@ __all__ = [
     "stacked",
     "bidirectional",
     "reversal",
+    "activation_plot",
+    "figures",
+    "register_figure",
 ]
+
+_register_builtins()
