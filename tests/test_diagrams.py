@@ -87,7 +87,7 @@ def test_default_lstm_has_its_four_gates_and_no_coupled_path():
     for part in ("forget", "input", "candidate", "output", "cell_state", "add"):
         assert groups(root, part), part
     assert layer_activations(root) == ["sigmoid", "sigmoid", "tanh", "sigmoid"]
-    assert "1 - f" not in all_text(root)
+    assert "1 − f" not in all_text(root)
     assert not groups(root, "coupled")
     assert not any("highlight" in g.attrib["class"].split() for g in groups(root))
 
@@ -98,7 +98,7 @@ def test_swapped_activation_is_labelled_with_its_name():
     root = parse(diagrams.draw(cell))
     assert layer_activations(root) == ["hard_sigmoid", "hard_sigmoid", "softsign", "hard_sigmoid"]
     text = all_text(root)
-    assert "σ_hard" in text and "softsign" in text
+    assert "σhard" in text and "softsign" in text  # σ with the subscript "hard"
 
 
 def test_user_activation_name_appears():
@@ -124,7 +124,7 @@ def test_update_alias_and_unknown_part():
     cell = LSTMCell(2, 3, rng=0)
     root = parse(diagrams.draw(cell, highlight="update"))
     lit = {g.attrib["data-part"] for g in groups(root) if "highlight" in g.attrib["class"]}
-    assert lit == {"forget_mul", "input_mul", "add"}
+    assert lit == {"forget_mul", "input_mul", "add", "cell_state"}
     with pytest.raises(ValueError, match="highlight"):
         diagrams.draw(cell, highlight="reset")
     assert "update" in diagrams.parts(cell)
@@ -134,7 +134,7 @@ def test_coupled_cell_shows_one_minus_f_and_no_input_gate():
     coupled_mod = _optional("lstmkit.cells.coupled")
     cell = coupled_mod.CoupledLSTMCell(2, 3, rng=0) if coupled_mod else fake_coupled()
     root = parse(diagrams.draw(cell, highlight="coupled"))
-    assert "1 - f" in all_text(root)
+    assert "1 − f" in all_text(root)
     assert not groups(root, "input")
     assert any("highlight" in g.attrib["class"] for g in groups(root, "coupled"))
 
@@ -150,7 +150,7 @@ def test_gru_cell_is_drawn_with_its_gates():
         root = parse(diagrams.draw(cell, highlight="reset"))
         for part in ("reset", "update", "candidate", "hidden"):
             assert groups(root, part), part
-        assert not groups(root, "cell_state") and "1 - z" in all_text(root)
+        assert not groups(root, "cell_state") and "1 − z" in all_text(root)
         # The "1-" operation sits on the candidate's branch (pytorch) or the old state's (olah).
         ops = [
             (g.attrib["data-op"], g)
@@ -272,11 +272,11 @@ def test_projection_box_present_iff_projected(name):
     boxes = groups(root, "projection")
     if not name.startswith("projection"):
         assert not boxes and "projection" not in diagrams.parts(cell)
-        assert "W_hr" not in all_text(root)
+        assert "Whr" not in all_text(root)
         return
     assert "projection" in diagrams.parts(cell)
     text = " ".join("".join(t.itertext()) for g in boxes for t in g.iter(SVG + "text"))
-    assert "W_hr" in text and f"proj {cell.proj_size}" in text
+    assert "Whr" in text and f"proj {cell.proj_size}" in text  # W with the subscript "hr"
     # The projection is a layer without activation: the gates are still the only activations.
     assert len(layer_activations(root)) == 4
     # h(t), output and fed back, leaves from below the projection box.

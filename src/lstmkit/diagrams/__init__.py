@@ -29,7 +29,6 @@ Examples
 from __future__ import annotations
 
 from lstmkit.diagrams._cells import draw, parts
-from lstmkit.diagrams._gallery import _register_builtins, figures, register_figure
 from lstmkit.diagrams._figures import (
     bidirectional,
     chain,
@@ -40,6 +39,7 @@ from lstmkit.diagrams._figures import (
     stacked,
     unrolled_rnn,
 )
+from lstmkit.diagrams._gallery import _register_builtins, figures, register_figure
 from lstmkit.diagrams._plots import activation_plot
 
 # In the order of the reference page: the cell figure first, then the fixed figures.
