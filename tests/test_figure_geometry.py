@@ -36,9 +36,14 @@ def _registered_cells():
     out = []
     for name in config.registered():
         cls = config._BY_NAME[name].cls
-        try:
-            cell = cls(3, 4, rng=0)
-        except Exception:  # not a cell with (input_size, hidden_size), or needs more arguments
+        cell = None
+        for extra in ({}, {"kernel_size": 3}, {"proj_size": 2}):
+            try:
+                cell = cls(3, 4, rng=0, **extra)
+                break
+            except Exception:  # not a cell taking (input_size, hidden_size, ...)
+                continue
+        if cell is None:
             continue
         try:
             diagrams.parts(cell)
@@ -87,6 +92,7 @@ def test_figure_function_with_its_defaults(name):
 def test_every_drawable_registered_cell(name, cell):
     assert layout_problems(diagrams.draw(cell)) == []
     assert layout_problems(diagrams.draw(cell, highlight=diagrams.parts(cell)[0])) == []
+    assert layout_problems(diagrams.chain(cell)) == []
 
 
 @pytest.mark.parametrize("merge", ["concat", "sum", "mean", "mul", "none"])

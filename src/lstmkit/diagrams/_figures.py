@@ -63,7 +63,9 @@ def chain(cell: Any | None = None, steps: int = 3) -> str:
 
     The other copies are drawn as boxes "A", joined to the middle one by the state lines
     (the cell state and hidden state of an LSTM, the hidden state of a GRU or plain RNN).
-    With ``cell=None`` the module is a plain RNN's single ``tanh`` layer.
+    With ``cell=None`` the module is a plain RNN's single ``tanh`` layer. With up to 3
+    steps the figure stays legible in a 670 px column (text at least 10 px); more steps make
+    it wider, and a page that fits it to its column shrinks it.
     """
     check_count(steps, "steps")
     inner = cell_canvas(cell, 0, 0) if cell is not None else _rnn_canvas()
@@ -76,6 +78,8 @@ def chain(cell: Any | None = None, steps: int = 3) -> str:
     width = ox + 685 + right * (box + gap) - gap + margin if right else ox + 700
     cv = Canvas(int(width), 380, f"The repeating module ({inner.title})")
     cv.embed(inner, ox, 0)
+    # Three modules side by side are shown at about 3/4 size: small text is set larger.
+    cv.extra_style += "text.small,tspan.sub{font-size:14px}"
     top, bottom = 45, 325  # the module's box in the frame
     lefts = [margin + k * (box + gap) for k in range(left)]
     rights = [ox + 685 + k * (box + gap) for k in range(right)]
@@ -115,6 +119,7 @@ def _rnn_canvas() -> Canvas:
     cv.text("concat", 40, 310, "h(t-1)")
     cv.text("concat", 270, 368, "x(t)")
     cv.text("hidden", 662, 310, "h(t)")
+    cv.text("hidden", 472, 22, "h(t)")
     return cv
 
 
