@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from lstmkit import GRUCell, config, diagrams
-from lstmkit.diagrams._geometry import COLUMN_PX, Layout, layout_problems, measure
+from lstmkit.diagrams._checks import COLUMN_PX, layout_problems
+from lstmkit.diagrams._geometry import Layout, measure
 
 ROOT = Path(__file__).resolve().parent.parent
 NOT_FIGURES = {"draw", "parts", "figures", "register_figure", "activation_plot"}
