@@ -12,8 +12,10 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import math
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from lstmkit import GRUCell, config, diagrams
@@ -21,6 +23,7 @@ from lstmkit.diagrams._checks import COLUMN_PX, layout_problems
 from lstmkit.diagrams._geometry import Layout, measure
 
 ROOT = Path(__file__).resolve().parent.parent
+SVG = "{http://www.w3.org/2000/svg}"
 NOT_FIGURES = {"draw", "parts", "figures", "register_figure", "activation_plot"}
 
 
@@ -236,3 +239,23 @@ def test_register_figure_checks_its_arguments():
         diagrams.register_figure("x.svg", "not callable")
     with pytest.raises(ValueError, match="already registered"):
         diagrams.register_figure("gru.svg", diagrams.notation)
+
+
+def test_activation_plot_of_a_users_activation():
+    from lstmkit import activations
+
+    cube_root = activations.Activation(
+        "cube_root", lambda z: np.cbrt(z), lambda z: 1 / (3 * np.cbrt(z) ** 2 + 1e-12)
+    )
+    svg = diagrams.activation_plot(cube_root)
+    assert layout_problems(svg) == []
+    texts = [t.text for t in measure(svg).texts]
+    assert "cube_root" in texts
+    assert {"−4", "−2", "0", "2", "4"} <= set(texts)  # x ticks
+    # The curve is the function itself: its points lie on cbrt(z).
+    root = ET.fromstring(svg)
+    (curve, _) = [p for p in root.iter(SVG + "polyline")]
+    xy = [tuple(map(float, p.split(","))) for p in curve.get("points").split()]
+    assert len(xy) == 401 and xy[0][1] > xy[-1][1]  # rising: y goes up the page
+    with pytest.raises(ValueError, match="hi"):
+        diagrams.activation_plot(cube_root, lo=1.0, hi=1.0)

@@ -63,18 +63,18 @@ def activation_plot(activation: Any, lo: float = -5.0, hi: float = 5.0) -> str:
     for tick in np.arange(np.ceil(lo / step) * step, hi + 1e-9, step):
         x = px(float(tick))
         cv.add("axes", f'<line x1="{x:.1f}" y1="{y1}" x2="{x:.1f}" y2="{y1 + 5}" stroke="#444"/>')
-        cv.add("axes", _text(x, y1 + 18, f"{tick:g}", 11, "middle"))
-    cv.add("axes", _text(x1 + 8, y1 + 18, "z", 12, "start", italic=True))
+        cv.add("axes", _text(x, y1 + 19, f"{tick:g}".replace("-", "−"), 12, "middle"))
+    cv.add("axes", _text(x1 + 8, y1 + 19, "z", 13, "start", italic=True))
     for v in sorted({bottom, 0.0, top}):
-        cv.add("axes", _text(x0 - 6, py(v) + 4, f"{v:g}", 11, "end"))
-    cv.add("title", _text(x0, 20, name, 14, "start"))
+        cv.add("axes", _text(x0 - 6, py(v) + 4, f"{v:.3g}".replace("-", "−"), 12, "end"))
+    cv.add("title", _text(x0, 20, name, 15, "start"))
     for k, (key, label, dash) in enumerate((("f", "f(z)", ""), ("df", "f′(z)", "6 4"))):
         lx = 220 + 66 * k
         dashes = f' stroke-dasharray="{dash}"' if dash else ""
         cv.add(
             "legend",
             f'<line x1="{lx}" y1="15" x2="{lx + 20}" y2="15" stroke="{_COLOURS[key]}" '
-            f'stroke-width="2"{dashes}/>' + _text(lx + 24, 20, label, 12, "start", italic=True),
+            f'stroke-width="2"{dashes}/>' + _text(lx + 24, 20, label, 13, "start", italic=True),
         )
     for key, values, dash in (("f", y, ""), ("df", dy, "6 4")):
         ok = np.isfinite(values)
