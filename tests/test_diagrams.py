@@ -343,3 +343,41 @@ def test_user_activation_named_sigmoid_is_not_drawn_as_the_builtin():
     gru.reset.activation = impostor
     text = diagrams.draw(gru)
     assert text.count(">σ<") == 1  # only the update gate, the built-in
+
+
+def test_docs_figures_highlight_what_their_section_is_about():
+    figures = diagrams.figures()
+
+    def lit_of(name: str) -> set[str]:
+        return lit(parse(figures[name]()))
+
+    assert {"cell_state", "forget_mul", "input_mul", "add"} <= lit_of("lstm-update.svg")
+    # Only the gates whose activation changed; the output tanh is the same as before.
+    assert lit_of("lstm-hard-sigmoid.svg") == {"forget", "input", "output"}
+    assert "cell_activation" in diagrams.parts(LSTMCell(2, 3, rng=0))
+    # Section 5 (a gate on its own) and section 6 (the forget gate in the cell) differ.
+    gate = parse(figures["lstm-gate.svg"]())
+    assert not groups(gate, "cell_state") and len(layer_activations(gate)) == 1
+    assert lit_of("lstm-forget.svg") == {"forget", "concat"}
+    assert {"output", "cell_activation", "output_mul", "hidden"} == lit_of("lstm-output.svg")
+
+
+def test_labels_are_set_in_math_style():
+    svg = diagrams.draw(ProjectionLSTMCell(2, 4, proj_size=3, rng=0))
+    root = parse(svg)
+    (w_hr,) = [
+        t for g in groups(root, "projection") for t in g.iter(SVG + "text") if "W" in all_text_of(t)
+    ]
+    spans = {s.text: s.attrib.get("class", "") for s in w_hr.iter(SVG + "tspan") if s.text}
+    assert spans == {"W": "it", "hr": "sub it"}
+    gru = parse(diagrams.draw(GRUCell(2, 3, rng=0)))
+    labels = [t for t in gru.iter(SVG + "text") if "label" in t.attrib.get("class", "").split()]
+    assert {"r ⊙ (hU + b)", "1 − z", "h(t−1)"} <= {all_text_of(t) for t in labels}
+    for t in labels:  # letters italic, signs upright
+        for s in t.iter(SVG + "tspan"):
+            if s.text and s.text.isalpha():
+                assert "it" in s.attrib["class"].split()
+
+
+def all_text_of(t: ET.Element) -> str:
+    return "".join(t.itertext())
