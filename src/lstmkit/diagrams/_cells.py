@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from lstmkit.diagrams._canvas import Canvas, act_label
 
-__all__ = ["cell_canvas", "draw", "parts"]
+__all__ = ["CANVAS_PROVIDERS", "cell_canvas", "draw", "parts"]
 
 GATE_SYMBOLS = {"forget": "f", "input": "i", "candidate": "g", "output": "o"}
 GATE_COLUMNS = {"forget": 170, "input": 250, "candidate": 330, "output": 450}
@@ -110,8 +110,17 @@ def _highlight_set(cell: Any, canvas: Canvas, highlight: Any) -> frozenset[str]:
     return frozenset(out)
 
 
+# Functions ``cell -> Canvas | None`` tried before the cells drawn here, so a module drawing other
+# cells (append its function) makes them drawable by ``chain`` too.
+CANVAS_PROVIDERS: list[Callable[[Any], Canvas | None]] = []
+
+
 def cell_canvas(cell: Any, ox: float, oy: float) -> Canvas:
     """The cell's figure as a :class:`Canvas` (not rendered), for :func:`draw` and ``chain``."""
+    for provider in CANVAS_PROVIDERS:
+        provided = provider(cell)
+        if provided is not None:
+            return provided
     kind = _kind(cell)
     title = {
         "lstm": "LSTM cell",
