@@ -133,25 +133,24 @@ def diagrams_lstm():
 # -- the GRU's reset branch ----------------------------------------------------------------------
 
 
-def _upstream(lay: Layout, point, seen=()):
-    """Follow wires backwards from ``point`` to where they come from: a list of what was passed
-    (``"border"``, or a shape's part and kind) until the border or a node is reached."""
+def _source(lay: Layout, wire, seen=()):
+    """Where the line through ``wire`` comes from, following junctions backwards:
+    ``"border"``, ``"gate"`` (a layer box) or ``"op"`` (a pointwise operation)."""
+    start = wire.points[0]
+    x, y = start
+    if min(x, y, lay.width - x, lay.height - y) <= 16:
+        return "border"
+    for s in lay.shapes:
+        if s.distance_to_edge(start) <= 2.5 and s.part != "module":
+            return "op" if s.kind == "ellipse" else "gate"
+    seen = (*seen, wire)
     for w in lay.wires:
         if w.kind != "wire" or w in seen:
             continue
         pts = w.points
-        on = any(_dist_segment(point, a, b) <= 1.0 for a, b in zip(pts, pts[1:]))
-        if not on or math.dist(point, pts[0]) <= 1.0:
-            continue
-        start = pts[0]
-        x, y = start
-        if min(x, y, lay.width - x, lay.height - y) <= 16:
-            return ["border"]
-        for s in lay.shapes:
-            if s.distance_to_edge(start) <= 2.5 and s.kind == "ellipse":
-                return [f"{s.part}:{s.kind}"]
-        return _upstream(lay, start, (*seen, w))
-    return ["nothing"]
+        if any(_dist_segment(start, a, b) <= 1.0 for a, b in zip(pts, pts[1:])):
+            return _source(lay, w, seen)
+    return "nothing"
 
 
 def _dist_segment(p, a, b):
@@ -182,13 +181,9 @@ def test_reset_multiplies_h_before_any_product(cell):
         w for w in lay.wires if w.kind == "wire" and reset_mul.distance_to_edge(w.points[-1]) <= 2.5
     ]
     assert len(ends) == 2
-    gates = [s for s in lay.shapes if s.kind == "rect" and s.part != "module"]
-    sources = []
-    for w in ends:
-        start = w.points[0]
-        from_gate = any(s.distance_to_edge(start) <= 2.5 for s in gates)
-        sources.append("gate" if from_gate else _upstream(lay, start, (w,))[0])
-    # h(t-1) is traced back to the border it enters at, through no pointwise operation.
+    sources = [_source(lay, w) for w in ends]
+    # One input comes from a gate; h(t-1) is traced back to the border it enters at, through
+    # no pointwise operation.
     assert sorted(sources) == ["border", "gate"]
 
 
