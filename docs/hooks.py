@@ -7,9 +7,9 @@
   the auto-render extension), installed with ``npm`` from the npm registry
   the first time and reused afterwards. The site then typesets math with no
   network access when viewed.
-* ``docs/generated/``: SVG figures drawn by :mod:`lstmkit.diagrams` from real
-  cell objects, plots of every registered activation and its derivative
-  (polylines computed from the functions themselves), the activation
+* ``docs/generated/``: every figure registered in :mod:`lstmkit.diagrams`
+  (:func:`lstmkit.diagrams.figures`: cells drawn from real cell objects, plots
+  of every registered activation and its derivative), the activation
   catalogue as a Markdown fragment, and the architecture's layering diagram.
 
 Both folders are git-ignored. Files are only rewritten when their content
@@ -98,136 +98,43 @@ def _write(path: Path, text: str) -> None:
 
 
 def generate_figures(out: Path) -> list[Path]:
-    """Draw every figure of the site into ``out``; returns the paths written."""
+    """Draw every figure of the site into ``out``; returns the paths written.
+
+    The figures are those registered with :func:`lstmkit.diagrams.register_figure` (the test
+    suite checks the layout of each), plus this page set's own layering diagram.
+    """
     sys.path.insert(0, str(ROOT / "src"))  # build from a fresh clone without installing
     try:
-        from lstmkit import LSTMCell, diagrams
-        from lstmkit.cells.coupled import CoupledLSTMCell
-        from lstmkit.cells.gru import GRUCell
-        from lstmkit.cells.layernorm import LayerNormLSTMCell
-        from lstmkit.cells.mgu import MGUCell
-        from lstmkit.cells.projection import ProjectionLSTMCell
-        from lstmkit.cells.simple import SimpleRNNCell
+        from lstmkit import diagrams
     finally:
         sys.path.pop(0)
 
-    lstm = LSTMCell(3, 4, rng=0)
-    figures = {
-        "rolled.svg": diagrams.rolled_rnn(),
-        "unrolled.svg": diagrams.unrolled_rnn(4),
-        "chain-rnn.svg": diagrams.chain(),
-        "chain-lstm.svg": diagrams.chain(lstm),
-        "notation.svg": diagrams.notation(),
-        "lstm.svg": diagrams.draw(lstm),
-        "lstm-cell-state.svg": diagrams.draw(lstm, highlight="cell_state"),
-        "lstm-gate.svg": diagrams.draw(lstm, highlight=["forget", "forget_mul"]),
-        "lstm-forget.svg": diagrams.draw(lstm, highlight="forget"),
-        "lstm-input.svg": diagrams.draw(lstm, highlight=["input", "candidate"]),
-        "lstm-update.svg": diagrams.draw(lstm, highlight="update"),
-        "lstm-output.svg": diagrams.draw(lstm, highlight=["output", "hidden"]),
-        "lstm-peephole.svg": diagrams.draw(
-            LSTMCell(3, 4, peephole=True, rng=0), highlight="peephole"
-        ),
-        "lstm-hard-sigmoid.svg": diagrams.draw(
-            LSTMCell(3, 4, gate_activation="hard_sigmoid", rng=0),
-            highlight=["forget", "input", "output"],
-        ),
-        "coupled.svg": diagrams.draw(CoupledLSTMCell(3, 4, rng=0), highlight="coupled"),
-        "gru-olah.svg": diagrams.draw(
-            GRUCell(3, 4, update_convention="olah", reset_after=False, rng=0)
-        ),
-        "gru.svg": diagrams.draw(GRUCell(3, 4, rng=0)),
-        "layernorm.svg": diagrams.draw(LayerNormLSTMCell(3, 4, rng=0), highlight="layer_norm"),
-        "projection.svg": diagrams.draw(
-            ProjectionLSTMCell(3, 8, proj_size=2, rng=0), highlight=["projection", "hidden"]
-        ),
-        "simple-rnn.svg": diagrams.draw(SimpleRNNCell(3, 4, rng=0)),
-        "mgu.svg": diagrams.draw(MGUCell(3, 4, rng=0), highlight=["forget", "reset", "update"]),
-        "mgu-paper.svg": diagrams.draw(
-            MGUCell(3, 4, reset_after=False, update_convention="paper", rng=0)
-        ),
-        "stacked.svg": diagrams.stacked(2, 4),
-        "bidirectional.svg": diagrams.bidirectional(4),
-        "reversal.svg": diagrams.reversal([5, 3]),
-        "layers.svg": layers_diagram(),
-    }
+    figures = {**diagrams.figures(), **docs_figures()}
     written = []
-    for name, svg in figures.items():
-        _write(out / name, svg)
+    for name, make in figures.items():
+        _write(out / name, make())
         written.append(out / name)
     written += activation_catalogue(out)
     return written
 
 
-def activation_catalogue(out: Path) -> list[Path]:
-    """One plot per registered activation (function and derivative) and a Markdown table."""
-    import numpy as np
+def docs_figures() -> dict[str, Any]:
+    """Figures that only this site needs, by file name (drawn by functions of no arguments)."""
+    return {"layers.svg": layers_diagram}
 
+
+def activation_catalogue(out: Path) -> list[Path]:
+    """A Markdown table of every registered activation with its plot (drawn as a figure)."""
     from lstmkit import activations
 
     rows = ["| activation | plot: f(z) solid, f'(z) dashed, z in [-5, 5] |", "|---|---|"]
-    paths = []
-    z = np.linspace(-5.0, 5.0, 401)
     for name in activations.available():
-        act = activations.get(name)
-        y = act(z)
-        dy = act.grad(z, y)
-        svg = plot_svg(z, [(y, "f(z)", "solid"), (dy, "f'(z)", "dashed")], title=name)
-        path = out / "activations" / f"{name}.svg"
-        _write(path, svg)
-        paths.append(path)
         # The link is relative to the page that includes the fragment (docs/guides/).
         image = f"../generated/activations/{name}.svg"
         rows.append(f'| `{name}` | ![{name} and its derivative]({image}){{ width="360" }} |')
     md = out / "activation-catalogue.md"
     _write(md, "\n".join(rows) + "\n")
-    return paths + [md]
-
-
-def plot_svg(x: Any, series: list[tuple[Any, str, str]], title: str) -> str:
-    """A small line plot as SVG: axes through zero, one polyline per series."""
-    import numpy as np
-
-    w, h, pad = 360, 220, 30
-    ys = np.concatenate([np.asarray(s) for s, _, _ in series])
-    lo, hi = float(min(ys.min(), -1.0)), float(max(ys.max(), 1.0))
-    lo, hi = max(lo, -5.0), min(hi, 5.0)
-
-    def px(v: float) -> float:
-        return pad + (v - x[0]) / (x[-1] - x[0]) * (w - 2 * pad)
-
-    def py(v: float) -> float:
-        return h - pad - (min(max(v, lo), hi) - lo) / (hi - lo) * (h - 2 * pad)
-
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" width="{w}" height="{h}">',
-        f"<title>{title}</title>",
-        '<rect width="100%" height="100%" fill="white"/>',
-        f'<line x1="{pad}" y1="{py(0):.1f}" x2="{w - pad}" y2="{py(0):.1f}" stroke="#999"/>',
-        f'<line x1="{px(0):.1f}" y1="{pad}" x2="{px(0):.1f}" y2="{h - pad}" stroke="#999"/>',
-        (
-            f'<text x="{w / 2}" y="18" font-family="sans-serif" font-size="14" text-anchor="middle">'
-            f"{title}</text>"
-        ),
-    ]
-    for y_pos, label in ((hi, f"{hi:g}"), (lo, f"{lo:g}")):
-        parts.append(
-            f'<text x="{px(0) - 4:.1f}" y="{py(y_pos) + 4:.1f}" font-family="sans-serif" '
-            f'font-size="10" text-anchor="end">{label}</text>'
-        )
-    colours = {"solid": "#1c7ed6", "dashed": "#e8590c"}
-    for k, (values, label, style) in enumerate(series):
-        points = " ".join(f"{px(a):.1f},{py(b):.1f}" for a, b in zip(x, values))
-        dash = ' stroke-dasharray="6 4"' if style == "dashed" else ""
-        parts.append(
-            f'<polyline fill="none" stroke="{colours[style]}" stroke-width="2"{dash} points="{points}"/>'
-        )
-        parts.append(
-            f'<text x="{w - pad}" y="{pad + 14 * k}" font-family="sans-serif" font-size="12" '
-            f'text-anchor="end" fill="{colours[style]}">{label}</text>'
-        )
-    parts.append("</svg>")
-    return "".join(parts)
+    return [md]
 
 
 def layers_diagram() -> str:
@@ -262,6 +169,6 @@ def layers_diagram() -> str:
                 f'<path d="M25,{y + 20} L25,{y - 20}" stroke="#444" stroke-width="1.5"/>'
                 f'<polygon points="25,{y - 24} 21,{y - 14} 29,{y - 14}" fill="#444"/>'
             )
-    out.append(f'<text x="18" y="{h - 4}" font-family="sans-serif" font-size="10">imports</text>')
+    out.append(f'<text x="8" y="{h - 4}" font-family="sans-serif" font-size="12">imports</text>')
     out.append("</svg>")
     return "".join(out)

@@ -87,7 +87,7 @@ def test_default_lstm_has_its_four_gates_and_no_coupled_path():
     for part in ("forget", "input", "candidate", "output", "cell_state", "add"):
         assert groups(root, part), part
     assert layer_activations(root) == ["sigmoid", "sigmoid", "tanh", "sigmoid"]
-    assert "1 - f" not in all_text(root)
+    assert "1 − f" not in all_text(root)
     assert not groups(root, "coupled")
     assert not any("highlight" in g.attrib["class"].split() for g in groups(root))
 
@@ -98,7 +98,7 @@ def test_swapped_activation_is_labelled_with_its_name():
     root = parse(diagrams.draw(cell))
     assert layer_activations(root) == ["hard_sigmoid", "hard_sigmoid", "softsign", "hard_sigmoid"]
     text = all_text(root)
-    assert "σ_hard" in text and "softsign" in text
+    assert "σhard" in text and "softsign" in text  # σ with the subscript "hard"
 
 
 def test_user_activation_name_appears():
@@ -124,7 +124,7 @@ def test_update_alias_and_unknown_part():
     cell = LSTMCell(2, 3, rng=0)
     root = parse(diagrams.draw(cell, highlight="update"))
     lit = {g.attrib["data-part"] for g in groups(root) if "highlight" in g.attrib["class"]}
-    assert lit == {"forget_mul", "input_mul", "add"}
+    assert lit == {"forget_mul", "input_mul", "add", "cell_state"}
     with pytest.raises(ValueError, match="highlight"):
         diagrams.draw(cell, highlight="reset")
     assert "update" in diagrams.parts(cell)
@@ -134,7 +134,7 @@ def test_coupled_cell_shows_one_minus_f_and_no_input_gate():
     coupled_mod = _optional("lstmkit.cells.coupled")
     cell = coupled_mod.CoupledLSTMCell(2, 3, rng=0) if coupled_mod else fake_coupled()
     root = parse(diagrams.draw(cell, highlight="coupled"))
-    assert "1 - f" in all_text(root)
+    assert "1 − f" in all_text(root)
     assert not groups(root, "input")
     assert any("highlight" in g.attrib["class"] for g in groups(root, "coupled"))
 
@@ -150,7 +150,7 @@ def test_gru_cell_is_drawn_with_its_gates():
         root = parse(diagrams.draw(cell, highlight="reset"))
         for part in ("reset", "update", "candidate", "hidden"):
             assert groups(root, part), part
-        assert not groups(root, "cell_state") and "1 - z" in all_text(root)
+        assert not groups(root, "cell_state") and "1 − z" in all_text(root)
         # The "1-" operation sits on the candidate's branch (pytorch) or the old state's (olah).
         ops = [
             (g.attrib["data-op"], g)
@@ -272,11 +272,11 @@ def test_projection_box_present_iff_projected(name):
     boxes = groups(root, "projection")
     if not name.startswith("projection"):
         assert not boxes and "projection" not in diagrams.parts(cell)
-        assert "W_hr" not in all_text(root)
+        assert "Whr" not in all_text(root)
         return
     assert "projection" in diagrams.parts(cell)
     text = " ".join("".join(t.itertext()) for g in boxes for t in g.iter(SVG + "text"))
-    assert "W_hr" in text and f"proj {cell.proj_size}" in text
+    assert "Whr" in text and f"proj {cell.proj_size}" in text  # W with the subscript "hr"
     # The projection is a layer without activation: the gates are still the only activations.
     assert len(layer_activations(root)) == 4
     # h(t), output and fed back, leaves from below the projection box.
@@ -343,3 +343,41 @@ def test_user_activation_named_sigmoid_is_not_drawn_as_the_builtin():
     gru.reset.activation = impostor
     text = diagrams.draw(gru)
     assert text.count(">σ<") == 1  # only the update gate, the built-in
+
+
+def test_docs_figures_highlight_what_their_section_is_about():
+    figures = diagrams.figures()
+
+    def lit_of(name: str) -> set[str]:
+        return lit(parse(figures[name]()))
+
+    assert {"cell_state", "forget_mul", "input_mul", "add"} <= lit_of("lstm-update.svg")
+    # Only the gates whose activation changed; the output tanh is the same as before.
+    assert lit_of("lstm-hard-sigmoid.svg") == {"forget", "input", "output"}
+    assert "cell_activation" in diagrams.parts(LSTMCell(2, 3, rng=0))
+    # Section 5 (a gate on its own) and section 6 (the forget gate in the cell) differ.
+    gate = parse(figures["lstm-gate.svg"]())
+    assert not groups(gate, "cell_state") and len(layer_activations(gate)) == 1
+    assert lit_of("lstm-forget.svg") == {"forget", "concat"}
+    assert {"output", "cell_activation", "output_mul", "hidden"} == lit_of("lstm-output.svg")
+
+
+def test_labels_are_set_in_math_style():
+    svg = diagrams.draw(ProjectionLSTMCell(2, 4, proj_size=3, rng=0))
+    root = parse(svg)
+    (w_hr,) = [
+        t for g in groups(root, "projection") for t in g.iter(SVG + "text") if "W" in all_text_of(t)
+    ]
+    spans = {s.text: s.attrib.get("class", "") for s in w_hr.iter(SVG + "tspan") if s.text}
+    assert spans == {"W": "it", "hr": "sub it"}
+    gru = parse(diagrams.draw(GRUCell(2, 3, rng=0)))
+    labels = [t for t in gru.iter(SVG + "text") if "label" in t.attrib.get("class", "").split()]
+    assert {"r ⊙ (hU + b)", "1 − z", "h(t−1)"} <= {all_text_of(t) for t in labels}
+    for t in labels:  # letters italic, signs upright
+        for s in t.iter(SVG + "tspan"):
+            if s.text and s.text.isalpha():
+                assert "it" in s.attrib["class"].split()
+
+
+def all_text_of(t: ET.Element) -> str:
+    return "".join(t.itertext())

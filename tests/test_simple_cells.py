@@ -9,6 +9,7 @@ test_simple_cells_oracles.py.
 from __future__ import annotations
 
 import copy
+import re
 
 import attrs
 import numpy as np
@@ -426,15 +427,20 @@ def test_load_refuses_a_file_whose_weights_do_not_fit(tmp_path):
 # -- drawing ----------------------------------------------------------------------------------------
 
 
+def _labels(svg):
+    """The text of each label of a figure, its math-style spans joined."""
+    return {re.sub(r"<[^>]+>", "", text) for text in re.findall(r"<text[^>]*>(.*?)</text>", svg)}
+
+
 def test_figures_show_the_cell():
     svg = diagrams.draw(SimpleRNNCell(3, 4, activation="relu", rng=0), highlight="candidate")
     assert svg.startswith("<svg") and 'data-activation="relu"' in svg
     assert diagrams.parts(SimpleRNNCell(3, 4, rng=0)) == ["candidate", "concat", "hidden", "module"]
     mgu = diagrams.draw(MGUCell(3, 4, gate_activation=FAKE_SIGMOID, rng=0))
     assert 'data-activation="sigmoid"' in mgu and ">σ<" not in mgu  # the user's, by its name
-    assert "f*(hU+b)" in mgu
+    assert "f ⊙ (hU + b)" in _labels(mgu)
     paper = diagrams.draw(MGUCell(3, 4, reset_after=False, update_convention="paper", rng=0))
-    assert "f*h" in paper and "f*(hU+b)" not in paper
+    assert "f ⊙ h" in _labels(paper) and "f ⊙ (hU + b)" not in _labels(paper)
     assert {"forget", "reset", "update", "add"} <= set(diagrams.parts(MGUCell(3, 4, rng=0)))
     with pytest.raises(ValueError, match="highlight: expected names among"):
         diagrams.draw(MGUCell(3, 4, rng=0), highlight="output")

@@ -6,10 +6,13 @@ activation), pink circles are pointwise operations, arrows carry vectors,
 merging lines concatenate and forking lines copy. :func:`draw` looks at a cell
 (its gates, their activations and peepholes, whether it is an LSTM, a coupled
 LSTM, a GRU, an Elman cell or a minimal gated unit, whether it is
-layer-normalized or projects its hidden state) and draws exactly that cell, so a swapped activation, a peephole, a normalization
-("LN", blue) or a projection (``W_hr``) shows up in the figure. The other
+layer-normalized or projects its hidden state) and draws exactly that cell, so a
+swapped activation, a peephole, a normalization ("LN", blue) or a projection (``W_hr``) shows up in the figure. The other
 functions draw the fixed figures of the docs: rolled and unrolled networks, the
-notation, stacking, bidirectional runs and variable-length reversal.
+notation, a gate on its own, stacking, bidirectional runs and variable-length reversal, and
+:func:`activation_plot` plots an activation with its derivative. :func:`figures` lists every
+figure the docs show by file name (the site's build writes them all, and the test suite checks
+that each is legible and tidy); :func:`register_figure` adds one.
 
 Everything is plain string building; the output is a standalone SVG document
 you can write to a ``.svg`` file or embed in HTML.
@@ -29,11 +32,14 @@ from lstmkit.diagrams._figures import (
     bidirectional,
     chain,
     notation,
+    pointwise_gate,
     reversal,
     rolled_rnn,
     stacked,
     unrolled_rnn,
 )
+from lstmkit.diagrams._gallery import _register_builtins, figures, register_figure
+from lstmkit.diagrams._plots import activation_plot
 from lstmkit.diagrams._simple_cells import draw, parts  # Elman and MGU, then _cells
 
 # In the order of the reference page: the cell figure first, then the fixed figures.
@@ -44,7 +50,13 @@ __all__ = [
     "unrolled_rnn",
     "chain",
     "notation",
+    "pointwise_gate",
     "stacked",
     "bidirectional",
     "reversal",
+    "activation_plot",
+    "figures",
+    "register_figure",
 ]
+
+_register_builtins()

@@ -13,6 +13,7 @@ from typing import Any
 
 from lstmkit.diagrams import _cells
 from lstmkit.diagrams._canvas import Canvas, act_label
+from lstmkit.diagrams._gallery import register_figure
 
 __all__ = ["draw", "parts", "simple_canvas"]
 
@@ -111,7 +112,7 @@ def _simple(cv: Canvas, cell: Any) -> None:
     cv.layer("candidate", 350, 220, label, act, title=f"candidate: h = {act}(x W + h U + b)")
     cv.wire("hidden", [(350, 205), (350, 150), (450, 150), (450, bus), (685, bus)])
     cv.wire("hidden", [(450, 150), (450, 15)])
-    cv.text("concat", 30, bus + 20, "h(t-1)")
+    cv.text("concat", 40, bus + 20, "h(t-1)")
     cv.text("concat", 270, 368, "x(t)")
     cv.text("hidden", 668, bus + 20, "h(t)")
     cv.text("hidden", 475, 22, "h(t)")
@@ -122,48 +123,73 @@ def _mgu(cv: Canvas, cell: Any) -> None:
     belt, gate_y, bus = 70, 220, 290
     # "flax": h = (1 - f) * n + f * h_prev (f keeps the old state); "paper": the reverse.
     keeps_old = getattr(cell, "update_convention", "flax") != "paper"
-    cv.wire("hidden", [(15, belt), (177, belt)])
-    cv.wire("hidden", [(203, belt), (527, belt)])
+    cv.wire("hidden", [(15, belt), (237, belt)])
+    cv.wire("hidden", [(263, belt), (527, belt)])
     cv.wire("hidden", [(553, belt), (685, belt)])
-    cv.text("hidden", 30, belt - 10, "h(t-1)")
+    cv.text("hidden", 40, belt - 10, "h(t-1)")
     cv.text("hidden", 668, belt - 10, "h(t)")
     cv.wire("hidden", [(600, belt), (600, 12)])
     cv.text("hidden", 625, 22, "h(t)")
-    cv.wire("concat", [(100, belt), (100, bus), (190, bus)], arrow=False)
+    # h(t-1) leaves the top line before any product, and meets x(t) on the way to the gate.
+    cv.wire("concat", [(110, belt), (110, bus), (250, bus)], arrow=False)
     cv.wire("concat", [(140, 370), (140, bus)], arrow=False)
     cv.wire("concat", [(140, 340), (430, 340), (430, gate_y + 15)])
     cv.text("concat", 160, 368, "x(t)")
-    for name, cx in (("forget", 190), ("candidate", 430)):
+    for name, cx in (("forget", 250), ("candidate", 430)):
         label, act = act_label(getattr(cell, name).activation)
         if name == "forget":
             cv.wire(name, [(cx, bus), (cx, gate_y + 15)])
-        cv.layer(name, cx, gate_y, label, act)
-    # Reset: f also scales the candidate's recurrent input.
-    cv.wire("reset", [(212, gate_y), (357, gate_y)])
-    cv.text("reset", 290, gate_y - 8, "f")
-    cv.wire("hidden", [(370, belt), (370, gate_y - 13)])
-    cv.op("reset", 370, gate_y, "×")
-    cv.wire("reset", [(370, gate_y + 13), (370, 300), (430, 300)], arrow=False)
+        cv.layer(name, cx, gate_y, label, act, math="_" in label)
+    cv.text("forget", 262, 190, "f")
+    cv.wire("forget", [(250, gate_y - 15), (250, 140)], arrow=False)
+    # Reset: f also scales h(t-1) (or its recurrent product) on the way into the candidate.
+    cv.wire("reset", [(250, 185), (170, 185), (170, 163)])
+    cv.wire("reset", [(110, 150), (157, 150)])
+    cv.op("reset", 170, 150, "×")
+    cv.wire("reset", [(183, 150), (330, 150), (330, 310), (430, 310)], arrow=False)
     after = bool(getattr(cell, "reset_after", False))
-    cv.text("reset", 395, 265, "f*(hU+b)" if after else "f*h", cls="small")
-    # Update: f (or 1 - f) scales the old state on the belt, the other factor the candidate.
-    cv.wire("forget", [(190, gate_y - 15), (190, 150)], arrow=False)
-    cv.text("forget", 202, 185, "f")
+    cv.text("reset", 380, 302, "f ⊙ (hU + b)" if after else "f ⊙ h")
+    # Update: f (or 1 - f) scales the old state on the top line, the other factor the candidate.
     if keeps_old:
-        cv.wire("update", [(190, 150), (190, belt + 13)])
-        cv.wire("update", [(190, 150), (446, 150)], arrow=False)
-        cv.op("update", 470, 150, "1−")
-        cv.wire("update", [(494, 150), (590, 150), (590, 180), (553, 180)])
-        cv.text("update", 470, 130, "1 - f", cls="small")
+        cv.wire("update", [(250, 140), (250, belt + 13)])
+        cv.wire("update", [(250, 140), (355, 140)])
+        cv.op("update", 370, 140, "1−")
+        cv.text("update", 370, 118, "1 - f")
+        cv.wire("update", [(385, 140), (490, 140), (490, 157)])
     else:
-        cv.wire("update", [(190, 150), (190, 123)])
-        cv.op("update", 190, 110, "1−")
-        cv.text("update", 225, 130, "1 - f", cls="small")
-        cv.wire("update", [(190, 97), (190, belt + 13)])
-        cv.wire("update", [(190, 150), (590, 150), (590, 180), (553, 180)])
-    cv.op("update", 190, belt, "×")
-    cv.wire("candidate", [(430, gate_y - 15), (430, 180), (527, 180)])
-    cv.text("candidate", 480, 198, "n")
-    cv.op("update", 540, 180, "×")
-    cv.wire("update", [(540, 167), (540, belt + 13)])
+        cv.wire("update", [(250, 140), (250, 125)])
+        cv.op("update", 250, 110, "1−")
+        cv.text("update", 290, 114, "1 - f")
+        cv.wire("update", [(250, 95), (250, belt + 13)])
+        cv.wire("update", [(250, 140), (490, 140), (490, 157)])
+    cv.op("update", 250, belt, "×")
+    cv.wire("candidate", [(430, gate_y - 15), (430, 170), (477, 170)])
+    cv.text("candidate", 455, 162, "n")
+    cv.op("update", 490, 170, "×")
+    cv.wire("update", [(503, 170), (540, 170), (540, belt + 13)])
     cv.op("add", 540, belt, "+")
+
+
+_cells.CANVAS_PROVIDERS.append(simple_canvas)  # chain() draws these cells too
+
+
+def _simple_rnn_figure() -> str:
+    from lstmkit.cells.simple import SimpleRNNCell
+
+    return draw(SimpleRNNCell(3, 4, rng=0))
+
+
+def _mgu_figure(highlight: Any = None, **kw: Any) -> Any:
+    def make() -> str:
+        from lstmkit.cells.mgu import MGUCell
+
+        return draw(MGUCell(3, 4, rng=0, **kw), highlight=highlight)
+
+    return make
+
+
+register_figure("simple-rnn.svg", _simple_rnn_figure, replace=True)
+register_figure("mgu.svg", _mgu_figure(highlight=["forget", "reset", "update"]), replace=True)
+register_figure(
+    "mgu-paper.svg", _mgu_figure(reset_after=False, update_convention="paper"), replace=True
+)
