@@ -23,6 +23,8 @@ from lstmkit.cells import (
     ProjectionLSTMCell,
     TrainableCell,
 )
+from lstmkit.cells.convlstm import ConvLSTMCell
+from lstmkit.conv_gate import ConvGate
 from lstmkit.gate import Gate
 from lstmkit.io import load, load_weights, save
 from lstmkit.layers import Dense, LastStep, MeanPool, Sequential
@@ -68,3 +70,4 @@ __all__ = [
     "testing",
     "training",
 ]
+__all__ += ["ConvGate", "ConvLSTMCell"]

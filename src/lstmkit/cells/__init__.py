@@ -1,6 +1,7 @@
 """Cells: one time step ``(state, x_t) -> (state, y_t)`` built from gates."""
 
 from lstmkit.cells.base import Cell, TrainableCell
+from lstmkit.cells.convlstm import ConvLSTMCell
 from lstmkit.cells.coupled import CoupledLSTMCell
 from lstmkit.cells.gru import GRUCell
 from lstmkit.cells.layernorm import LayerNormLSTMCell
@@ -9,3 +10,4 @@ from lstmkit.cells.projection import ProjectionLSTMCell
 
 __all__ = ["Cell", "LSTMCell", "TrainableCell"]
 __all__ += ["CoupledLSTMCell", "GRUCell", "LayerNormLSTMCell", "ProjectionLSTMCell"]
+__all__ += ["ConvLSTMCell"]
