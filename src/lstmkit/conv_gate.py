@@ -94,10 +94,10 @@ def _kernel_size(value: Any) -> tuple[int, ...]:
 
 @attrs.frozen(eq=False)
 class ConvGateCache:
-    """What :meth:`ConvGate.backward` needs: the windows of ``x`` and ``h``, ``z`` and ``y``."""
+    """What :meth:`ConvGate.backward` needs from :meth:`ConvGate.forward_train`."""
 
-    x_rows: Array
-    h_rows: Array
+    x: Array
+    h: Array
     z: Array | None
     y: Array
 
@@ -277,11 +277,10 @@ class ConvGate(Module):
     ) -> tuple[Array, ConvGateCache]:
         """Like calling the gate, but also return the cache :meth:`backward` needs."""
         self._check_inputs(x, h)
-        x_rows, h_rows = self._rows(x, h)
-        z = self._combine(x_rows, h_rows)
+        z = self.preactivation(x, h)
         y = self.activation(z)
         keep_z = None if self.activation.derivative_from_output else z
-        return y, ConvGateCache(x_rows=x_rows, h_rows=h_rows, z=keep_z, y=y)
+        return y, ConvGateCache(x=x, h=h, z=keep_z, y=y)
 
     # -- backward -------------------------------------------------------------------------------
 
@@ -291,11 +290,15 @@ class ConvGate(Module):
 
         Accumulates into ``W.grad``, ``U.grad`` and ``b.grad`` (holding
         :data:`lstmkit.module.GRADIENT_LOCK`). The third value is the peephole gradient of a
-        :class:`~lstmkit.Gate`, always None here.
+        :class:`~lstmkit.Gate`, always None here. A subclass that changes :meth:`preactivation`
+        overrides this method too (it is the gradient of this class's map). The cache holds
+        the arrays given to :meth:`forward_train` (no copies): leave them unchanged until this
+        call.
         """
         dz = dy * self.activation.grad(cache.z, cache.y)
-        self.W.grad += kernel_gradient(cache.x_rows, dz, self.W.shape)
-        self.U.grad += kernel_gradient(cache.h_rows, dz, self.U.shape)
+        x_rows, h_rows = self._rows(cache.x, cache.h)  # the windows again: no copies kept
+        self.W.grad += kernel_gradient(x_rows, dz, self.W.shape)
+        self.U.grad += kernel_gradient(h_rows, dz, self.U.shape)
         self.b.grad += dz.reshape(-1, self.filters).sum(axis=0)
         dx = input_gradient(dz, self.W.value, self.input_pads, self.dilation)
         dh = input_gradient(dz, self.U.value, self.recurrent_pads, (1,) * self.rank)

@@ -503,7 +503,8 @@ def check_cell_gradients(
     cell : cell
         A float64 object keeping the cell contract (``step_train``/``step_backward``).
     batch_size, time : int
-        Size of the random input ``(batch_size, time, cell.input_size)``.
+        Size of the random input ``(batch_size, time, cell.input_size)`` (``(batch_size,
+        time, *cell.input_shape)`` for a cell that declares one, such as a convolutional cell).
     lengths : array of int, optional
         Valid steps of each sequence.
     fused : bool or None, default None
@@ -527,9 +528,10 @@ def check_cell_gradients(
         ``fused=True`` and the cell cannot take the fused path (the message says why).
     """
     from lstmkit.runners import Recurrent
+    from lstmkit.runners._checks import step_shape
 
     gen = as_rng(rng)
-    x = gen.standard_normal((batch_size, time, int(cell.input_size)))
+    x = gen.standard_normal((batch_size, time, *step_shape(cell, "input")))
     runner = Recurrent(cell, reverse=reverse, fused=fused)
     return check_gradients(
         runner,
