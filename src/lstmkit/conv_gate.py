@@ -45,7 +45,6 @@ from lstmkit import activations, config, initializers
 from lstmkit.activations import Activation
 from lstmkit.convolution import (
     PADDINGS,
-    convolve,
     input_gradient,
     kernel_gradient,
     output_spatial_shape,
@@ -90,6 +89,11 @@ def _kernel_size(value: Any) -> tuple[int, ...]:
             f"kernel_size: expected a tuple of 1 to 3 positive integers, received {value!r}"
         )
     return as_size_tuple(value, rank, "kernel_size")
+
+
+def _check_padding(instance: Any, attribute: Any, value: Any) -> None:
+    if value not in PADDINGS:
+        raise ValueError(f"padding: expected one of {', '.join(PADDINGS)}, received {value!r}")
 
 
 @attrs.frozen(eq=False)
@@ -137,7 +141,7 @@ class ConvGate(Module):
     filters: int = attrs.field(validator=positive_int)
     kernel_size: tuple[int, ...] = attrs.field(converter=_kernel_size)
     activation: Activation = attrs.field(default=activations.sigmoid, converter=activations.get)
-    padding: str = attrs.field(default="same", kw_only=True)
+    padding: str = attrs.field(default="same", kw_only=True, validator=_check_padding)
     dilation: Any = attrs.field(default=1, kw_only=True)
     kernel_initializer: Initializer = attrs.field(
         default=initializers.GlorotUniform(), kw_only=True, converter=initializers.get
@@ -156,11 +160,6 @@ class ConvGate(Module):
 
     #: No peephole: the LSTM step reads ``gate.p`` nowhere, but code that inspects gates may.
     p = None
-
-    @padding.validator
-    def _check_padding(self, attribute: Any, value: Any) -> None:
-        if value not in PADDINGS:
-            raise ValueError(f"padding: expected one of {', '.join(PADDINGS)}, received {value!r}")
 
     def __attrs_post_init__(self) -> None:
         self.dilation = as_size_tuple(self.dilation, self.rank, "dilation")

@@ -385,7 +385,7 @@ class ConvLSTMCell(Module):
             "forget_bias": ctx.float(cfg, "forget_bias"),
             "dtype": ctx.dtype(cfg),
         }
-        gates = {}
+        gates: dict[str, Any] = {}
         for name in GATE_NAMES:
             gate = ctx.build(gates_cfg[name], f"gates.{name}", f"{name}.")
             if type(gate) is not ConvGate:
