@@ -102,6 +102,7 @@ def generate_figures(out: Path) -> list[Path]:
     sys.path.insert(0, str(ROOT / "src"))  # build from a fresh clone without installing
     try:
         from lstmkit import LSTMCell, diagrams
+        from lstmkit.cells.convlstm import ConvLSTMCell
         from lstmkit.cells.coupled import CoupledLSTMCell
         from lstmkit.cells.gru import GRUCell
         from lstmkit.cells.layernorm import LayerNormLSTMCell
@@ -142,6 +143,7 @@ def generate_figures(out: Path) -> list[Path]:
         "stacked.svg": diagrams.stacked(2, 4),
         "bidirectional.svg": diagrams.bidirectional(4),
         "reversal.svg": diagrams.reversal([5, 3]),
+        "convlstm.svg": diagrams.conv_lstm(ConvLSTMCell((16, 16, 1), 8, 3, rng=0)),
         "layers.svg": layers_diagram(),
     }
     written = []

@@ -26,6 +26,7 @@ Examples
 from __future__ import annotations
 
 from lstmkit.diagrams._cells import draw, parts
+from lstmkit.diagrams._conv import conv_lstm
 from lstmkit.diagrams._figures import (
     bidirectional,
     chain,
@@ -48,3 +49,4 @@ __all__ = [
     "bidirectional",
     "reversal",
 ]
+__all__ += ["conv_lstm"]
