@@ -14,9 +14,9 @@ Every leading axis (batch, time) is carried along, so one call convolves a whole
 Like Keras and TensorFlow, the kernel is *not* flipped (a cross-correlation), stride is 1,
 and ``"same"`` padding puts the odd pixel of an even window at the end.
 
-The gradient with respect to the input is again such a convolution (:func:`input_gradient`):
-of the output gradient, padded by what the forward padding left over, with the kernel
-flipped in space and its two channel axes swapped.
+The gradient with respect to the input (:func:`input_gradient`) is the transpose: one product
+of the output gradient with the transposed kernel, then each kernel position adds its share
+back into the padded input, and the padding is cut off.
 
 Examples
 --------
@@ -112,14 +112,24 @@ def kernel_gradient(rows: Array, dz: Array, kernel_shape: tuple[int, ...]) -> Ar
 def input_gradient(dz: Array, kernel: Array, pads: Pads, dilation: tuple[int, ...]) -> Array:
     """``dL/dx`` of :func:`convolve` from ``dz = dL/dout`` (``(..., *out_spatial, out)``).
 
-    The transpose of the forward map: pad ``dz`` by ``dilation * (k - 1)`` less the forward
-    padding on each side, and correlate with the kernel flipped in space, channels swapped.
+    The transpose of the forward map: one product gives each output pixel's gradient with
+    respect to its window (``dz @ kernel.T``), and each window position adds its part back
+    into the (padded) input ("col2im", one strided addition per kernel position); the
+    padding is then cut off.
     """
     rank = kernel.ndim - 2
-    size = kernel.shape[:rank]
-    back_pads = tuple(
-        (d * (k - 1) - lo, d * (k - 1) - hi)
-        for k, d, (lo, hi) in zip(size, dilation, pads, strict=True)
-    )
-    flipped = np.swapaxes(kernel[(slice(None, None, -1),) * rank], -1, -2)
-    return convolve(dz, np.ascontiguousarray(flipped), back_pads, dilation)
+    size, n_in, n_out = kernel.shape[:rank], kernel.shape[-2], kernel.shape[-1]
+    lead = dz.ndim - rank - 1
+    out = dz.shape[lead : lead + rank]
+    d_rows = dz @ kernel.reshape(-1, n_out).T  # (..., *out, prod(k) * in)
+    d_rows = d_rows.reshape(dz.shape[:-1] + size + (n_in,))
+    padded = tuple(n + d * (k - 1) for n, k, d in zip(out, size, dilation, strict=True))
+    dx = np.zeros(dz.shape[:lead] + padded + (n_in,), dz.dtype)
+    head = (slice(None),) * lead
+    for offset in np.ndindex(*size):
+        window = tuple(
+            slice(o * d, o * d + n) for o, d, n in zip(offset, dilation, out, strict=True)
+        )
+        dx[head + window] += d_rows[head + (slice(None),) * rank + offset]
+    crop = tuple(slice(lo, n - hi) for n, (lo, hi) in zip(padded, pads, strict=True))
+    return dx[head + crop]

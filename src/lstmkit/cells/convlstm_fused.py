@@ -9,9 +9,9 @@ computed with fewer, larger products:
   and one product before the time loop (they do not depend on the state);
 * each step makes one copy of the windows of ``h`` and one product with the stacked ``U``;
   each gate's own activation object is applied to its quarter of the result;
-* backward walks the steps in reverse with one product for the kernel gradient of ``U`` and
-  one transposed convolution for ``dh`` per step; the input kernels' gradient and ``dx`` are
-  again one product each over the whole sequence, after the loop.
+* backward walks the steps in reverse with one transposed convolution for ``dh`` per step
+  (a product and one strided addition per kernel position); both kernels' gradients and
+  ``dx`` are one product each over the whole sequence, after the loop.
 
 Inputs are time-major ``(time, batch, *spatial, channels)``; with ``batch_sizes`` (rows sorted
 longest first) step ``t`` runs on the first ``batch_sizes[t]`` rows and the others keep their
@@ -37,7 +37,8 @@ class ConvLSTMSequenceCache:
     """What :func:`backward` needs from a training :func:`forward`."""
 
     x_rows: Array  # (T, B, *S, prod(k) * in): windows of every input frame
-    steps: list[tuple[Array, ...]]  # per step: h_rows, z, f, i, g, o, c_prev, c, cell_out
+    h_rows: Array  # (T, B, *S, prod(k) * F): windows of every step's h_prev (zero if inactive)
+    steps: list[tuple[Array, ...]]  # per step: z, f, i, g, o, c_prev, c, cell_out
     batch_sizes: Array | None
     batch: int
     weights: tuple[Array, Array]  # the stacked W and U read by forward
@@ -69,6 +70,8 @@ def forward(
     # --8<-- [end:hoisted]
     h, c = state.h, state.c
     y = np.zeros((T, B, *cell.output_shape), cell.dtype)
+    if training:
+        h_rows_all = np.zeros(xz.shape[:-1] + (U2.shape[0],), cell.dtype)
     steps: list[tuple[Array, ...]] = []
     for t in range(T):
         n = B if batch_sizes is None else int(batch_sizes[t])
@@ -93,10 +96,11 @@ def forward(
             h = np.concatenate([h_new, h[n:]])
             c = np.concatenate([c_new, c[n:]])
         if training:
-            steps.append((h_rows, z, f, i, g, o, c_prev, c_new, cell_out))
+            h_rows_all[t, :n] = h_rows
+            steps.append((z, f, i, g, o, c_prev, c_new, cell_out))
     if not training:
         return y, LSTMState(h=h, c=c), None
-    cache = ConvLSTMSequenceCache(x_rows, steps, batch_sizes, B, (W, U))
+    cache = ConvLSTMSequenceCache(x_rows, h_rows_all, steps, batch_sizes, B, (W, U))
     return y, LSTMState(h=h, c=c), cache
 
 
@@ -120,9 +124,8 @@ def backward(
     dh = np.array(d_final.h, dtype=cell.dtype, copy=True)
     dc = np.array(d_final.c, dtype=cell.dtype, copy=True)
     dZ = np.zeros(cache.x_rows.shape[:-1] + (4 * F,), cell.dtype)  # zero past each length
-    dU = np.zeros_like(U)
     for t in range(len(cache.steps) - 1, -1, -1):
-        h_rows, z, f, i, g, o, c_prev, c_new, cell_out = cache.steps[t]
+        z, f, i, g, o, c_prev, c_new, cell_out = cache.steps[t]
         n = f.shape[0]
         dh_t = dy[t, :n] + dh[:n]
         dc_t = dc[:n] + dh_t * o * cell.cell_activation.grad(c_new, cell_out)
@@ -131,9 +134,10 @@ def backward(
         dz[..., F : 2 * F] = dc_t * g * input_.activation.grad(z[..., F : 2 * F], i)
         dz[..., 2 * F : 3 * F] = dc_t * i * candidate.activation.grad(z[..., 2 * F : 3 * F], g)
         dz[..., 3 * F :] = dh_t * cell_out * output.activation.grad(z[..., 3 * F :], o)
-        dU += kernel_gradient(h_rows, dz, U.shape)
         dh[:n] = input_gradient(dz, U, gate.recurrent_pads, ones)
         dc[:n] = dc_t * f
+    # the kernels' gradients and dx: one product each over every step
+    dU = kernel_gradient(cache.h_rows, dZ, U.shape)
     dW = kernel_gradient(cache.x_rows, dZ, W.shape)
     db = dZ.reshape(-1, 4 * F).sum(axis=0)
     dx = input_gradient(dZ, W, gate.input_pads, gate.dilation)

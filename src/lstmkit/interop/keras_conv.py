@@ -23,8 +23,8 @@ Examples
 >>> rng = np.random.default_rng(0)
 >>> weights = [rng.normal(size=(3, 3, 2, 16)), rng.normal(size=(3, 3, 4, 16)), np.zeros(16)]
 >>> cell = from_keras_convlstm(weights, input_shape=(10, 10, 2))
->>> cell.filters, cell.kernel_size, cell.output_shape
-(4, (3, 3), (10, 10, 4))
+>>> cell.filters, cell.kernel_size, cell.output_shape     # Keras' default padding: valid
+(4, (3, 3), (8, 8, 4))
 >>> bool(np.array_equal(cell.forget.W.value, weights[0][..., 4:8]))    # blocks i, f, c, o
 True
 >>> [w.shape for w in to_keras_convlstm(cell)]

@@ -67,12 +67,14 @@ def step_shape(obj: Any, which: str) -> tuple[int, ...]:
     """Shape of one step's input or output (``which``) without the batch axis.
 
     A cell whose steps are more than vectors declares ``input_shape`` and ``output_shape``
-    (:class:`~lstmkit.ConvLSTMCell`); any other has ``(input_size,)`` and ``(output_size,)``.
+    (:class:`~lstmkit.ConvLSTMCell`); any other has ``(input_size,)`` and ``(output_size,)``
+    (``(hidden_size,)`` for a cell without ``output_size``).
     """
     shape = getattr(obj, f"{which}_shape", None)
     if shape is None:
-        size = obj.input_size if which == "input" else obj.output_size
-        return (int(size),)
+        if which == "input":
+            return (int(obj.input_size),)
+        return (int(getattr(obj, "output_size", obj.hidden_size)),)
     return tuple(int(s) for s in shape)
 
 
