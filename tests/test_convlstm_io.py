@@ -153,3 +153,19 @@ def test_load_refuses_a_description_that_does_not_fit(tmp_path):
     cfg["input_shape"] = [5, 2, 2]
     with pytest.raises(ValueError, match="kernel_size"):
         lstmkit.config.from_config(cfg, weights)
+
+
+def test_moving_squares_example_runs(tmp_path, capsys):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "moving_squares.py"
+    spec = importlib.util.spec_from_file_location("moving_squares", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    frames = module.moving_squares(np.random.default_rng(0), 3, 6)
+    assert frames.shape == (3, 6, 12, 12, 1)
+    assert np.all(frames.sum(axis=(2, 3, 4)) == 9)  # one 3x3 square in every frame
+    copy_last, mse = module.main(["--steps", "2", "--plot", str(tmp_path / "plot.png")])
+    assert 0 < copy_last < 1 and 0 < mse < 1
+    assert "copy last frame" in capsys.readouterr().out
