@@ -192,3 +192,23 @@ def test_bad_inputs_name_the_argument():
         VariationalDropout(cell, input_rate=0.1)
     with pytest.raises(TypeError, match="feature maps"):
         Zoneout(cell, h_rate=0.1)
+
+
+def test_misuse_of_a_step_is_refused_and_adds_nothing():
+    cell = ConvLSTMCell((4, 3, 2), 2, 3, dtype=np.float32, rng=0)
+    x = np.ones((2, 4, 3, 2), np.float32)
+    state, y, cache = cell.step_train(cell.initial_state(2), x)
+    cell.step_backward(cache, cell.initial_state(2), np.ones_like(y))
+    once = [p.grad.copy() for p in cell.parameters()]
+    with pytest.raises(ValueError, match="already back-propagated"):
+        cell.step_backward(cache, cell.initial_state(2), np.ones_like(y))
+    for grad, before in zip([p.grad for p in cell.parameters()], once, strict=True):
+        np.testing.assert_array_equal(grad, before)
+    zero = cell.initial_state(2)
+    with pytest.raises(TypeError, match=r"^state\.h: expected real numbers"):
+        cell.step(LSTMState(h=zero.h.astype(np.complex64), c=zero.c), x)
+    with pytest.raises(TypeError, match="masked arrays"):
+        cell.step(zero, np.ma.masked_array(x))
+    wide = LSTMState(h=zero.h.astype(np.float64) + 0.1, c=zero.c.astype(np.float64))
+    new, y = cell.step(wide, x)  # a float64 state is cast to the cell's float32
+    assert y.dtype == np.float32 and new.c.dtype == np.float32
