@@ -186,3 +186,10 @@ def test_gate_alone_matches_its_definition():
             z += x[0, p + 2 * k] @ W[k] + hp[0, p + k] @ U[k]
         expected[0, p] = np.tanh(z)
     np.testing.assert_allclose(gate(x, h), expected, atol=1e-12)
+
+
+def test_finite_differences_on_an_unbatched_sequence():
+    runner = Recurrent(ConvLSTMCell((4, 3, 1), 2, (2, 2), rng=0))
+    x = np.random.default_rng(0).standard_normal((3, 4, 3, 1))  # (time, height, width, channels)
+    report = check_gradients(runner, x, max_entries=10)
+    assert report.passed(1e-6), str(report)
