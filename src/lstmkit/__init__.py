@@ -16,13 +16,17 @@ from lstmkit import (
 from lstmkit.activations import Activation
 from lstmkit.cells import (
     Cell,
+    ConvLSTMCell,
     CoupledLSTMCell,
     GRUCell,
     LayerNormLSTMCell,
     LSTMCell,
+    MGUCell,
     ProjectionLSTMCell,
+    SimpleRNNCell,
     TrainableCell,
 )
+from lstmkit.conv_gate import ConvGate
 from lstmkit.gate import Gate
 from lstmkit.io import load, load_weights, save
 from lstmkit.layers import Dense, FinalState, LastStep, MeanPool, Sequential
@@ -38,6 +42,8 @@ __all__ = [
     "Bidirectional",
     "BidirectionalState",
     "Cell",
+    "ConvGate",
+    "ConvLSTMCell",
     "CoupledLSTMCell",
     "Dense",
     "FinalState",
@@ -48,12 +54,14 @@ __all__ = [
     "LSTMState",
     "LastStep",
     "LayerNormLSTMCell",
+    "MGUCell",
     "MeanPool",
     "Module",
     "Parameter",
     "ProjectionLSTMCell",
     "Recurrent",
     "Sequential",
+    "SimpleRNNCell",
     "Stacked",
     "TrainableCell",
     "VariationalDropout",
@@ -70,6 +78,3 @@ __all__ = [
     "training",
 ]
 
-from lstmkit.cells import MGUCell, SimpleRNNCell  # noqa: E402
-
-__all__ += ["MGUCell", "SimpleRNNCell"]

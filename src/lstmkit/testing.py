@@ -230,6 +230,25 @@ def _as_runner(component: Any) -> Any:
     )
 
 
+def _step_ndim(component: Any) -> int:
+    """Axes of one step's input: ``len(input_shape)`` of the first cell that declares one, else 1.
+
+    Follows the first layer, the forward direction and the wrapped cell down to a cell, so an
+    unbatched input of a convolutional cell (``(time, *input_shape)``) is recognised as such.
+    """
+    obj = component
+    for _ in range(32):  # containers nest only a few levels
+        shape = getattr(obj, "input_shape", None)
+        if shape is not None:
+            return len(shape)
+        layers = getattr(obj, "layers", None)
+        inner = layers[0] if layers else getattr(obj, "forward_layer", None)
+        obj = inner if inner is not None else getattr(obj, "cell", None)
+        if obj is None:
+            break
+    return 1
+
+
 def _entries(size: int, limit: int | None, rng: np.random.Generator) -> Array:
     if limit is None or size <= limit:
         return np.arange(size)
@@ -300,7 +319,8 @@ def check_gradients(
         :class:`~lstmkit.Bidirectional`, any object keeping the runner contract, a
         bare cell (run inside ``Recurrent``) or a :class:`~lstmkit.Sequential` model.
     x : array_like, shape (batch, time, input_size) or (time, input_size)
-        Inputs; converted to float64.
+        Inputs; converted to float64. For a cell with a multi-axis ``input_shape`` (a
+        convolutional cell): ``(batch, time, *input_shape)`` or ``(time, *input_shape)``.
     initial_state : state, optional
         The initial state to differentiate at. If None, a random one (standard normal
         times 0.5, drawn from ``rng``) with the structure of ``component.initial_state``.
@@ -356,7 +376,7 @@ def check_gradients(
         )
     gen = as_rng(rng)
     x = np.array(x, dtype=np.float64)
-    batch = None if x.ndim == 2 else x.shape[0]
+    batch = None if x.ndim == _step_ndim(runner) + 1 else x.shape[0]
     if initial_state is None:
         initial_state = _map(
             lambda a: a.copy() if _undrawn(a) else 0.5 * gen.standard_normal(a.shape),
@@ -503,7 +523,8 @@ def check_cell_gradients(
     cell : cell
         A float64 object keeping the cell contract (``step_train``/``step_backward``).
     batch_size, time : int
-        Size of the random input ``(batch_size, time, cell.input_size)``.
+        Size of the random input ``(batch_size, time, cell.input_size)`` (``(batch_size,
+        time, *cell.input_shape)`` for a cell that declares one, such as a convolutional cell).
     lengths : array of int, optional
         Valid steps of each sequence.
     fused : bool or None, default None
@@ -527,9 +548,10 @@ def check_cell_gradients(
         ``fused=True`` and the cell cannot take the fused path (the message says why).
     """
     from lstmkit.runners import Recurrent
+    from lstmkit.runners._checks import step_shape
 
     gen = as_rng(rng)
-    x = gen.standard_normal((batch_size, time, int(cell.input_size)))
+    x = gen.standard_normal((batch_size, time, *step_shape(cell, "input")))
     runner = Recurrent(cell, reverse=reverse, fused=fused)
     return check_gradients(
         runner,

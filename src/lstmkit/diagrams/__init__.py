@@ -28,6 +28,7 @@ Examples
 
 from __future__ import annotations
 
+from lstmkit.diagrams._conv import conv_lstm
 from lstmkit.diagrams._figures import (
     bidirectional,
     chain,
@@ -58,5 +59,6 @@ __all__ = [
     "figures",
     "register_figure",
 ]
+__all__ += ["conv_lstm"]
 
 _register_builtins()

@@ -46,6 +46,12 @@ def check_cell(value: Any) -> None:
             f"cell: expected a trainable cell (see lstmkit.cells.base), received "
             f"{type(value).__name__} without {', '.join(missing)}"
         )
+    shape = getattr(value, "input_shape", None)
+    if shape is not None and len(shape) > 1:
+        raise TypeError(
+            f"cell: {type(value).__name__} steps on feature maps of shape {tuple(shape)}; the "
+            "dropout and zoneout wrappers draw masks for vector steps (batch, features) only"
+        )
 
 
 # A wrapped cell is stepped like a runner steps a cell: with the context if it takes one.

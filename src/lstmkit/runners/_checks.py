@@ -27,9 +27,30 @@ def check_real_array(x: Any, *, argument: str = "x") -> Array:
     return x
 
 
-def check_sequence(x: Any, input_size: int, dtype: np.dtype[Any], *, argument: str = "x") -> Array:
-    """A ``(batch, time, input_size)`` or unbatched ``(time, input_size)`` array in ``dtype``."""
+def check_sequence(
+    x: Any,
+    input_size: int,
+    dtype: np.dtype[Any],
+    *,
+    argument: str = "x",
+    step_shape: tuple[int, ...] | None = None,
+) -> Array:
+    """A ``(batch, time, input_size)`` or unbatched ``(time, input_size)`` array in ``dtype``.
+
+    ``step_shape`` is the shape of one step's input when it has more than one axis (a
+    convolutional cell's ``input_shape``, such as ``(height, width, channels)``): ``x`` is then
+    ``(batch, time, *step_shape)`` or ``(time, *step_shape)``.
+    """
     x = check_real_array(x, argument=argument)
+    if step_shape is not None and len(step_shape) > 1:
+        n = len(step_shape)
+        if x.ndim not in (n + 1, n + 2) or tuple(x.shape[-n:]) != tuple(step_shape):
+            want = ", ".join(str(s) for s in step_shape)
+            raise ValueError(
+                f"{argument}: expected shape (batch, time, {want}) or (time, {want}), "
+                f"received {x.ndim}-d array of shape {x.shape}"
+            )
+        return x.astype(dtype, copy=False)
     if x.ndim not in (2, 3):
         raise ValueError(
             f"{argument}: expected shape (batch, time, {input_size}) or (time, {input_size}), "
@@ -40,6 +61,21 @@ def check_sequence(x: Any, input_size: int, dtype: np.dtype[Any], *, argument: s
             f"{argument}: expected {input_size} features on the last axis, received shape {x.shape}"
         )
     return x.astype(dtype, copy=False)
+
+
+def step_shape(obj: Any, which: str) -> tuple[int, ...]:
+    """Shape of one step's input or output (``which``) without the batch axis.
+
+    A cell whose steps are more than vectors declares ``input_shape`` and ``output_shape``
+    (:class:`~lstmkit.ConvLSTMCell`); any other has ``(input_size,)`` and ``(output_size,)``
+    (``(hidden_size,)`` for a cell without ``output_size``).
+    """
+    shape = getattr(obj, f"{which}_shape", None)
+    if shape is None:
+        if which == "input":
+            return (int(obj.input_size),)
+        return (int(getattr(obj, "output_size", obj.hidden_size)),)
+    return tuple(int(s) for s in shape)
 
 
 def check_state(

@@ -34,15 +34,16 @@ def forward_steps(
     state: Any,
     batch_sizes: Array | None,
     context: StepContext | None,
-    out_size: int,
+    out_shape: tuple[int, ...],
     recording: Any = None,
 ) -> tuple[Array, Any, list[Any] | None]:
     """``(y_tm, final_state, step caches)``: inference when ``context`` is None (no caches).
 
+    ``out_shape`` is one step's output shape without the batch axis (``(output_size,)``).
     ``recording`` (from :mod:`lstmkit.trace`) is told where each step starts and its new state.
     """
-    T, B, _ = xt.shape
-    y = np.zeros((T, B, out_size), cell.dtype)
+    T, B = xt.shape[0], xt.shape[1]
+    y = np.zeros((T, B, *out_shape), cell.dtype)
     caches: list[Any] = []
     for t in range(T):
         n = B if batch_sizes is None else int(batch_sizes[t])
@@ -69,11 +70,11 @@ def backward_steps(
     dyt: Array,
     d_final: Any,
     batch_sizes: Array | None,
-    in_size: int,
+    in_shape: tuple[int, ...],
 ) -> tuple[Array, Any]:
     """``(dx_tm, d_initial_state)`` from the caches of :func:`forward_steps`, last step first."""
     T, B = dyt.shape[0], dyt.shape[1]
-    dx = np.zeros((T, B, in_size), cell.dtype)
+    dx = np.zeros((T, B, *in_shape), cell.dtype)
     d_state = d_final
     for t in range(len(caches) - 1, -1, -1):
         n = B if batch_sizes is None else int(batch_sizes[t])

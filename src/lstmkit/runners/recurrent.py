@@ -39,6 +39,7 @@ from lstmkit.runners._checks import (
     check_gradient,
     check_sequence,
     check_state,
+    step_shape,
     unbatched_to_batched,
 )
 from lstmkit.runners._stepping import backward_steps, forward_steps
@@ -173,9 +174,9 @@ class Recurrent(WrapsCell, SequenceRunner):
         self._unused_cache(cache, RecurrentCache)
         check_weights_since(self, cache.clock)
         plan = cache.plan
-        B, T, O = plan.batch, plan.time, self.output_size
+        B, T, O = plan.batch, plan.time, step_shape(self.cell, "output")
         dt = self.dtype
-        y_shape = (T, O) if plan.unbatched else (B, T, O)
+        y_shape = (T, *O) if plan.unbatched else (B, T, *O)
         dy = np.zeros(y_shape, dt) if dy is None else check_gradient(dy, y_shape, dt, argument="dy")
         template = cache.final_template
         if d_state is None:
@@ -223,10 +224,10 @@ class Recurrent(WrapsCell, SequenceRunner):
         dt = self.dtype
         cache.used = True
 
-        dyt = (dy[None] if plan.unbatched else dy).transpose(1, 0, 2)
+        dyt = (dy[None] if plan.unbatched else dy).swapaxes(0, 1)
         dyt, d_final = self._to_processing(dyt, d_final, plan)
         if T == 0:
-            dxt = np.zeros((0, B, self.input_size), dt)
+            dxt = np.zeros((0, B, *step_shape(self.cell, "input")), dt)
             d_init = d_final
         elif cache.fused:
             dxt, d_init = self.cell.backward_sequence(
@@ -234,7 +235,12 @@ class Recurrent(WrapsCell, SequenceRunner):
             )
         else:
             dxt, d_init = backward_steps(
-                self.cell, cache.cell_cache, dyt, d_final, plan.batch_sizes, self.input_size
+                self.cell,
+                cache.cell_cache,
+                dyt,
+                d_final,
+                plan.batch_sizes,
+                step_shape(self.cell, "input"),
             )
         return self._to_caller(dxt, d_init, plan)
 
@@ -261,8 +267,9 @@ class Recurrent(WrapsCell, SequenceRunner):
         training = context is not None
         clock = weights_clock() if training else 0  # read before any weight is
         dt = self.dtype
-        x = check_sequence(x, self.input_size, dt)
-        unbatched = x.ndim == 2
+        in_shape = step_shape(self.cell, "input")
+        x = check_sequence(x, self.input_size, dt, step_shape=in_shape)
+        unbatched = x.ndim == len(in_shape) + 1
         xb = x[None] if unbatched else x
         B, T = xb.shape[0], xb.shape[1]
         if plan is None or unbatched or not plan.fits(B, T):
@@ -276,7 +283,7 @@ class Recurrent(WrapsCell, SequenceRunner):
             state = check_state(initial_state, template, dt)
         layout = _Plan(unbatched, B, T, plan.order, plan.time_index(self.reverse), plan.batch_sizes)
 
-        xt, state = self._to_processing(np.ascontiguousarray(xb.transpose(1, 0, 2)), state, layout)
+        xt, state = self._to_processing(np.ascontiguousarray(xb.swapaxes(0, 1)), state, layout)
         xt = np.ascontiguousarray(xt)
         if training:
             # The cache keeps xt and (stepping) the state: never the caller's arrays. Here xt is
@@ -289,7 +296,7 @@ class Recurrent(WrapsCell, SequenceRunner):
         recorder = RECORDER.get()  # lstmkit.trace: one context-variable read when off
         recording = None if recorder is None else recorder.begin(self, layout)
         if T == 0:
-            yt = np.zeros((0, B, self.output_size), dt)
+            yt = np.zeros((0, B, *step_shape(self.cell, "output")), dt)
             final_t, cell_cache = map_state(np.copy, state), None
         elif use_fused:
             # A trace reads the gates from the kernel's training cache (same numbers).
@@ -301,7 +308,13 @@ class Recurrent(WrapsCell, SequenceRunner):
                 cell_cache = cell_cache if training else None
         else:
             yt, final_t, cell_cache = forward_steps(
-                self.cell, xt, state, layout.batch_sizes, context, self.output_size, recording
+                self.cell,
+                xt,
+                state,
+                layout.batch_sizes,
+                context,
+                step_shape(self.cell, "output"),
+                recording,
             )
         if recording is not None:
             recording.finish()
@@ -342,7 +355,7 @@ class Recurrent(WrapsCell, SequenceRunner):
             inverse = np.argsort(plan.order)
             at = at[:, inverse]
             state = map_state(lambda a: a[inverse], state)
-        out = at.transpose(1, 0, 2)
+        out = at.swapaxes(0, 1)
         if plan.unbatched:
             return out[0], map_state(lambda a: a[0], state)
         return out, state
