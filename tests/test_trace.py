@@ -299,3 +299,17 @@ def test_a_user_cell_reports_an_inline_gate_with_record_gate():
     np.testing.assert_allclose(
         cell.forget.activation(layer.preactivations["forget"]), layer.gates["forget"]
     )
+
+
+def test_a_convolutional_cell_is_refused_by_name_not_half_traced():
+    from lstmkit import ConvLSTMCell, Stacked
+
+    x = np.random.default_rng(0).standard_normal((2, 3, 5, 5, 1))
+    conv = ConvLSTMCell((5, 5, 1), 2, 3, rng=0)
+    with pytest.raises(TypeError, match="ConvLSTMCell of root steps on arrays of shape"):
+        trace(Recurrent(conv), x)
+    with pytest.raises(TypeError, match=r"ConvLSTMCell of layers\.0"):
+        trace(Stacked([conv]), x)
+    # The switch is off again: an ordinary run afterwards records nothing and works.
+    y, _ = Recurrent(conv)(x)
+    assert y.shape == (2, 3, 5, 5, 2)

@@ -221,9 +221,11 @@ def trace(
     ValueError
         A named layer is not a runner of the model, or a named gate was never found.
     TypeError
-        ``model`` is not a runner, a ``Sequential`` or a cell.
+        ``model`` is not a runner, a ``Sequential`` or a cell, or one of its cells steps on
+        feature maps (:class:`~lstmkit.ConvLSTMCell`), which tracing does not record.
     """
     from lstmkit.layers.sequential import Sequential
+    from lstmkit.runners._checks import step_shape
     from lstmkit.runners.base import SequenceRunner
     from lstmkit.runners.recurrent import Recurrent
 
@@ -235,9 +237,19 @@ def trace(
         model = Recurrent(model)
     layer_names = _name_set(layers, "layers")
     gate_names = _name_set(gates, "gates")
-    runners = {p for p, m in walk(model) if isinstance(m, Recurrent)}
+    found_runners = [(p, m) for p, m in walk(model) if isinstance(m, Recurrent)]
     if isinstance(model, Recurrent):
-        runners.add("root")
+        found_runners.append(("root", model))
+    for path, runner in found_runners:
+        shape = step_shape(runner.cell, "output")
+        if len(shape) != 1:
+            # The recorder keeps (batch, time, units) per gate; feature maps would need
+            # (batch, time, *spatial, channels) everywhere it lays values out.
+            raise TypeError(
+                f"model: tracing records vector steps; the {type(runner.cell).__name__} of "
+                f"{path} steps on arrays of shape {shape} (a convolutional cell)"
+            )
+    runners = {p for p, _ in found_runners}
     if layer_names is not None and not layer_names <= runners:
         raise ValueError(
             f"layers: expected runner names among {sorted(runners)}, "
