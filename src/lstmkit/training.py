@@ -189,7 +189,8 @@ class ProgressBar:
         Number of steps.
     desc : str
         Label in front of the bar.
-    stream : text stream, default sys.stderr
+    stream : text stream or None, default None
+        Where the bar is written; None means ``sys.stderr``.
     width : int, default 30
     smoothing : float, default 0.05
         Weight of the newest loss in the running average.
@@ -313,7 +314,8 @@ def fit(
     progress : bool, default True
     desc : str
         Label of the progress bar.
-    stream : text stream, default sys.stderr
+    stream : text stream or None, default None
+        Where the bar is written; None means ``sys.stderr``.
     rng : Generator, optional
         Dropout randomness.
 
