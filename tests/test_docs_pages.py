@@ -12,6 +12,7 @@ The executed examples and their shown output are checked by Sybil (``conftest.py
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import shutil
@@ -113,3 +114,81 @@ def test_the_seed_lstm_is_introduced_once_with_a_link(page):
     flat = " ".join(raw.split()).lower()
     linked = re.search(rf"\[{re.escape(ORIGIN)}\]\([^)]*the-seed-lstms-layout\)", flat, re.I)
     assert linked or page.name == "interop.md", page.name
+
+
+# -- shown output --------------------------------------------------------------------------------
+
+FENCE = re.compile(
+    r"(?ms)^(?P<indent>[ \t]*)```(?P<info>[^\n]*)\n(?P<body>.*?)^(?P=indent)```[ \t]*$"
+)
+
+
+def _root_conftest():  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location("_lstmkit_docs_conftest", ROOT / "conftest.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_example_that_prints_shows_its_output(page):
+    output_info = _root_conftest().OUTPUT_INFO
+    text = page.read_text(encoding="utf-8")
+    fences = list(FENCE.finditer(text))
+    missing = []
+    for fence, after in zip(fences, [*fences[1:], None]):
+        body = fence.group("body")
+        if fence.group("info") != "python" or body.lstrip().startswith((">>>", "--8<--")):
+            continue
+        before = text[: fence.start()].rstrip().rsplit("\n", 1)[-1].strip()
+        if before.startswith("<!-- skip:") or not re.search(r"^\s*print\(|[^.\w]print\(", body):
+            continue
+        shown = (
+            after is not None
+            and after.group("info").strip() == output_info
+            and not text[fence.end() : after.start()].strip()
+        )
+        if not shown:
+            missing.append(text.count("\n", 0, fence.start()) + 1)
+    assert missing == [], (
+        f"{page.name}: python fences at lines {missing} print without an Output fence"
+    )
+
+
+def _run_page(tmp_path: Path, markdown: str) -> None:
+    from sybil import Document
+
+    conftest = _root_conftest()
+    path = tmp_path / "page.md"
+    path.write_text(markdown, encoding="utf-8")
+    document = Document.parse(str(path), *conftest._markdown_parsers)
+    for example in document:
+        example.evaluate()
+
+
+def test_an_output_fence_that_differs_from_the_printed_output_fails(tmp_path):
+    from sybil.example import SybilFailure
+
+    page = '```python\nprint(f"{2 / 3:.3f}")\n```\n\n```text title="Output"\n{}\n```\n'
+    _run_page(tmp_path, page.replace("{}", "0.667"))
+    _run_page(tmp_path, page.replace("{}", "0.6..."))  # ... stands for any text
+    with pytest.raises(SybilFailure, match="differs"):
+        _run_page(tmp_path, page.replace("{}", "0.666"))
+
+
+def test_an_output_fence_must_follow_its_python_fence(tmp_path):
+    page = '```python\nprint(1)\n```\n\nSome prose.\n\n```text title="Output"\n1\n```\n'
+    with pytest.raises(ValueError, match="must follow a python fence"):
+        _run_page(tmp_path, page)
+
+
+def test_the_output_of_a_skipped_block_is_not_taken_as_checked(tmp_path):
+    from sybil.example import SybilFailure
+
+    page = (
+        '```python\nprint(1)\n```\n\n```text title="Output"\n1\n```\n\n'
+        '<!-- skip: next -->\n```python\nprint(2)\n```\n\n```text title="Output"\n2\n```\n'
+    )
+    with pytest.raises(SybilFailure, match="did not run"):
+        _run_page(tmp_path, page)
