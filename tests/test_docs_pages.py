@@ -192,3 +192,65 @@ def test_the_output_of_a_skipped_block_is_not_taken_as_checked(tmp_path):
     )
     with pytest.raises(SybilFailure, match="did not run"):
         _run_page(tmp_path, page)
+
+
+# -- the browser check (tools/check_site.py) -----------------------------------------------------
+
+
+def _check_site_module():  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location("_check_site", ROOT / "tools" / "check_site.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_PAGE = """<!doctype html><html><head><meta charset="utf-8"></head><body>
+<div class="md-content" style="max-width:600px"><article class="md-content__inner">{}</article></div>
+</body></html>"""
+_SVG = (
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 400 100" width="400" height="100">'
+    '<g transform="scale(0.5)"><text x="10" y="50" font-size="24">half</text></g>'
+    '<text x="10" y="90" font-size="14">label</text></svg>'
+)
+
+
+def test_the_browser_check_finds_what_a_reader_would_see_wrong(tmp_path):
+    check_site = _check_site_module()
+    try:
+        chromium = check_site.find_chromium(None)
+    except SystemExit:
+        pytest.skip("chromium is not installed")
+    site = tmp_path / "site"
+    (site / "good").mkdir(parents=True)
+    (site / "generated").mkdir()
+    (site / "generated" / "fig.svg").write_text(_SVG, encoding="utf-8")
+    bad = [
+        '<div style="width:900px">a paragraph wider than the column</div>',
+        '<div style="overflow-x:auto"><div style="width:2000px">a box that scrolls</div></div>',
+        '<div style="overflow:hidden;height:12px;line-height:40px">cut text</div>',
+        '<table><tr><td style="width:40px"><code style="word-break:break-all">'
+        "lstmkit.cells.gated</code></td></tr></table>",
+        '<p><img class="figure" src="generated/fig.svg" style="width:200px"></p>',
+    ]
+    (site / "index.html").write_text(_PAGE.format("".join(bad)), encoding="utf-8")
+    good = [
+        "<p>Short text.</p>",
+        '<pre style="overflow-x:auto"><code>' + "x = 1  # " + "long " * 200 + "</code></pre>",
+        # Shown at its own width; on a narrow screen its paragraph scrolls (docs/css/extra.css).
+        '<p style="overflow-x:auto"><img class="figure" src="../generated/fig.svg"'
+        ' style="width:400px"></p>',
+    ]
+    (site / "good" / "index.html").write_text(_PAGE.format("".join(good)), encoding="utf-8")
+
+    failures = check_site.check(site, chromium, None)
+
+    assert not [f for f in failures if f.startswith("good/")], failures
+    found = "\n".join(f for f in failures if f.startswith("/ @"))
+    for width in check_site.LAYOUT_WIDTHS:
+        assert f"/ @{width}px: wider than the column" in found, found
+        assert f"/ @{width}px: other scrolls sideways" in found, found
+        assert f"/ @{width}px: clipped (y)" in found, found
+        assert f"/ @{width}px: inline code broken across lines" in found, found
+        # The scaled text: 24 * 0.5 = 12 viewBox units, shown at 200 / 400: 6 px.
+        assert f"/ @{width}px: figure generated/fig.svg: smallest text 6.0 px" in found, found

@@ -593,6 +593,7 @@ def check(
                             )
     finally:
         server.shutdown()
+        server.server_close()
     if math_pages == 0:
         failures.append("no page with math found: is pymdownx.arithmatex configured?")
     off_machine = [p for p, _ in _LoggingHandler.log if p.startswith("http")]
