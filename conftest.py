@@ -63,6 +63,8 @@ from sybil.parsers.markdown.lexers import FencedCodeBlockLexer
 from sybil.parsers.rest import DocTestParser
 from sybil.sybil import SybilCollection
 
+from lstmkit import activations, initializers
+
 _FLAGS = ELLIPSIS | NORMALIZE_WHITESPACE
 
 
@@ -139,17 +141,31 @@ def _check_output(example):  # type: ignore[no-untyped-def]
     return None
 
 
+# The name registries as a fresh interpreter has them: every page starts from these (a unit test
+# that registers its own activation must not change what a page prints) and leaves them so.
+_REGISTRIES = [(activations._REGISTRY, dict(activations._REGISTRY))]
+_REGISTRIES.append((initializers._USER, dict(initializers._USER)))
+
+
+def _fresh_registries() -> None:
+    for registry, fresh in _REGISTRIES:
+        registry.clear()
+        registry.update(fresh)  # type: ignore[arg-type]
+
+
 def _numpy_errors_raise(namespace: dict) -> None:
     # Same rule as the unit tests: floating-point overflow / invalid / divide fail the example.
     namespace["_lstmkit_errstate"] = errstate = np.errstate(all="raise", under="ignore")
     errstate.__enter__()
     # A page that sets NumPy's print options must not change what the next page prints.
     namespace["_lstmkit_printoptions"] = np.get_printoptions()
+    _fresh_registries()
 
 
 def _numpy_errors_restore(namespace: dict) -> None:
     namespace.pop("_lstmkit_errstate").__exit__(None, None, None)
     np.set_printoptions(**namespace.pop("_lstmkit_printoptions"))
+    _fresh_registries()
 
 
 _markdown_parsers = [_PythonBlocks(doctest_optionflags=_FLAGS), _OutputBlocks(), SkipParser()]
