@@ -26,7 +26,9 @@ figure-by-figure page at both widths.
 Usage::
 
     mkdocs build --strict --site-dir site
-    python tools/check_site.py site [--screenshots DIR] [--chromium PATH]
+    python tools/check_site.py site [--screenshots DIR] [--chromium PATH] [--only PAGE ...]
+
+A full run loads each page three times (about 3 to 4 minutes for this site on two cores).
 
 Exit status 0 when every check passes; failures are listed one per line.
 """
