@@ -232,11 +232,18 @@ def test_the_browser_check_finds_what_a_reader_would_see_wrong(tmp_path):
         '<table><tr><td style="width:40px"><code style="word-break:break-all">'
         "lstmkit.cells.gated</code></td></tr></table>",
         '<p><img class="figure" src="generated/fig.svg" style="width:200px"></p>',
+        '<div style="overflow-x:auto;display:flex;justify-content:center">'
+        '<span style="flex:none;width:1500px;text-align:left">centred, its start unreachable'
+        "</span></div>",
     ]
     (site / "index.html").write_text(_PAGE.format("".join(bad)), encoding="utf-8")
     good = [
         "<p>Short text.</p>",
         '<pre style="overflow-x:auto"><code>' + "x = 1  # " + "long " * 200 + "</code></pre>",
+        # A wide table scrolls in Material's wrapper: fine on a phone only.
+        '<div class="md-typeset__scrollwrap" style="overflow-x:auto"><table><tr>'
+        + "<td>cell</td>" * 30
+        + "</tr></table></div>",
         # Shown at its own width; on a narrow screen its paragraph scrolls (docs/css/extra.css).
         '<p style="overflow-x:auto"><img class="figure" src="../generated/fig.svg"'
         ' style="width:400px"></p>',
@@ -245,12 +252,16 @@ def test_the_browser_check_finds_what_a_reader_would_see_wrong(tmp_path):
 
     failures = check_site.check(site, chromium, None)
 
-    assert not [f for f in failures if f.startswith("good/")], failures
+    # The good page's only fault: its wide table scrolls at the wide width.
+    good_failures = [f for f in failures if f.startswith("good/")]
+    assert len(good_failures) == 1, failures
+    assert good_failures[0].startswith("good/ @1280px: table scrolls sideways"), failures
     found = "\n".join(f for f in failures if f.startswith("/ @"))
     for width in check_site.LAYOUT_WIDTHS:
         assert f"/ @{width}px: wider than the column" in found, found
         assert f"/ @{width}px: other scrolls sideways" in found, found
         assert f"/ @{width}px: clipped (y)" in found, found
         assert f"/ @{width}px: inline code broken across lines" in found, found
+        assert f"/ @{width}px: clipped (x, left)" in found, found
         # The scaled text: 24 * 0.5 = 12 viewBox units, shown at 200 / 400: 6 px.
         assert f"/ @{width}px: figure generated/fig.svg: smallest text 6.0 px" in found, found

@@ -98,7 +98,7 @@ LAYOUT_SCRIPT = """
     }
     return null;
   }
-  function textBeyond(box) {
+  function textBeyond(box, side) {
     var r = box.getBoundingClientRect(), worst = 0;
     var walker = document.createTreeWalker(box, NodeFilter.SHOW_TEXT);
     for (var node = walker.nextNode(); node; node = walker.nextNode()) {
@@ -108,7 +108,8 @@ LAYOUT_SCRIPT = """
       range.selectNodeContents(node);
       var t = range.getBoundingClientRect();
       if (t.height === 0) continue;
-      worst = Math.max(worst, r.top - t.top, t.bottom - r.bottom);
+      if (side === "left") worst = Math.max(worst, r.left - t.left);
+      else worst = Math.max(worst, r.top - t.top, t.bottom - r.bottom);
     }
     return worst;
   }
@@ -130,6 +131,11 @@ LAYOUT_SCRIPT = """
         var parent = el.parentElement, pr = parent && parent.getBoundingClientRect();
         if (!(pr && parent !== article && (pr.right > right + 1 || pr.left < left - 1)))
           out.overflow.push({el: name(el), by: Math.round(Math.max(r.right - right, left - r.left))});
+      }
+      if ((cs.overflowX === "auto" || cs.overflowX === "scroll") && el.clientWidth > 0) {
+        // Content left of a scroll box's start cannot be scrolled to (centred wide content).
+        var lost = textBeyond(el, "left");
+        if (lost > 1) out.clipped.push({el: name(el), axis: "x, left", by: Math.round(lost)});
       }
       if (el.scrollWidth > el.clientWidth + 1 && el.clientWidth > 0) {
         if (cs.overflowX === "auto" || cs.overflowX === "scroll")
