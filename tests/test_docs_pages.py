@@ -265,3 +265,8 @@ def test_the_browser_check_finds_what_a_reader_would_see_wrong(tmp_path):
         assert f"/ @{width}px: clipped (x, left)" in found, found
         # The scaled text: 24 * 0.5 = 12 viewBox units, shown at 200 / 400: 6 px.
         assert f"/ @{width}px: figure generated/fig.svg: smallest text 6.0 px" in found, found
+
+
+def test_the_seed_example_says_what_the_seed_lstm_is():
+    doc = (ROOT / "examples" / "seed_example.py").read_text(encoding="utf-8").split('"""')[1]
+    assert ORIGIN in " ".join(doc.split())
