@@ -509,6 +509,10 @@ def test_no_typing_or_attrs_internals_on_the_pages(site):
             f"{page.path.parent.name}: {m.group(0)!r}"
             for m in re.finditer(r"<[^<>]* at 0x[0-9a-fA-F]+>", page.text)
         ]
+        found += [
+            f"{page.path.parent.name}: {m.group(0)!r}"
+            for m in re.finditer(r"\w+ = \w+\(\.\.\.\)", " ".join(page.text.split()))
+        ]  # a property or an object shown as "dtype = property(...)"
         if 'title="typing.Any"' in page.html:
             found.append(f"{page.path.parent.name}: typing.Any shown as a type")
         for ident in page.headings:
