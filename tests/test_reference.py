@@ -506,6 +506,18 @@ def test_no_typing_or_attrs_internals_on_the_pages(site):
         if leak in page.text
     ]
     for page in site.pages:
+        # An object's repr with its memory address as a constant's value; griffe's ``Any``
+        # for a parameter whose docstring gives no type.
+        found += [
+            f"{page.path.parent.name}: {m.group(0)!r}"
+            for m in re.finditer(r"<[^<>]* at 0x[0-9a-fA-F]+>", page.text)
+        ]
+        found += [
+            f"{page.path.parent.name}: {m.group(0)!r}"
+            for m in re.finditer(r"\w+ = \w+\(\.\.\.\)", " ".join(page.text.split()))
+        ]  # a property or an object shown as "dtype = property(...)"
+        if 'title="typing.Any"' in page.html:
+            found.append(f"{page.path.parent.name}: typing.Any shown as a type")
         for ident in page.headings:
             name = ident.rsplit(".", 1)[-1]
             if name in {"annotations", "Any", "Protocol", "runtime_checkable", "TypeVar"}:
@@ -513,8 +525,24 @@ def test_no_typing_or_attrs_internals_on_the_pages(site):
     assert found == [], "\n".join(found)
 
 
-def test_no_raw_sphinx_role_or_cross_reference_on_the_pages(site):
+def test_a_constant_shows_its_source_expression_not_a_memory_address(site):
+    ident = "lstmkit.module.GRADIENT_LOCK"
+    block = site.where[ident].block(ident)
+    assert "GRADIENT_LOCK = threading.RLock()" in " ".join(block.text().split())
+
+
+def test_no_raw_sphinx_role_or_cross_reference_on_any_page(site):
     found = []
+    others = [Page(p) for p in sorted(site.root.rglob("index.html"))]
+    for page in others:
+        if "reference" in page.path.relative_to(site.root).parts:
+            continue
+        articles = [n for n in page.root.iter() if n.tag == "article"]
+        text = articles[0].text(skip=lambda n: n.tag in {"pre", "code"}) if articles else ""
+        found += [
+            f"{page.path.parent.name}: ...{text[m.start() - 40 : m.end() + 40]!r}"
+            for m in RAW_ROLE.finditer(text)
+        ]
     for page in site.pages:
         text = page.text
         for ident in PENDING_DOCSTRING_FIXES & set(page.headings):
@@ -594,3 +622,98 @@ def test_the_fused_kernel_is_not_documented(site):
     for md in (ROOT / "docs").rglob("*.md"):
         for line in md.read_text(encoding="utf-8").splitlines():
             assert not re.match(rf"^:::\s*{re.escape(INTERNAL)}", line), f"{md}: {line}"
+
+
+# -- the defaults docstrings write in their type lines ---------------------------------------
+
+_PARAM_LINE = re.compile(r"^(?P<names>\*{0,2}\w+(?:\s*,\s*\*{0,2}\w+)*)\s+:\s+(?P<type>.+)$")
+
+
+def docstring_defaults(doc: str) -> dict[str, str]:
+    """``{parameter: default}`` from ``name : type, default X`` lines of a NumPy docstring."""
+    out: dict[str, str] = {}
+    section = ""
+    lines = doc.splitlines()
+    for i, line in enumerate(lines):
+        if i + 1 < len(lines) and re.fullmatch(r"-{3,}", lines[i + 1].strip()):
+            section = line.strip()
+            continue
+        if section not in {"Parameters", "Other Parameters"} or line.startswith((" ", "\t")):
+            continue
+        match = _PARAM_LINE.match(line)
+        if not match:
+            continue
+        default = re.search(r"(?:^|,\s*)default[:=]?\s+(?P<value>.+)$", match.group("type"))
+        if default is None:
+            continue
+        for name in match.group("names").split(","):
+            out[name.strip().lstrip("*")] = default.group("value").strip()
+    return out
+
+
+def test_docstring_default_reader_finds_a_wrong_default():
+    def f(stream=None, width=30):
+        """Draw.
+
+        Parameters
+        ----------
+        stream : text stream, default sys.stderr
+        width : int, default 30
+        """
+
+    shown = docstring_defaults(inspect.getdoc(f) or "")
+    assert shown == {"stream": "sys.stderr", "width": "30"}
+    real = real_defaults(None, f)
+    assert not _same(shown["stream"], real["stream"]) and _same(shown["width"], real["width"])
+
+
+def _raw_defaults(owner: type | None, obj: Any) -> dict[str, tuple[Any, Any]]:
+    """``{parameter: (default value, converter or None)}`` of the parameters with a default."""
+    if inspect.isclass(obj) and _attrs_init(obj):
+        return {
+            (f.alias or f.name): (f.default, f.converter)
+            for f in attrs.fields(obj)
+            if f.init and f.default is not attrs.NOTHING
+        }
+    params = inspect.signature(obj).parameters.values()
+    return {p.name: (p.default, None) for p in params if p.default is not p.empty}
+
+
+def _means(written: str, default: Any, converter: Any) -> bool:
+    """Whether a docstring's ``default X`` denotes the real default (``0`` for ``0.0``, the
+    name ``"tanh"`` for the ``Activation`` a converter makes of it)."""
+    if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
+        return _same(written, _shown(default))
+    if _same(written, _shown(default)) or _same(written, repr(default)):
+        return True
+    try:
+        value = ast.literal_eval(written)
+    except (ValueError, SyntaxError):
+        return False
+    if converter is not None:
+        try:
+            value = converter(value)
+        except Exception:  # noqa: BLE001 - the written value is not even accepted
+            return False
+    try:
+        return bool(value == default) or repr(value) == repr(default)
+    except Exception:  # noqa: BLE001 - arrays and other objects without a plain ==
+        return repr(value) == repr(default)
+
+
+def test_every_default_a_docstring_writes_is_the_real_default(site):
+    wrong = []
+    checked = 0
+    for ident, owner, obj in documented_callables(site):
+        if inspect.isclass(obj) and _is_protocol(obj):
+            continue
+        real = _raw_defaults(owner, obj)
+        for name, written in docstring_defaults(inspect.getdoc(obj) or "").items():
+            if name not in real:
+                continue
+            checked += 1
+            default, converter = real[name]
+            if not _means(written, default, converter):
+                wrong.append(f"{ident}({name}): docstring says default {written}, real {default!r}")
+    assert wrong == [], "\n".join(wrong)
+    assert checked > 50

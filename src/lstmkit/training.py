@@ -231,7 +231,8 @@ class ProgressBar:
         Number of steps.
     desc : str
         Label in front of the bar.
-    stream : text stream, default sys.stderr
+    stream : text stream or None, default None
+        Where the bar is written; None means ``sys.stderr``.
     width : int, default 30
     smoothing : float, default 0.05
         Weight of the newest loss in the running average.
@@ -389,7 +390,8 @@ def fit(
         its logs.
     desc : str
         Label of the progress bar.
-    stream : text stream, default sys.stderr
+    stream : text stream or None, default None
+        Where the bar is written; None means ``sys.stderr``.
     rng : numpy.random.Generator or int, optional
         One generator for the shuffling and the dropout randomness (None: each component's
         own generator; a fresh one for shuffling).

@@ -1,8 +1,9 @@
-"""The seed's weight layout: column vectors and one matrix per gate over ``[h_prev; x]``.
+"""The seed LSTM's weight layout: column vectors and one matrix per gate over ``[h_prev; x]``.
 
-lstmkit grew from a one-class NumPy LSTM that stored, for each gate ``k`` in ``f, i, C, o``, a
-matrix ``Wk`` of shape ``(hidden, hidden + input)`` applied to the column vector
-``np.vstack((h_prev, x))`` (hidden state first) and a bias ``bk`` of shape ``(hidden, 1)``::
+The seed LSTM is the original single-class NumPy LSTM this project grew from. It stored, for
+each gate ``k`` in ``f, i, C, o``, a matrix ``Wk`` of shape ``(hidden, hidden + input)`` applied
+to the column vector ``np.vstack((h_prev, x))`` (hidden state first) and a bias ``bk`` of shape
+``(hidden, 1)``::
 
     f_t = sigmoid(Wf @ [h_prev; x] + bf)      # and i_t, o_t alike
     C~  = tanh(WC @ [h_prev; x] + bC)
