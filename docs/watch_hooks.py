@@ -145,7 +145,7 @@ def measure(out: Path) -> dict[str, str]:
     found = [FEATURES[k] for k, (_, _, r) in best_units.items() if abs(r) >= STRONG]
     missed = [FEATURES[k] for k, (_, _, r) in best_units.items() if abs(r) < STRONG]
     values["found"] = ", ".join(found) if found else "none of them"
-    values["missed"] = ", ".join(missed) if missed else "none"
+    values["not_found"] = ", ".join(missed) if missed else "none"
 
     start = _excerpt_start(text, features, EXCERPT)
     piece = text[start : start + EXCERPT]

@@ -22,8 +22,10 @@ def activation_plot(activation: Any, lo: float = -5.0, hi: float = 5.0) -> str:
     ----------
     activation : Activation or str
         The activation object, or a registered name.
-    lo, hi : float, default -5, 5
-        The range of ``z``; ticks every 2 (every 1 below a width of 5).
+    lo : float, default -5.0
+        Left end of the range of ``z``.
+    hi : float, default 5.0
+        Right end of the range of ``z``; ticks every 2 (every 1 below a width of 5).
 
     Returns
     -------
