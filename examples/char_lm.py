@@ -1,16 +1,15 @@
 """A character-level language model trained with stateful truncated BPTT.
 
 The text is real and needs no download: source files of the Python standard library, read
-from the running interpreter (:func:`lstmkit.datasets.python_source_text`; ``textwrap.py``
-by default, so the exact text depends on the Python version, which the script prints). It is
-cut into parallel streams, one per batch row. Training
-walks along the streams in chunks: each chunk starts from the state the previous
-chunk ended in (so the model can carry memory across chunk boundaries), but
-gradients stop at the boundary (that is the "truncated" in truncated BPTT).
-Afterwards the model writes new text one character at a time, feeding each sampled
-character back in and carrying its state from step to step.
+from the running interpreter (``lstmkit.datasets.python_source_text``; ``textwrap.py`` by
+default, so the exact text depends on the Python version, which the script prints). It is cut
+into parallel streams, one per batch row. Training walks along the streams in chunks: each chunk
+starts from the state the previous chunk ended in (so the model can carry memory across chunk
+boundaries), but gradients stop at the boundary (that is the "truncated" in truncated BPTT).
+Afterwards the model writes new text one character at a time, feeding each sampled character
+back in and carrying its state from step to step.
 
-Run: ``python examples/char_lm.py`` (options: ``--help``)
+Run: ``python examples/char_lm.py`` (options: ``--help``; ``--quick`` for a check)
 """
 
 from __future__ import annotations
@@ -30,6 +29,7 @@ from lstmkit.plotting import plot_losses
 from lstmkit.training import ProgressBar, tbptt
 
 OUTPUT = Path(__file__).resolve().parent / "output"  # git-ignored
+QUICK_CHARS = 4000  # the text --quick trains on
 
 
 def sample(model, vocab, prompt: str, length: int, rng, temperature: float = 0.7) -> str:
@@ -50,7 +50,9 @@ def sample(model, vocab, prompt: str, length: int, rng, temperature: float = 0.7
 
 
 def main(argv: list[str] | None = None) -> float:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--epochs", type=int, default=25, help="passes over the text (default 25)")
     parser.add_argument("--hidden", type=int, default=128, help="LSTM units (default 128)")
     parser.add_argument(
@@ -60,7 +62,12 @@ def main(argv: list[str] | None = None) -> float:
         "--chunk", type=int, default=40, help="truncated-BPTT chunk length (default 40)"
     )
     parser.add_argument("--lr", type=float, default=0.01, help="Adam learning rate (default 0.01)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the initial weights and of the sampled text (default 0)",
+    )
     parser.add_argument(
         "--modules",
         nargs="+",
@@ -71,11 +78,21 @@ def main(argv: list[str] | None = None) -> float:
         "--plot",
         type=Path,
         default=OUTPUT / "char_lm_loss.png",
-        help="where to write the loss curve (needs matplotlib)",
+        help="where to save the loss curve (needs matplotlib; default examples/output/)",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=(
+            f"one epoch over the first {QUICK_CHARS:,} characters with 32 units, to check that "
+            "the script runs (the numbers mean nothing)"
+        ),
     )
     args = parser.parse_args(argv)
+    if args.quick:
+        args.epochs, args.hidden = 1, 32
 
-    corpus = python_source_text(args.modules)
+    corpus = python_source_text(args.modules, max_chars=QUICK_CHARS if args.quick else None)
     text = corpus.text
     print(f"text: {corpus.describe()}, read from {corpus.stdlib}")
     vocab = sorted(set(text))
@@ -123,7 +140,9 @@ def main(argv: list[str] | None = None) -> float:
         f"({final / math.log(2):.2f} bits/char)"
     )
     print("sample (temperature 0.7):")
-    print(sample(model, vocab, "def ", 400, np.random.default_rng(args.seed)))
+    print(
+        sample(model, vocab, "def ", 100 if args.quick else 400, np.random.default_rng(args.seed))
+    )
     if plot_losses(
         history,
         args.plot,
@@ -134,12 +153,17 @@ def main(argv: list[str] | None = None) -> float:
         xlabel="update (one per chunk)",
         ylabel="cross-entropy (nats/char)",
     ):
-        print(f"loss curve written to {args.plot}")
+        print(f"loss curve saved to {args.plot}")
     else:
-        print("matplotlib is not installed: no loss curve (pip install 'lstmkit[plot]')")
+        print('no plot: matplotlib is not installed (pip install "lstmkit[plot]")')
+    files = corpus.files[0] + (
+        f" and {len(corpus.files) - 1} more" if len(corpus.files) > 1 else ""
+    )
+    epochs = f"{args.epochs} epoch{'s' if args.epochs != 1 else ''}"
     print(
-        f"summary: from {math.log(V):.2f} nats/char (uniform guess over {V} characters) "
-        f"to {final:.2f} nats/char on {corpus.files[0]}{' and more' if len(corpus.files) > 1 else ''}"
+        f"summary: after {epochs} over {files} (Python {corpus.python_version}) the training "
+        f"loss fell from {math.log(V):.2f} nats/char (uniform guess over {V} characters) to "
+        f"{final:.2f} ({final / math.log(2):.2f} bits/char)"
     )
     return final
 

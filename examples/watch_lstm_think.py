@@ -1,17 +1,19 @@
 """Train the two models that the docs page "Watch an LSTM think" looks inside.
 
 1. A character-level language model, two LSTM layers, on source files of the Python standard
-   library read from the running interpreter (:func:`lstmkit.datasets.python_source_text`),
+   library read from the running interpreter (``lstmkit.datasets.python_source_text``),
    trained with stateful truncated BPTT.
 2. An LSTM on the adding problem (Hochreiter & Schmidhuber 1997): two numbers marked in a
    sequence of 50, the target their sum.
 
-Both are saved with :func:`lstmkit.save` under ``examples/data/``, with a JSON training log
+Both are saved with ``lstmkit.save`` under ``examples/data/``, with a JSON training log
 (settings, corpus, losses, times). The docs build reads these files and never retrains, so
-rerunning this script regenerates every number on that page. Afterwards, try
-``lstmkit.trace.trace`` on the saved models yourself (the page shows how).
+rerunning this script with its defaults regenerates every number on that page. ``--out DIR``
+trains your own copy elsewhere; ``--quick`` (a tiny run, to check that the script works) writes
+to a temporary folder unless ``--out`` is given, and never to ``examples/data/``. Afterwards,
+try ``lstmkit.trace.trace`` on the saved models yourself (the page shows how).
 
-Run: ``python examples/watch_lstm_think.py`` (options: ``--help``)
+Run: ``python examples/watch_lstm_think.py`` (options: ``--help``; ``--quick`` for a check)
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import json
 import math
 import platform
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -177,7 +180,9 @@ def train_adding_model(args: argparse.Namespace) -> tuple[Sequential, dict]:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--hidden", type=int, default=64, help="units per LSTM layer (default 64)")
     parser.add_argument("--epochs", type=int, default=8, help="passes over the text (default 8)")
     parser.add_argument("--streams", type=int, default=32, help="batch of parallel streams (32)")
@@ -190,21 +195,52 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--adding-hidden", type=int, default=8, help="adding model units (8)")
     parser.add_argument("--adding-length", type=int, default=50, help="adding sequence length")
     parser.add_argument("--adding-steps", type=int, default=3000, help="adding updates (3000)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("--out", type=Path, default=DATA, help="folder for models and log")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the initial weights and the data (default 0)"
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help=(
+            "folder for the two models and the log (default examples/data/, the files the docs "
+            "page reads; with --quick a temporary folder, deleted at exit)"
+        ),
+    )
     parser.add_argument(
         "--plot",
         type=Path,
         default=OUTPUT / "watch_lstm_think_loss.png",
-        help="where to write the char model's loss curve (needs matplotlib)",
+        help="where to save the char model's loss curve (needs matplotlib; default "
+        "examples/output/)",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=(
+            "a tiny run (2,000 characters, 8 units, 1 epoch, 20 adding steps) to check that the "
+            "script runs; never writes to examples/data/ (the numbers mean nothing)"
+        ),
     )
     args = parser.parse_args(argv)
-    args.out.mkdir(parents=True, exist_ok=True)
+    if args.quick:
+        if args.out is not None and args.out.resolve() == DATA:
+            parser.error("--quick does not overwrite the committed models in examples/data/")
+        args.max_chars, args.hidden, args.epochs, args.eval_chars = 2000, 8, 1, 300
+        args.adding_steps = 20
+        if args.out is None:
+            with tempfile.TemporaryDirectory(prefix="watch_lstm_think_") as folder:
+                return train_and_save(args, Path(folder), temporary=True)
+    return train_and_save(args, DATA if args.out is None else args.out)
 
+
+def train_and_save(args: argparse.Namespace, out: Path, temporary: bool = False) -> dict:
+    """Train both models, save them and the log in ``out``, plot, and print the summary."""
+    out.mkdir(parents=True, exist_ok=True)
     char_model, char_log = train_char_model(args)
     adding_model, adding_log = train_adding_model(args)
-    save(char_model, args.out / CHAR_MODEL.name)
-    save(adding_model, args.out / ADDING_MODEL.name)
+    save(char_model, out / CHAR_MODEL.name)
+    save(adding_model, out / ADDING_MODEL.name)
     log = {
         "script": "examples/watch_lstm_think.py",
         "python": platform.python_version(),
@@ -212,8 +248,11 @@ def main(argv: list[str] | None = None) -> dict:
         "char_model": char_log,
         "adding_model": adding_log,
     }
-    (args.out / LOG.name).write_text(json.dumps(log, indent=1) + "\n", encoding="utf-8")
-    print(f"saved {CHAR_MODEL.name}, {ADDING_MODEL.name} and {LOG.name} in {args.out}")
+    (out / LOG.name).write_text(json.dumps(log, indent=1) + "\n", encoding="utf-8")
+    where = (
+        f"a temporary folder, deleted at exit ({out}; --out DIR keeps them)" if temporary else out
+    )
+    print(f"saved {CHAR_MODEL.name}, {ADDING_MODEL.name} and {LOG.name} in {where}")
     if plot_losses(
         char_log["losses"],
         args.plot,
@@ -224,13 +263,13 @@ def main(argv: list[str] | None = None) -> dict:
         xlabel="update",
         ylabel="cross-entropy (nats/char)",
     ):
-        print(f"loss curve written to {args.plot}")
+        print(f"loss curve saved to {args.plot}")
     else:
-        print("matplotlib is not installed: no loss curve (pip install 'lstmkit[plot]')")
+        print('no plot: matplotlib is not installed (pip install "lstmkit[plot]")')
     print(
-        f"summary: the char model went from {char_log['uniform_loss']:.2f} to "
-        f"{char_log['held_out_loss']:.2f} nats/char on unseen source; the adding model from "
-        f"MSE {adding_log['baseline_mse']:.3f} (predict 1.0) to {adding_log['test_mse']:.4f}"
+        f"summary: the char model went from {char_log['uniform_loss']:.2f} nats/char (uniform "
+        f"guess) to {char_log['held_out_loss']:.2f} on unseen source; the adding model from "
+        f"test MSE {adding_log['baseline_mse']:.3f} (always 1.0) to {adding_log['test_mse']:.4f}"
     )
     return log
 

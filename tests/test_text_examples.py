@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import lstmkit
 
@@ -42,3 +43,30 @@ def test_watch_lstm_think_saves_loadable_models_and_a_log(tmp_path, capsys):
     assert model.num_parameters() == saved["char_model"]["parameters"]
     assert lstmkit.load(tmp_path / "adding_lstm.npz").num_parameters() > 0
     assert "summary:" in capsys.readouterr().out
+
+
+def test_watch_lstm_think_quick_leaves_the_committed_models_alone(tmp_path, capsys):
+    watch = load_example("watch_lstm_think")
+    data = EXAMPLES / "data"
+    committed = {p.name: p.read_bytes() for p in sorted(data.iterdir())}
+    watch.main(["--quick", "--plot", str(tmp_path / "l.png")])
+    printed = capsys.readouterr().out
+    assert {p.name: p.read_bytes() for p in sorted(data.iterdir())} == committed
+    folder = printed.split("deleted at exit (")[1].split(";")[0]
+    assert str(data) not in folder
+    assert not Path(folder).exists()  # the temporary folder is gone
+    assert printed.rstrip().splitlines()[-1].startswith("summary:")
+
+
+def test_watch_lstm_think_quick_refuses_to_write_into_examples_data(capsys):
+    watch = load_example("watch_lstm_think")
+    with pytest.raises(SystemExit):
+        watch.main(["--quick", "--out", str(EXAMPLES / "data")])
+    assert "--quick does not overwrite" in capsys.readouterr().err
+
+
+def test_watch_lstm_think_quick_keeps_its_files_where_out_says(tmp_path, capsys):
+    watch = load_example("watch_lstm_think")
+    watch.main(["--quick", "--out", str(tmp_path / "mine"), "--plot", str(tmp_path / "l.png")])
+    assert lstmkit.load(tmp_path / "mine" / "python_char_lstm.npz").num_parameters() > 0
+    assert str(tmp_path / "mine") in capsys.readouterr().out
