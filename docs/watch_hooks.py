@@ -180,7 +180,8 @@ def measure(out: Path) -> dict[str, str]:
     r1, r2 = (float(values[f"forget_right_mean_{k}"]) for k in (1, 2))
     values["forget_compare"] = "more" if r2 > r1 else "less"
     # -- a heatmap and a cell against bracket depth ---------------------------------------------
-    heat = slice(start, start + 80)
+    shown = 52  # characters: at 12 px a cell, the figure fits the column unscaled
+    heat = slice(start, start + shown)
     c2 = cells[names[-1]][heat]
     _write(
         out / "heatmap-cells.svg",
@@ -190,7 +191,8 @@ def measure(out: Path) -> dict[str, str]:
             column_labels=list(text[heat]),
             vmin=-1,
             vmax=1,
-            title=f"tanh(cell state) of layer {len(names)}: units (rows) over 80 characters",
+            title=f"tanh(cell state) of layer {len(names)}: units (rows) over {shown} characters",
+            cell=12.0,
         ),
     )
     f2 = result.layer(names[-1]).gates["forget"][0][heat]
@@ -203,6 +205,7 @@ def measure(out: Path) -> dict[str, str]:
             vmin=0,
             vmax=1,
             title=f"forget gate of layer {len(names)}: units (rows) over the same characters",
+            cell=12.0,
         ),
     )
     layer, unit, r_best = best_units["bracket_depth"]

@@ -214,13 +214,15 @@ def heatmap_svg(
     rows, cols = v.shape
     lo, hi = _range(v, vmin, vmax)
     left, top = 44.0, 22.0 if title else 6.0
+    # Labels as tall as a cell (at least 10 px), so bigger cells give readable labels.
+    label_style = f"font-family:monospace;font-size:{max(10.0, cell):g}px"
     out = [f'<text x="4" y="14" style="{FONT}">{_clean(title)}</text>'] if title else []
     for r in range(rows):
         y = top + r * cell
         if row_labels is not None:
             out.append(
                 f'<text x="{left - 4}" y="{y + cell - 1:.1f}" text-anchor="end" '
-                f'style="font-family:monospace;font-size:10px">{_clean(str(row_labels[r]))}</text>'
+                f'style="{label_style}">{_clean(str(row_labels[r]))}</text>'
             )
         for c in range(cols):
             out.append(
@@ -228,14 +230,14 @@ def heatmap_svg(
                 f'fill="{color(v[r, c], lo, hi)}"/>'
             )
     if column_labels is not None:
-        y = top + rows * cell + 12
+        y = top + rows * cell + max(12.0, cell + 2)
         for c, label in enumerate(column_labels[:cols]):
             shown = "\u21b5" if label == "\n" else label
             out.append(
                 f'<text x="{left + c * cell + cell / 2:.1f}" y="{y:.1f}" text-anchor="middle" '
-                f'style="font-family:monospace;font-size:10px">{_clean(str(shown))}</text>'
+                f'style="{label_style}">{_clean(str(shown))}</text>'
             )
-    legend_y = top + rows * cell + 28
+    legend_y = top + rows * cell + max(28.0, cell + 18)
     out.append(
         f'<text x="{left}" y="{legend_y:.1f}" style="{FONT}">'
         f'<tspan fill="{color(lo, lo, hi)}">\u25a0</tspan> {lo:.2f}  '
