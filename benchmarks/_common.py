@@ -63,6 +63,12 @@ def worker_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max-repeats", type=int, default=15)
     p.add_argument("--budget", type=float, default=1.0, help="seconds of timed runs per cell")
     p.add_argument("--skip-gemm", action="store_true", help="do not time the 2048^3 product")
+    p.add_argument(
+        "--cells",
+        nargs="*",
+        default=[],
+        help="lstmkit: kinds of _every_cell.KINDS instead of the LSTM; PyTorch: lstm and/or gru",
+    )
     return p.parse_args(argv)
 
 

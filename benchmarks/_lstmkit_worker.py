@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from _common import (
     CONFIGS,
@@ -39,6 +40,29 @@ def build(name: str, variant: str, np_mod):  # type: ignore[no-untyped-def]
     return model, x, dy
 
 
+def time_cells(name: str, args, np_mod) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+    """Time each kind of ``args.cells`` (see ``_every_cell``) at configuration ``name``."""
+    from _every_cell import build as build_cell
+
+    results = []
+    for kind in args.cells:
+        model, x, dy = build_cell(kind, name, np_mod)
+        path = "fused" if model.uses_fused() else "step"
+
+        def fwd(model=model, x=x):  # type: ignore[no-untyped-def]
+            return model(x)
+
+        def train(model=model, x=x, dy=dy):  # type: ignore[no-untyped-def]
+            model.zero_grad()
+            _, _, cache = model.forward(x)
+            return model.backward(cache, dy)
+
+        for mode in args.modes:
+            r = measure(fwd if mode == "fwd" else train, args)
+            results.append({"config": name, "mode": mode, "cell": kind, "path": path, **r})
+    return results
+
+
 def main() -> None:
     args = worker_args()
     import numpy as np  # after run.py set the thread variables; threadpoolctl needs it loaded
@@ -69,6 +93,9 @@ def main() -> None:
 
     results = []
     for name in args.configs:
+        if args.cells:
+            results += time_cells(name, args, np)
+            continue
         model, x, dy = build(name, args.variant, np)
 
         def fwd(model=model, x=x):  # type: ignore[no-untyped-def]

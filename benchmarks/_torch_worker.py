@@ -7,10 +7,13 @@ import time
 from _common import CONFIGS, emit, env_threads, limit_threads, maxrss_bytes, measure, worker_args
 
 
-def build(name: str, torch):  # type: ignore[no-untyped-def]
+def build(name: str, torch, cell: str = "lstm"):  # type: ignore[no-untyped-def]
     B, T, I, H, L, bi = CONFIGS[name]
     torch.manual_seed(0)
-    model = torch.nn.LSTM(I, H, num_layers=L, bidirectional=bi, batch_first=True)
+    if cell not in ("lstm", "gru"):
+        raise ValueError(f"cells: expected lstm or gru, received {cell!r}")
+    kind = torch.nn.LSTM if cell == "lstm" else torch.nn.GRU
+    model = kind(I, H, num_layers=L, bidirectional=bi, batch_first=True)
     x = torch.randn(B, T, I)
     return model, x
 
@@ -40,8 +43,8 @@ def main() -> None:
         return
 
     results = []
-    for name in args.configs:
-        model, x = build(name, torch)
+    for name, cell in ((c, k) for c in args.configs for k in args.cells or ["lstm"]):
+        model, x = build(name, torch, cell)
         xg = x.clone().requires_grad_(True)  # "all gradients": the input's too, as lstmkit returns
 
         def fwd(model=model, x=x):  # type: ignore[no-untyped-def]
@@ -56,7 +59,7 @@ def main() -> None:
 
         for mode in args.modes:
             r = measure(fwd if mode == "fwd" else train, args)
-            results.append({"config": name, "mode": mode, **r})
+            results.append({"config": name, "mode": mode, "cell": cell, **r})
 
     gemm = None
     if not args.skip_gemm:

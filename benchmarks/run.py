@@ -1,8 +1,8 @@
-"""Benchmark lstmkit against PyTorch ``nn.LSTM`` and the seed-style NumPy loop.
+"""Benchmark lstmkit against PyTorch ``nn.LSTM``/``nn.GRU`` and the seed-style NumPy loop.
 
 Run from the repository root::
 
-    python benchmarks/run.py --quick     # tiny/small/medium, fewer repeats (about a minute)
+    python benchmarks/run.py --quick     # tiny/small/medium, fewer repeats (a minute or two)
     python benchmarks/run.py             # every configuration, 1 and 2 threads
 
 Each library runs in its own child process, started with ``OPENBLAS_NUM_THREADS``,
@@ -10,9 +10,13 @@ Each library runs in its own child process, started with ``OPENBLAS_NUM_THREADS`
 ``threadpoolctl`` when installed; PyTorch also gets ``torch.set_num_threads``). Every cell is the
 median of several timed repeats after two warm-up calls. Peak memory of a training step is
 ``ru_maxrss`` of a fresh child that builds the model, then runs one forward+backward, minus its
-``ru_maxrss`` just before that step. The markdown table goes to stdout and to ``--out``
-(default ``benchmarks/results/latest.md``). PyTorch is optional: without it the PyTorch columns
-are empty.
+``ru_maxrss`` just before that step. Besides the LSTM, the same run times every other cell
+(``--cells``, see ``_every_cell.py``): ``GRUCell`` against ``nn.GRU``, and the LSTM's step path,
+the peephole and layer-norm LSTMs and the custom-cell guide's two-gate cell against the fused
+LSTM. The markdown goes to stdout and to ``--out`` (default
+``benchmarks/results/local/latest.md``, ignored by git; the reference run the docs cite,
+``benchmarks/results/latest.md``, is written only when named). PyTorch is optional: without it
+the PyTorch columns are empty.
 """
 
 from __future__ import annotations
@@ -32,6 +36,10 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from _common import CONFIGS, MODES, config_dict, flops  # noqa: E402
+from _every_cell import KINDS, single_layer  # noqa: E402
+from _every_cell import render as render_cells  # noqa: E402
+
+DEFAULT_OUT = HERE / "results" / "local" / "latest.md"
 
 # Issue 5's targets: lstmkit / PyTorch, float32, same threads.
 TARGETS = {
@@ -65,9 +73,9 @@ def merge(store: dict[str, Any], key: str, res: dict[str, Any]) -> None:
     if key not in store:
         store[key] = res
         return
-    old = {(x["config"], x["mode"]): x for x in store[key]["results"]}
+    old = {(x["config"], x["mode"], x.get("cell")): x for x in store[key]["results"]}
     for x in res["results"]:
-        k = (x["config"], x["mode"])
+        k = (x["config"], x["mode"], x.get("cell"))
         if k not in old or x["median_s"] < old[k]["median_s"]:
             old[k] = x
     store[key]["results"] = list(old.values())
@@ -112,9 +120,14 @@ def shape_of(name: str) -> str:
 
 
 def index(res: dict[str, Any] | None) -> dict[tuple[str, str], float]:
+    """``(config, mode) -> median`` of the LSTM results (not the every-cell rows)."""
     if not res:
         return {}
-    return {(r["config"], r["mode"]): r["median_s"] for r in res["results"]}
+    return {
+        (r["config"], r["mode"]): r["median_s"]
+        for r in res["results"]
+        if r.get("cell", "lstm") == "lstm"
+    }
 
 
 def run(args: argparse.Namespace) -> str:
@@ -128,6 +141,7 @@ def run(args: argparse.Namespace) -> str:
     has_torch = importlib.util.find_spec("torch") is not None and not args.no_torch
     info = machine_info()
     rounds = args.rounds or (1 if args.quick else 2)
+    kinds = [k for k in KINDS if k in args.cells]
     runs: dict[int, dict[str, Any]] = {}
     for n in args.threads:
         r: dict[str, Any] = {}
@@ -147,9 +161,15 @@ def run(args: argparse.Namespace) -> str:
                     "swapped",
                     child("_lstmkit_worker.py", n, cfg + ["--variant", "hard_sigmoid"]),
                 )
+                cell_rows = bool(kinds) and single_layer(name)
                 if has_torch:
+                    with_gru = ["--cells", "lstm", "gru"] if cell_rows and "gru" in kinds else []
                     print(f"{tag} PyTorch ...", file=sys.stderr, flush=True)
-                    merge(r, "torch", child("_torch_worker.py", n, cfg))
+                    merge(r, "torch", child("_torch_worker.py", n, cfg + with_gru))
+                if cell_rows:
+                    print(f"{tag} lstmkit {', '.join(kinds)} ...", file=sys.stderr, flush=True)
+                    cells_cfg = ["--configs", name, *timing, "--skip-gemm", "--cells", *kinds]
+                    merge(r, "cells", child("_lstmkit_worker.py", n, cells_cfg))
         if not args.no_seed:
             seed_cfg = [c for c in configs if c != "large" or not args.quick]
             print(f"[{n} thread(s)] seed loop ...", file=sys.stderr, flush=True)
@@ -178,7 +198,8 @@ def run(args: argparse.Namespace) -> str:
                 row["torch"] = child("_torch_worker.py", 1, m)["rss_delta"]
             memory.append(row)
     args.rounds = rounds
-    return render(args, info, configs, runs, memory, has_torch)
+    text = render(args, info, configs, runs, memory, has_torch)
+    return "\n".join([text, *render_cells(runs, configs, kinds, shape_of)])
 
 
 def render(
@@ -324,10 +345,19 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--no-seed", action="store_true")
     p.add_argument("--no-memory", action="store_true")
     p.add_argument(
+        "--cells",
+        nargs="*",
+        choices=list(KINDS),
+        default=list(KINDS),
+        help="every-cell rows to add (default: all; none with an empty list): "
+        "gru (against nn.GRU), step, peephole, layernorm, guide (against the fused LSTM)",
+    )
+    p.add_argument(
         "--out",
         type=Path,
-        default=HERE / "results" / "latest.md",
-        help="markdown file to write ('-' for stdout only)",
+        default=DEFAULT_OUT,
+        help="markdown file to write (default benchmarks/results/local/latest.md, untracked; "
+        "'-' for stdout only)",
     )
     args = p.parse_args(argv)
     text = run(args)
