@@ -22,9 +22,11 @@ from lstmkit import (
     HiddenState,
     LayerNormLSTMCell,
     LSTMCell,
+    MGUCell,
     ProjectionLSTMCell,
     Recurrent,
     Sequential,
+    SimpleRNNCell,
     Stacked,
     Zoneout,
 )
@@ -103,6 +105,17 @@ def hand_step(cell, state, x):
         else:
             n = act(cand, affine(cand, x, r * h))
         return {"update": z, "reset": r, "candidate": n}, new
+    if isinstance(cell, SimpleRNNCell):
+        return {"candidate": act(cell.candidate, affine(cell.candidate, x, h))}, new
+    if isinstance(cell, MGUCell):
+        f = act(cell.forget, affine(cell.forget, x, h))
+        cand = cell.candidate
+        if cell.reset_after:
+            hu = h @ cand.U.value + cell.recurrent_bias.value
+            n = act(cand, x @ cand.W.value + cand.b.value + f * hu)
+        else:
+            n = act(cand, affine(cand, x, f * h))
+        return {"forget": f, "candidate": n}, new
     if isinstance(cell, MinimalGatedCell):
         f = act(cell.forget, affine(cell.forget, x, h))
         return {
@@ -151,6 +164,9 @@ CELLS = {
     "layernorm": lambda: LayerNormLSTMCell(3, 4, rng=0),
     "projection": lambda: ProjectionLSTMCell(3, 4, proj_size=2, rng=0),
     "user_gate": lambda: LSTMCell(3, 4, forget=ScaledGate(3, 4, rng=5), rng=0),
+    "simple_rnn": lambda: SimpleRNNCell(3, 4, activation="relu", rng=0),
+    "mgu": lambda: MGUCell(3, 4, bias_initializer="uniform", rng=0),
+    "mgu_paper": lambda: MGUCell(3, 4, reset_after=False, update_convention="paper", rng=0),
     "user_cell": lambda: MinimalGatedCell(3, 4),
 }
 

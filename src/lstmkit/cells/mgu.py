@@ -30,6 +30,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from lstmkit import config
+from lstmkit._tracing import record_gate
 from lstmkit.cells.base import apply_forget_bias, check_state, check_step_cache, check_step_input
 from lstmkit.cells.gated import GatedCell, _finite_number
 from lstmkit.gate import Gate, GateCache
@@ -229,6 +230,7 @@ class MGUCell(GatedCell):
             hu = hg @ cand.U.value + self.recurrent_bias.value
             pre = x @ cand.W.value + cand.b.value + f * hu
             n = cand.activation(pre)
+            record_gate(cand, pre, n)  # lstmkit.trace: the gate object is not called
             n_pre = None if cand.activation.derivative_from_output else pre
         else:
             n, n_cache = self.candidate.forward_train(x, f * hg)
