@@ -289,6 +289,28 @@ def test_scheduler_sets_the_rate_of_every_epoch():
         progress=False,
     )
     assert custom.metrics["lr"] == pytest.approx([0.01, 0.005, 0.01 / 3])
+    # Keras' form, schedule(epoch, lr): the optimizer's current rate comes in.
+    keras_style = fit(
+        model,
+        losses.mean_squared_error,
+        SGD(model, lr=0.08),
+        (x, x[:, 0]),
+        epochs=4,
+        callbacks=[LearningRateScheduler(lambda epoch, lr: lr if epoch == 0 else lr / 2)],
+        progress=False,
+    )
+    assert keras_style.metrics["lr"] == pytest.approx([0.08, 0.04, 0.02, 0.01])
+    # A NumPy number is a learning rate too.
+    numpy_rate = fit(
+        model,
+        losses.mean_squared_error,
+        SGD(model, lr=1.0),
+        (x, x[:, 0]),
+        epochs=2,
+        callbacks=[LearningRateScheduler(lambda e: np.float32(0.5) ** (e + 1))],
+        progress=False,
+    )
+    assert numpy_rate.metrics["lr"] == pytest.approx([0.5, 0.25])
 
 
 # -- epochs, data and learning ------------------------------------------------------------------

@@ -16,6 +16,7 @@ you need.
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import numpy as np
 
 from lstmkit.io import load_weights, save
 
@@ -263,16 +265,23 @@ class LearningRateScheduler(Callback):
     ----------
     schedule : callable
         ``schedule(epoch) -> learning rate`` for epochs counted from 0: a schedule from
-        :mod:`lstmkit.schedules` or any function.
+        :mod:`lstmkit.schedules` or any function. A function of two arguments is called as
+        Keras calls it, ``schedule(epoch, lr)`` with the optimizer's current rate.
+
+    Examples
+    --------
+    >>> halve = LearningRateScheduler(lambda epoch, lr: lr / 2 if epoch else lr)
     """
 
-    schedule: Callable[[int], float]
+    schedule: Callable[..., float]
+    _takes_lr: bool = attrs.field(init=False, default=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         if not callable(self.schedule):
             raise TypeError(
                 f"schedule: expected a function of the epoch, received {type(self.schedule).__name__}"
             )
+        self._takes_lr = _positional_arity(self.schedule) >= 2
 
     def on_epoch_begin(self, state: FitState) -> None:
         if not hasattr(state.optimizer, "lr"):
@@ -280,9 +289,28 @@ class LearningRateScheduler(Callback):
                 f"optimizer: LearningRateScheduler sets optimizer.lr, but "
                 f"{type(state.optimizer).__name__} has no lr"
             )
-        lr = self.schedule(state.epoch)
-        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr):
+        if self._takes_lr:
+            lr = self.schedule(state.epoch, float(state.optimizer.lr))
+        else:
+            lr = self.schedule(state.epoch)
+        if (
+            isinstance(lr, (bool, np.bool_))
+            or not isinstance(lr, (int, float, np.integer, np.floating))
+            or not math.isfinite(lr)
+        ):
             raise ValueError(
                 f"schedule: expected a finite learning rate for epoch {state.epoch}, received {lr!r}"
             )
         state.optimizer.lr = float(lr)
+
+
+def _positional_arity(fn: Callable[..., Any]) -> int:
+    """How many positional arguments without a default ``fn`` requires (1 if it cannot tell)."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):  # a builtin without a signature: call it with the epoch
+        return 1
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    if any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in params):
+        return 1  # e.g. a schedule object's __call__(*args): give it the epoch alone
+    return sum(p.kind in kinds and p.default is inspect.Parameter.empty for p in params)
