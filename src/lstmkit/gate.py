@@ -29,6 +29,7 @@ import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
 from lstmkit import activations, config, initializers
+from lstmkit._hoisting import hoisted_product
 from lstmkit._tracing import RECORDER
 from lstmkit.activations import Activation
 from lstmkit.initializers import Initializer, as_rng
@@ -224,6 +225,18 @@ class Gate(Module):
         # --8<-- [end:gate]
         return z
 
+    def _preactivation(self, x: Array, h: Array, c: Array | None) -> Array:
+        # A runner may have computed x @ W for the whole sequence before its loop
+        # (lstmkit._hoisting); it does so only for gates of exactly this class, so a subclass's
+        # own preactivation always runs.
+        xw = hoisted_product(self, x)
+        if xw is None:
+            return self.preactivation(x, h, c)
+        z = xw + h @ self.U.value + self.b.value  # the order of preactivation's sum
+        if self.p is not None:
+            z = z + c * self.p.value
+        return z
+
     def _check_inputs(self, x: Any, h: Any, c: Any) -> None:
         # Shape checks only (a few comparisons), so a direct call with a wrong array names it
         # instead of failing deep inside a matrix product.
@@ -246,7 +259,7 @@ class Gate(Module):
     def __call__(self, x: Array, h: Array, c: Array | None = None) -> Array:
         """The gate's value ``activation(preactivation(x, h, c))``, shape (batch, hidden_size)."""
         self._check_inputs(x, h, c)
-        z = self.preactivation(x, h, c)
+        z = self._preactivation(x, h, c)
         y = self.activation(z)
         recorder = RECORDER.get()  # lstmkit.trace: one context-variable read when off
         if recorder is not None:
@@ -256,7 +269,7 @@ class Gate(Module):
     def forward_train(self, x: Array, h: Array, c: Array | None = None) -> tuple[Array, GateCache]:
         """Like calling the gate, but also return the cache :meth:`backward` needs."""
         self._check_inputs(x, h, c)
-        z = self.preactivation(x, h, c)
+        z = self._preactivation(x, h, c)
         y = self.activation(z)
         recorder = RECORDER.get()
         if recorder is not None:

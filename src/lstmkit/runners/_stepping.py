@@ -3,6 +3,9 @@
 Both loops work on a time-major batch sorted longest first, so the sequences still active at
 step ``t`` are the first ``batch_sizes[t]`` rows (all rows when ``batch_sizes`` is None); a
 finished sequence's state stays as it was at its last valid step.
+
+Before the loop, :func:`lstmkit._hoisting.hoist_inputs` computes ``x @ W`` of the gates of a cell
+that accepts it, for every step in one product; each step's gates read their rows of it.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from lstmkit._hoisting import HOISTED, hoist_inputs
 from lstmkit.protocols import StepContext, step_train
 from lstmkit.state import map_state
 
@@ -45,22 +49,31 @@ def forward_steps(
     T, B = xt.shape[0], xt.shape[1]
     y = np.zeros((T, B, *out_shape), cell.dtype)
     caches: list[Any] = []
-    for t in range(T):
-        n = B if batch_sizes is None else int(batch_sizes[t])
-        if n == 0:
-            break
-        sub = state if n == B else _head(state, n)
-        if recording is not None:
-            recording.begin_step(t, n)
-        if context is not None:
-            new, out, c = step_train(cell, sub, xt[t, :n], context)
-            caches.append(c)
-        else:
-            new, out = cell.step(sub, xt[t, :n])
-        y[t, :n] = out
-        if recording is not None:
-            recording.end_step(new)
-        state = new if n == B else _merge(new, state, n)
+    hoisted = hoist_inputs(cell, xt)  # x @ W of the cell's gates for every step, or None
+    token = None if hoisted is None else HOISTED.set(hoisted)
+    try:
+        for t in range(T):
+            n = B if batch_sizes is None else int(batch_sizes[t])
+            if n == 0:
+                break
+            sub = state if n == B else _head(state, n)
+            x_t = xt[t, :n]
+            if hoisted is not None:
+                hoisted.at_step(x_t, t, n)
+            if recording is not None:
+                recording.begin_step(t, n)
+            if context is not None:
+                new, out, c = step_train(cell, sub, x_t, context)
+                caches.append(c)
+            else:
+                new, out = cell.step(sub, x_t)
+            y[t, :n] = out
+            if recording is not None:
+                recording.end_step(new)
+            state = new if n == B else _merge(new, state, n)
+    finally:
+        if token is not None:
+            HOISTED.reset(token)
     return y, state, None if context is None else caches
 
 
