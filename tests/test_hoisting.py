@@ -221,6 +221,26 @@ def test_the_gates_read_the_hoisted_products(kind, monkeypatch):
     assert not np.allclose(runner(x)[0], clean)
 
 
+@pytest.mark.parametrize("kind", list(CELLS))
+def test_the_gates_defer_their_input_gradients(kind, monkeypatch):
+    # Without the runner's whole-sequence products after the loop, dx and the hoisted gates'
+    # W.grad lose the deferred shares: so the steps did defer them.
+    x, _ = data()
+    runner = Recurrent(make(kind), fused=False)
+    full = run(runner, x, [6, 4, 2, 5])
+    monkeypatch.setattr(_stepping, "finish_backward", lambda *args: None)
+    cut = run(runner, x, [6, 4, 2, 5])
+    assert not np.allclose(cut["dx"], full["dx"])
+    cell = runner.cell
+    for gate in _hoisting.hoisted_gates(cell):
+        name = next(n for n, g in cell.gates.items() if g is gate)
+        assert not np.any(cut[f"grad.cell.{name}.W"]), name
+        assert np.any(full[f"grad.cell.{name}.W"]), name
+    for name, gate in cell.gates.items():
+        if gate not in _hoisting.hoisted_gates(cell):  # a user gate: its own backward, per step
+            np.testing.assert_array_equal(cut[f"grad.cell.{name}.W"], full[f"grad.cell.{name}.W"])
+
+
 def test_a_plain_loop_over_step_agrees():
     x, _ = data()
     for kind in CELLS:

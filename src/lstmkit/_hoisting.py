@@ -18,8 +18,14 @@ How a runner and a cell agree on it (see :func:`hoist_inputs`):
 
 The products depend on the weights when the runner's call starts; weights must not change during
 one call (the weights clock of :mod:`lstmkit.module` already forbids it between a forward and its
-backward). Gradients are unchanged: each gate's cache still holds ``x_t`` and its backward
-accumulates ``x_t.T @ dz`` as before.
+backward).
+
+The backward mirrors it. The gradient ``dz`` of a hoisted gate's ``x @ W`` (the same as the
+gradient of its pre-activation) is written into a whole-sequence buffer ``dZ`` instead of being
+multiplied at every step; after the loop the runner adds ``dZ @ W.T`` to ``dx`` and
+``X.T @ dZ`` to ``W.grad`` in one product each. A deferred gate returns zeros for its ``dx``
+share (a cell adds the shares of its gates, so the sum is unchanged). The same identity check
+applies: only a gate whose cache holds the step's own input array defers.
 """
 
 from __future__ import annotations
@@ -30,7 +36,15 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["HOISTED", "HoistedInputs", "hoist_inputs", "hoisted_gates", "input_products"]
+__all__ = [
+    "HOISTED",
+    "HoistedInputs",
+    "defer_input_gradient",
+    "hoist_inputs",
+    "hoisted_gates",
+    "input_product",
+    "input_products",
+]
 
 Array = NDArray[Any]
 
@@ -40,28 +54,67 @@ class HoistedInputs:
 
     Parameters
     ----------
-    products : ndarray, shape (time, batch, total_units)
-        ``xt @ [W_1 ... W_k]`` for the time-major input ``xt``.
-    columns : dict
-        ``id(gate) -> (gate, slice)``: each hoisted gate's columns of ``products``.
+    products : ndarray, shape (gates, time, batch, units)
+        ``xt @ W_k`` for the time-major input ``xt``, one block per hoisted gate.
+    gates : list of Gate
+        The hoisted gates, in the order of ``products``.
+    weights : ndarray, shape (gates, input, units)
+        The ``W`` the products were made with.
     """
 
-    __slots__ = ("columns", "n", "products", "t", "x")
+    __slots__ = (
+        "d_products",
+        "full",
+        "gates",
+        "index",
+        "n",
+        "products",
+        "t",
+        "u_t",
+        "units",
+        "weights",
+        "x",
+        "xs",
+    )
 
-    def __init__(self, products: Array, columns: dict[int, tuple[Any, slice]]) -> None:
+    def __init__(self, products: Array, gates: list[Any], weights: Array) -> None:
         self.products = products
-        self.columns = columns
+        self.gates = gates
+        self.weights = weights
+        self.units = weights.shape[2]
+        self.index = {id(g): (g, k) for k, g in enumerate(gates)}
         self.x: Any = None  # the array given to the running step (None between steps)
         self.t = 0
         self.n = 0
+        self.full = True  # n is the whole batch
+        self.xs: list[Any] = []  # each step's input array, kept for the backward
+        self.d_products: Array | None = None  # the backward's dZ, shaped like products
+        self.u_t: list[Array] = []  # the backward's contiguous U.T of each gate
 
     def at_step(self, x: Array, t: int, n: int) -> None:
         """Publish step ``t`` (its first ``n`` rows active) and its input array ``x``."""
         self.x, self.t, self.n = x, t, n
+        self.full = n == self.products.shape[2]
+
+    def _slot(self, gate: Any, x: Any) -> int | None:
+        if x is not self.x:
+            return None
+        entry = self.index.get(id(gate))
+        if entry is None or entry[0] is not gate:
+            return None
+        return entry[1]
 
 
 #: The running call's hoisted products; None when no runner is stepping a hoisting cell.
 HOISTED: ContextVar[HoistedInputs | None] = ContextVar("lstmkit_hoisted_inputs", default=None)
+
+
+def _forward_slot(gate: Any, x: Any) -> tuple[HoistedInputs, int] | tuple[None, None]:
+    hoisted = HOISTED.get()
+    if hoisted is None or hoisted.d_products is not None:
+        return None, None
+    k = hoisted._slot(gate, x)
+    return (None, None) if k is None else (hoisted, k)
 
 
 def hoisted_product(gate: Any, x: Any) -> Array | None:
@@ -69,13 +122,39 @@ def hoisted_product(gate: Any, x: Any) -> Array | None:
 
     It holds it when a runner hoisted this gate and ``x`` is the step's own input array.
     """
+    hoisted, k = _forward_slot(gate, x)
+    if hoisted is None:
+        return None
+    if hoisted.full:
+        return hoisted.products[k, hoisted.t]
+    return hoisted.products[k, hoisted.t, : hoisted.n]
+
+
+def hoisted_affine(gate: Any, x: Any, h: Array) -> Array | None:
+    """``x @ gate.W + h @ gate.U`` with the hoisted ``x @ W``, or None if it is not held."""
+    hoisted, k = _forward_slot(gate, x)
+    if hoisted is None:
+        return None
+    xw = (
+        hoisted.products[k, hoisted.t]
+        if hoisted.full
+        else hoisted.products[k, hoisted.t, : hoisted.n]
+    )
+    return xw + h @ gate.U.value
+
+
+def recurrent_transposed(gate: Any) -> Array:
+    """``gate.U.value.T``; during a hoisted backward, the call's contiguous copy of it.
+
+    ``d @ U.T`` with a transposed operand is several times slower in OpenBLAS at small sizes
+    than the same product with a contiguous copy (for cells that compute ``d @ U.T`` themselves).
+    """
     hoisted = HOISTED.get()
-    if hoisted is None or x is not hoisted.x:
-        return None
-    entry = hoisted.columns.get(id(gate))
-    if entry is None or entry[0] is not gate:
-        return None
-    return hoisted.products[hoisted.t, : hoisted.n, entry[1]]
+    if hoisted is not None and hoisted.d_products is not None:
+        entry = hoisted.index.get(id(gate))
+        if entry is not None and entry[0] is gate:
+            return hoisted.u_t[entry[1]]
+    return gate.U.value.T  # type: ignore[no-any-return]
 
 
 def input_product(gate: Any, x: Array) -> Array:
@@ -85,25 +164,52 @@ def input_product(gate: Any, x: Array) -> Array:
 
 
 def input_products(gates: list[Any], x: Array) -> Array:
-    """``x @ W`` of each gate, stacked: shape (batch, len(gates), units).
-
-    When the gates were hoisted next to each other in this order, this is a view of the
-    running call's products (no copy); otherwise each product is computed or looked up.
-    """
-    hoisted = HOISTED.get()
-    if hoisted is not None and x is hoisted.x and gates:
-        entries = [hoisted.columns.get(id(g)) for g in gates]
-        if all(e is not None and e[0] is g for e, g in zip(entries, gates, strict=True)):
-            first, last = entries[0][1], entries[-1][1]  # type: ignore[index]
-            width = first.stop - first.start
-            contiguous = all(
-                e[1].start == first.start + k * width and e[1].stop - e[1].start == width  # type: ignore[index]
-                for k, e in enumerate(entries)
-            )
-            if contiguous and last.stop == first.start + len(gates) * width:
-                block = hoisted.products[hoisted.t, : hoisted.n, first.start : last.stop]
-                return block.reshape(block.shape[0], len(gates), width)
+    """``x @ W`` of each gate, stacked: shape (batch, len(gates), units)."""
     return np.stack([input_product(g, x) for g in gates], axis=1)
+
+
+def _backward_slot(gate: Any, x: Any) -> tuple[HoistedInputs, int] | tuple[None, None]:
+    hoisted = HOISTED.get()
+    if hoisted is None or hoisted.d_products is None:
+        return None, None
+    k = hoisted._slot(gate, x)
+    return (None, None) if k is None else (hoisted, k)
+
+
+def defer_input_gradient(gate: Any, x: Any, dz: Array) -> bool:
+    """Leave ``dx += dz @ W.T`` and ``W.grad += x.T @ dz`` of one step to the runner.
+
+    ``dz`` (batch, units) is the gradient of ``x @ gate.W``. Returns True when the running
+    backward holds a buffer for this gate and ``x`` is the step's own input array (the runner
+    then does both products for the whole sequence); False means the caller does them itself.
+    """
+    hoisted, k = _backward_slot(gate, x)
+    if hoisted is None:
+        return False
+    hoisted.d_products[k, hoisted.t, : hoisted.n] += dz  # type: ignore[index]
+    return True
+
+
+def deferred_gate_backward(gate: Any, x: Any, dz: Array) -> Array | None:
+    """For :meth:`Gate.backward`: defer the input side of ``dz`` and return ``dz @ U.T``.
+
+    Returns None (nothing done) unless the running backward holds this gate and ``x`` is the
+    step's own input array. ``dz @ U.T`` uses a contiguous copy of ``U.T`` made for this call
+    (a product with a transposed operand is several times slower in OpenBLAS at these sizes).
+    """
+    hoisted, k = _backward_slot(gate, x)
+    if hoisted is None:
+        return None
+    hoisted.d_products[k, hoisted.t, : hoisted.n] += dz  # type: ignore[index]
+    return dz @ hoisted.u_t[k]  # type: ignore[no-any-return]
+
+
+def input_gradient(gate: Any, x: Array, dz: Array) -> Array:
+    """``dz @ W.T`` with ``W.grad += x.T @ dz``, or zeros when the runner does both later."""
+    if defer_input_gradient(gate, x, dz):
+        return np.zeros_like(x)
+    gate.W.grad += x.T @ dz
+    return dz @ gate.W.value.T
 
 
 def hoisted_gates(cell: Any) -> list[Any]:
@@ -134,7 +240,7 @@ def hoisted_gates(cell: Any) -> list[Any]:
 
 
 def hoist_inputs(cell: Any, xt: Array) -> HoistedInputs | None:
-    """One product ``xt @ [W_1 ... W_k]`` for the hoisted gates of ``cell``, or None.
+    """The products ``xt @ W`` of the hoisted gates of ``cell`` (one NumPy call), or None.
 
     Parameters
     ----------
@@ -147,14 +253,38 @@ def hoist_inputs(cell: Any, xt: Array) -> HoistedInputs | None:
     if not gates or xt.ndim != 3 or xt.shape[0] == 0:
         return None
     T, B, n_in = xt.shape
-    if any(g.W.value.shape[0] != n_in or g.W.value.dtype != xt.dtype for g in gates):
+    shape = gates[0].W.value.shape
+    if any(g.W.value.shape != shape or g.W.value.dtype != xt.dtype for g in gates):
         return None
-    weights = np.concatenate([g.W.value for g in gates], axis=1)
-    products = (xt.reshape(T * B, n_in) @ weights).reshape(T, B, weights.shape[1])
-    columns: dict[int, tuple[Any, slice]] = {}
-    start = 0
-    for gate in gates:
-        width = gate.W.value.shape[1]
-        columns[id(gate)] = (gate, slice(start, start + width))
-        start += width
-    return HoistedInputs(products, columns)
+    if shape[0] != n_in:
+        return None
+    weights = np.stack([g.W.value for g in gates])  # (gates, input, units)
+    products = np.matmul(xt.reshape(1, T * B, n_in), weights).reshape(len(gates), T, B, shape[1])
+    return HoistedInputs(products, gates, weights)
+
+
+def start_backward(hoisted: HoistedInputs) -> None:
+    """Give ``hoisted`` a zero gradient buffer: gates defer to it from now on."""
+    hoisted.d_products = np.zeros_like(hoisted.products)
+    hoisted.u_t = [np.ascontiguousarray(g.U.value.T) for g in hoisted.gates]
+
+
+def finish_backward(hoisted: HoistedInputs, xt: Array, dx: Array, active: Array | None) -> None:
+    """After a backward loop: ``dx += dZ @ W.T`` and each ``W.grad += X.T @ dZ``.
+
+    ``active`` (time, batch) marks the steps that ran (None: all); ``X``'s other rows are set to
+    zero first, so padding the caller filled with anything (even NaN) adds nothing.
+    """
+    dz = hoisted.d_products
+    assert dz is not None
+    T, B, n_in = xt.shape
+    x2 = xt.reshape(T * B, n_in)
+    if active is not None:
+        x2 = np.where(active.reshape(T * B, 1), x2, 0).astype(xt.dtype, copy=False)
+    dx2 = dx.reshape(T * B, n_in)
+    for k, gate in enumerate(hoisted.gates):
+        dz_k = dz[k].reshape(T * B, -1)
+        dx2 += dz_k @ np.ascontiguousarray(hoisted.weights[k].T)
+        gate.W.grad += x2.T @ dz_k
+    hoisted.d_products = None
+    hoisted.u_t = []

@@ -29,7 +29,7 @@ import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
 from lstmkit import activations, config, initializers
-from lstmkit._hoisting import hoisted_product
+from lstmkit._hoisting import deferred_gate_backward, hoisted_affine
 from lstmkit._tracing import RECORDER
 from lstmkit.activations import Activation
 from lstmkit.initializers import Initializer, as_rng
@@ -229,10 +229,10 @@ class Gate(Module):
         # A runner may have computed x @ W for the whole sequence before its loop
         # (lstmkit._hoisting); it does so only for gates of exactly this class, so a subclass's
         # own preactivation always runs.
-        xw = hoisted_product(self, x)
-        if xw is None:
+        affine = hoisted_affine(self, x, h)
+        if affine is None:
             return self.preactivation(x, h, c)
-        z = xw + h @ self.U.value + self.b.value  # the order of preactivation's sum
+        z = affine + self.b.value  # (x @ W + h @ U) + b: the order of preactivation's sum
         if self.p is not None:
             z = z + c * self.p.value
         return z
@@ -289,7 +289,15 @@ class Gate(Module):
         (no copies): leave them unchanged until this call.
         """
         dz = dy * self.activation.grad(cache.z, cache.y)
-        self.W.grad += cache.x.T @ dz
+        dh = deferred_gate_backward(self, cache.x, dz)
+        if dh is None:
+            self.W.grad += cache.x.T @ dz
+            dx = dz @ self.W.value.T
+            dh = dz @ self.U.value.T
+        else:
+            # A runner hoisted this gate: it adds dz @ W.T to dx and x.T @ dz to W.grad for the
+            # whole sequence at once (lstmkit._hoisting); this step's share of dx is zero.
+            dx = np.zeros_like(cache.x)
         self.U.grad += cache.h.T @ dz
         self.b.grad += dz.sum(axis=0)
         dc = None
@@ -297,7 +305,7 @@ class Gate(Module):
             assert cache.c is not None  # a peephole gate's forward always keeps c
             self.p.grad += (dz * cache.c).sum(axis=0)
             dc = dz * self.p.value
-        return dz @ self.W.value.T, dz @ self.U.value.T, dc
+        return dx, dh, dc
 
     def describe(self) -> str:
         peep = ", peephole" if self.p is not None else ""

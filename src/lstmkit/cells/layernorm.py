@@ -30,7 +30,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from lstmkit import activations, config
-from lstmkit._hoisting import input_products
+from lstmkit._hoisting import input_gradient, input_products, recurrent_transposed
 from lstmkit._tracing import RECORDER
 from lstmkit.activations import Activation
 from lstmkit.cells.base import (
@@ -311,8 +311,7 @@ class LayerNormLSTMCell(LSTMFamilyCell):
         dh_prev = np.zeros_like(cache.h_prev)
         for k, gate in enumerate(gates):
             gate.b.grad += d_pre[:, k].sum(axis=0)
-            gate.W.grad += cache.x.T @ d_xw[:, k]
             gate.U.grad += cache.h_prev.T @ d_hu[:, k]
-            dx += d_xw[:, k] @ gate.W.value.T
-            dh_prev += d_hu[:, k] @ gate.U.value.T
+            dx += input_gradient(gate, cache.x, d_xw[:, k])  # and W.grad += x.T @ d_xw
+            dh_prev += d_hu[:, k] @ recurrent_transposed(gate)
         return LSTMState(h=dh_prev, c=dc * f), dx

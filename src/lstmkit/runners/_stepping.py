@@ -15,7 +15,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from lstmkit._hoisting import HOISTED, hoist_inputs
+from lstmkit._hoisting import (
+    HOISTED,
+    HoistedInputs,
+    finish_backward,
+    hoist_inputs,
+    start_backward,
+)
 from lstmkit.protocols import StepContext, step_train
 from lstmkit.state import map_state
 
@@ -30,6 +36,13 @@ def _head(state: Any, n: int) -> Any:
 def _merge(head: Any, full: Any, n: int) -> Any:
     """``full`` with its first ``n`` rows replaced by ``head``."""
     return map_state(lambda new, old: np.concatenate([new, old[n:]]), head, full)
+
+
+class StepCaches(list):  # type: ignore[type-arg]
+    """The step caches of a training forward, with what its backward needs of the hoisting."""
+
+    hoisted: HoistedInputs | None = None
+    xt: Array | None = None
 
 
 def forward_steps(
@@ -48,7 +61,7 @@ def forward_steps(
     """
     T, B = xt.shape[0], xt.shape[1]
     y = np.zeros((T, B, *out_shape), cell.dtype)
-    caches: list[Any] = []
+    caches = StepCaches()
     hoisted = hoist_inputs(cell, xt)  # x @ W of the cell's gates for every step, or None
     token = None if hoisted is None else HOISTED.set(hoisted)
     try:
@@ -60,6 +73,8 @@ def forward_steps(
             x_t = xt[t, :n]
             if hoisted is not None:
                 hoisted.at_step(x_t, t, n)
+                if context is not None:
+                    hoisted.xs.append(x_t)
             if recording is not None:
                 recording.begin_step(t, n)
             if context is not None:
@@ -74,7 +89,11 @@ def forward_steps(
     finally:
         if token is not None:
             HOISTED.reset(token)
-    return y, state, None if context is None else caches
+    if context is None:
+        return y, state, None
+    if hoisted is not None:
+        caches.hoisted, caches.xt = hoisted, xt
+    return y, state, caches
 
 
 def backward_steps(
@@ -89,10 +108,29 @@ def backward_steps(
     T, B = dyt.shape[0], dyt.shape[1]
     dx = np.zeros((T, B, *in_shape), cell.dtype)
     d_state = d_final
-    for t in range(len(caches) - 1, -1, -1):
-        n = B if batch_sizes is None else int(batch_sizes[t])
-        sub = d_state if n == B else _head(d_state, n)
-        d_prev, d_x = cell.step_backward(caches[t], sub, dyt[t, :n])
-        dx[t, :n] = d_x
-        d_state = d_prev if n == B else _merge(d_prev, d_state, n)
+    hoisted = getattr(caches, "hoisted", None)
+    xt = getattr(caches, "xt", None)
+    token = None
+    if hoisted is not None and xt is not None:
+        start_backward(hoisted)
+        token = HOISTED.set(hoisted)
+    try:
+        for t in range(len(caches) - 1, -1, -1):
+            n = B if batch_sizes is None else int(batch_sizes[t])
+            if token is not None:
+                hoisted.at_step(hoisted.xs[t], t, n)  # type: ignore[union-attr]
+            sub = d_state if n == B else _head(d_state, n)
+            d_prev, d_x = cell.step_backward(caches[t], sub, dyt[t, :n])
+            dx[t, :n] = d_x
+            d_state = d_prev if n == B else _merge(d_prev, d_state, n)
+    finally:
+        if token is not None:
+            HOISTED.reset(token)
+    if token is not None:
+        # The deferred products of the hoisted gates, for the whole sequence at once.
+        active = None
+        if batch_sizes is not None:
+            active = np.arange(B)[None, :] < np.asarray(batch_sizes)[:, None]
+        finish_backward(hoisted, xt, dx, active)  # type: ignore[arg-type]
+        hoisted.d_products = None  # type: ignore[union-attr]
     return dx, d_state
