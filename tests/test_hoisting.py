@@ -38,6 +38,15 @@ from lstmkit.runners import _stepping
 from lstmkit.trace import trace
 
 RTOL, ATOL = 1e-12, 1e-13
+
+
+@pytest.fixture(autouse=True, params=[False, True], ids=["backward-half", "forward-too"])
+def forward_products(request, monkeypatch):
+    """Every test runs with the forward's products hoisted (``FORWARD_PRODUCTS``) and without."""
+    monkeypatch.setattr(_hoisting, "FORWARD_PRODUCTS", request.param)
+    return request.param
+
+
 I, H = 3, 5
 
 
@@ -161,7 +170,7 @@ def _state_arrays(state, prefix):
 
 def unhoisted(monkeypatch):
     """Switch hoisting off for every cell (the path as it was before hoisting)."""
-    monkeypatch.setattr(_stepping, "hoist_inputs", lambda cell, xt: None)
+    monkeypatch.setattr(_stepping, "hoist_inputs", lambda cell, xt, training: None)
 
 
 def assert_same(got, expected):
@@ -175,9 +184,9 @@ def used_hoisting(monkeypatch):
     made = []
     real = _hoisting.hoist_inputs
 
-    def spy(cell, xt):
-        hoisted = real(cell, xt)
-        made.append(hoisted)
+    def spy(cell, xt, training):
+        hoisted = real(cell, xt, training)
+        made.append((training or _hoisting.FORWARD_PRODUCTS, hoisted))
         return hoisted
 
     monkeypatch.setattr(_stepping, "hoist_inputs", spy)
@@ -198,22 +207,22 @@ def test_hoisted_step_path_equals_unhoisted(kind, lengths, reverse, monkeypatch)
     runner = Recurrent(make(kind), reverse=reverse, fused=False)
     made = used_hoisting(monkeypatch)
     got = run(runner, x, lengths)
-    assert made and all(h is not None for h in made)
-    monkeypatch.undo()
+    assert made and all((h is not None) == expected for expected, h in made)
     unhoisted(monkeypatch)
     assert_same(got, run(runner, x, lengths))
 
 
 @pytest.mark.parametrize("kind", list(CELLS))
 def test_the_gates_read_the_hoisted_products(kind, monkeypatch):
+    monkeypatch.setattr(_hoisting, "FORWARD_PRODUCTS", True)
     # Perturb the hoisted products (not by a constant: layer norm removes that): the outputs
     # move, so the steps read them.
     x, _ = data()
     runner = Recurrent(make(kind), fused=False)
     clean = runner(x)[0]
 
-    def tampered(cell, xt):
-        hoisted = _hoisting.hoist_inputs(cell, xt)
+    def tampered(cell, xt, training):
+        hoisted = _hoisting.hoist_inputs(cell, xt, training)
         hoisted.products += np.random.default_rng(9).standard_normal(hoisted.products.shape)
         return hoisted
 
@@ -325,8 +334,7 @@ def test_wrapped_cells_fall_back_and_agree(wrap, kind, monkeypatch):
     runner = Recurrent(wrap(make(kind)), fused=False)
     made = used_hoisting(monkeypatch)
     got = run(runner, x, [6, 5, 2, 4])
-    assert made and all(h is None for h in made)
-    monkeypatch.undo()
+    assert made and all(h is None for _, h in made)
     unhoisted(monkeypatch)
     assert_same(got, run(runner, x, [6, 5, 2, 4]))
 
@@ -348,7 +356,8 @@ def test_a_trace_records_the_same_gates(kind, monkeypatch):
             )
 
 
-def test_float32_runs_hoisted_in_float32():
+def test_float32_runs_hoisted_in_float32(monkeypatch):
+    monkeypatch.setattr(_hoisting, "FORWARD_PRODUCTS", True)
     cell = LSTMCell(I, H, dtype=np.float32, rng=0)
     x = np.random.default_rng(0).standard_normal((2, 5, I)).astype(np.float32)
     hoisted = _hoisting.hoist_inputs(cell, np.ascontiguousarray(x.swapaxes(0, 1)))

@@ -69,6 +69,7 @@ class HoistedInputs:
         "index",
         "n",
         "products",
+        "shape",
         "t",
         "u_t",
         "units",
@@ -77,8 +78,11 @@ class HoistedInputs:
         "xs",
     )
 
-    def __init__(self, products: Array, gates: list[Any], weights: Array) -> None:
+    def __init__(
+        self, products: Array | None, gates: list[Any], weights: Array, shape: tuple[int, ...]
+    ) -> None:
         self.products = products
+        self.shape = shape  # (gates, time, batch, units)
         self.gates = gates
         self.weights = weights
         self.units = weights.shape[2]
@@ -94,7 +98,7 @@ class HoistedInputs:
     def at_step(self, x: Array, t: int, n: int) -> None:
         """Publish step ``t`` (its first ``n`` rows active) and its input array ``x``."""
         self.x, self.t, self.n = x, t, n
-        self.full = n == self.products.shape[2]
+        self.full = n == self.shape[2]
 
     def _slot(self, gate: Any, x: Any) -> int | None:
         if x is not self.x:
@@ -105,13 +109,20 @@ class HoistedInputs:
         return entry[1]
 
 
+#: Whether a runner also computes the forward's ``x @ W`` before its loop. Off: on the machine
+#: the benchmark ran on (OpenBLAS, one thread) the per-step products of these shapes already run
+#: at about 80% of the whole-sequence product's rate, so hoisting them saved nothing measurable
+#: (see ``benchmarks/ab_steps.py``); the backward half is what pays. The forward half is tested
+#: equal with this set to True.
+FORWARD_PRODUCTS = False
+
 #: The running call's hoisted products; None when no runner is stepping a hoisting cell.
 HOISTED: ContextVar[HoistedInputs | None] = ContextVar("lstmkit_hoisted_inputs", default=None)
 
 
 def _forward_slot(gate: Any, x: Any) -> tuple[HoistedInputs, int] | tuple[None, None]:
     hoisted = HOISTED.get()
-    if hoisted is None or hoisted.d_products is not None:
+    if hoisted is None or hoisted.products is None or hoisted.d_products is not None:
         return None, None
     k = hoisted._slot(gate, x)
     return (None, None) if k is None else (hoisted, k)
@@ -239,8 +250,8 @@ def hoisted_gates(cell: Any) -> list[Any]:
     return list(chosen.values())
 
 
-def hoist_inputs(cell: Any, xt: Array) -> HoistedInputs | None:
-    """The products ``xt @ W`` of the hoisted gates of ``cell`` (one NumPy call), or None.
+def hoist_inputs(cell: Any, xt: Array, training: bool = True) -> HoistedInputs | None:
+    """What a runner hoists for stepping ``cell`` over ``xt``, or None (nothing to hoist).
 
     Parameters
     ----------
@@ -248,7 +259,17 @@ def hoist_inputs(cell: Any, xt: Array) -> HoistedInputs | None:
         The cell a runner is about to step.
     xt : ndarray, shape (time, batch, input_size)
         The time-major input, in the processing order of the runner's loop.
+    training : bool
+        A backward will follow (its deferred products need the hoisted gates).
+
+    Returns
+    -------
+    HoistedInputs or None
+        With the products ``xt @ W`` of the hoisted gates (one NumPy call) when
+        :data:`FORWARD_PRODUCTS` is set; None for inference without them.
     """
+    if not (training or FORWARD_PRODUCTS):
+        return None
     gates = hoisted_gates(cell)
     if not gates or xt.ndim != 3 or xt.shape[0] == 0:
         return None
@@ -259,13 +280,16 @@ def hoist_inputs(cell: Any, xt: Array) -> HoistedInputs | None:
     if shape[0] != n_in:
         return None
     weights = np.stack([g.W.value for g in gates])  # (gates, input, units)
-    products = np.matmul(xt.reshape(1, T * B, n_in), weights).reshape(len(gates), T, B, shape[1])
-    return HoistedInputs(products, gates, weights)
+    full = (len(gates), T, B, shape[1])
+    products = None
+    if FORWARD_PRODUCTS:
+        products = np.matmul(xt.reshape(1, T * B, n_in), weights).reshape(full)
+    return HoistedInputs(products, gates, weights, full)
 
 
 def start_backward(hoisted: HoistedInputs) -> None:
     """Give ``hoisted`` a zero gradient buffer: gates defer to it from now on."""
-    hoisted.d_products = np.zeros_like(hoisted.products)
+    hoisted.d_products = np.zeros(hoisted.shape, hoisted.weights.dtype)
     hoisted.u_t = [np.ascontiguousarray(g.U.value.T) for g in hoisted.gates]
 
 

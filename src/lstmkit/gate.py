@@ -29,7 +29,7 @@ import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
 from lstmkit import activations, config, initializers
-from lstmkit._hoisting import deferred_gate_backward, hoisted_affine
+from lstmkit._hoisting import HOISTED, deferred_gate_backward, hoisted_affine
 from lstmkit._tracing import RECORDER
 from lstmkit.activations import Activation
 from lstmkit.initializers import Initializer, as_rng
@@ -229,7 +229,7 @@ class Gate(Module):
         # A runner may have computed x @ W for the whole sequence before its loop
         # (lstmkit._hoisting); it does so only for gates of exactly this class, so a subclass's
         # own preactivation always runs.
-        affine = hoisted_affine(self, x, h)
+        affine = None if HOISTED.get() is None else hoisted_affine(self, x, h)
         if affine is None:
             return self.preactivation(x, h, c)
         z = affine + self.b.value  # (x @ W + h @ U) + b: the order of preactivation's sum
@@ -289,7 +289,7 @@ class Gate(Module):
         (no copies): leave them unchanged until this call.
         """
         dz = dy * self.activation.grad(cache.z, cache.y)
-        dh = deferred_gate_backward(self, cache.x, dz)
+        dh = None if HOISTED.get() is None else deferred_gate_backward(self, cache.x, dz)
         if dh is None:
             self.W.grad += cache.x.T @ dz
             dx = dz @ self.W.value.T

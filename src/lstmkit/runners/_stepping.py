@@ -62,7 +62,7 @@ def forward_steps(
     T, B = xt.shape[0], xt.shape[1]
     y = np.zeros((T, B, *out_shape), cell.dtype)
     caches = StepCaches()
-    hoisted = hoist_inputs(cell, xt)  # x @ W of the cell's gates for every step, or None
+    hoisted = hoist_inputs(cell, xt, training=context is not None)  # see lstmkit._hoisting
     token = None if hoisted is None else HOISTED.set(hoisted)
     try:
         for t in range(T):
