@@ -30,6 +30,7 @@ applies: only a gate whose cache holds the step's own input array defers.
 
 from __future__ import annotations
 
+import threading
 from contextvars import ContextVar
 from typing import Any
 
@@ -201,17 +202,26 @@ def defer_input_gradient(gate: Any, x: Any, dz: Array) -> bool:
     return True
 
 
-def deferred_gate_backward(gate: Any, x: Any, dz: Array) -> Array | None:
-    """For :meth:`Gate.backward`: defer the input side of ``dz`` and return ``dz @ U.T``.
+def deferred_gate_backward(hoisted: HoistedInputs, gate: Any, x: Any, dz: Array) -> Array | None:
+    """For :meth:`Gate.backward` (``hoisted`` is :data:`HOISTED`'s value): defer the input side
+    of ``dz`` and return ``dz @ U.T``.
 
-    Returns None (nothing done) unless the running backward holds this gate and ``x`` is the
-    step's own input array. ``dz @ U.T`` uses a contiguous copy of ``U.T`` made for this call
-    (a product with a transposed operand is several times slower in OpenBLAS at these sizes).
+    Returns None (nothing done) unless ``hoisted`` is a running backward that holds this gate and
+    ``x`` is the step's own input array. ``dz @ U.T`` uses a contiguous copy of ``U.T`` made for
+    this call (a product with a transposed operand is several times slower in OpenBLAS at these
+    sizes).
     """
-    hoisted, k = _backward_slot(gate, x)
-    if hoisted is None:
+    d_products = hoisted.d_products
+    if d_products is None or x is not hoisted.x:
         return None
-    hoisted.d_products[k, hoisted.t, : hoisted.n] += dz  # type: ignore[index]
+    entry = hoisted.index.get(id(gate))
+    if entry is None or entry[0] is not gate:
+        return None
+    k = entry[1]
+    if hoisted.full:
+        d_products[k, hoisted.t] += dz
+    else:
+        d_products[k, hoisted.t, : hoisted.n] += dz
     return dz @ hoisted.u_t[k]  # type: ignore[no-any-return]
 
 
@@ -287,10 +297,46 @@ def hoist_inputs(cell: Any, xt: Array, training: bool = True) -> HoistedInputs |
     return HoistedInputs(products, gates, weights, full)
 
 
+#: Largest gradient buffer kept between calls (bytes), one per thread. A fresh large array is
+#: mapped page by page as the loop first writes it, and on the machine the benchmark ran on
+#: those page faults cost more than the products the buffer saves; a kept buffer is only zeroed.
+KEEP_BUFFER_BYTES = 32 * 2**20
+
+_KEPT = threading.local()
+
+
+def _zeroed_buffer(shape: tuple[int, ...], dtype: Any) -> Array:
+    """A zero array of ``shape``: this thread's kept buffer when it is free and large enough."""
+    size = int(np.prod(shape))
+    if size * np.dtype(dtype).itemsize > KEEP_BUFFER_BYTES or getattr(_KEPT, "busy", False):
+        return np.zeros(shape, dtype)
+    kept = getattr(_KEPT, "array", None)
+    if kept is None or kept.dtype != dtype or kept.size < size:
+        kept = np.empty(size, dtype)
+        _KEPT.array = kept
+    _KEPT.busy = True
+    out = kept[:size].reshape(shape)
+    out.fill(0)
+    return out
+
+
+def _release_buffer(buffer: Array | None) -> None:
+    kept = getattr(_KEPT, "array", None)
+    if buffer is not None and kept is not None and buffer.base is kept:
+        _KEPT.busy = False
+
+
 def start_backward(hoisted: HoistedInputs) -> None:
     """Give ``hoisted`` a zero gradient buffer: gates defer to it from now on."""
-    hoisted.d_products = np.zeros(hoisted.shape, hoisted.weights.dtype)
+    hoisted.d_products = _zeroed_buffer(hoisted.shape, hoisted.weights.dtype)
     hoisted.u_t = [np.ascontiguousarray(g.U.value.T) for g in hoisted.gates]
+
+
+def end_backward(hoisted: HoistedInputs) -> None:
+    """Forget the backward's buffers (after :func:`finish_backward`, or when the loop failed)."""
+    _release_buffer(hoisted.d_products)
+    hoisted.d_products = None
+    hoisted.u_t = []
 
 
 def finish_backward(hoisted: HoistedInputs, xt: Array, dx: Array, active: Array | None) -> None:
@@ -310,5 +356,3 @@ def finish_backward(hoisted: HoistedInputs, xt: Array, dx: Array, active: Array 
         dz_k = dz[k].reshape(T * B, -1)
         dx2 += dz_k @ np.ascontiguousarray(hoisted.weights[k].T)
         gate.W.grad += x2.T @ dz_k
-    hoisted.d_products = None
-    hoisted.u_t = []

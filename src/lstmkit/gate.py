@@ -289,7 +289,8 @@ class Gate(Module):
         (no copies): leave them unchanged until this call.
         """
         dz = dy * self.activation.grad(cache.z, cache.y)
-        dh = None if HOISTED.get() is None else deferred_gate_backward(self, cache.x, dz)
+        hoisted = HOISTED.get()
+        dh = None if hoisted is None else deferred_gate_backward(hoisted, self, cache.x, dz)
         if dh is None:
             self.W.grad += cache.x.T @ dz
             dx = dz @ self.W.value.T

@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 from lstmkit._hoisting import (
     HOISTED,
     HoistedInputs,
+    end_backward,
     finish_backward,
     hoist_inputs,
     start_backward,
@@ -63,7 +64,9 @@ def forward_steps(
     y = np.zeros((T, B, *out_shape), cell.dtype)
     caches = StepCaches()
     hoisted = hoist_inputs(cell, xt, training=context is not None)  # see lstmkit._hoisting
-    token = None if hoisted is None else HOISTED.set(hoisted)
+    # The gates look the products up only when there are some; a training forward without
+    # them still notes each step's input array for the backward.
+    token = None if hoisted is None or hoisted.products is None else HOISTED.set(hoisted)
     try:
         for t in range(T):
             n = B if batch_sizes is None else int(batch_sizes[t])
@@ -123,14 +126,14 @@ def backward_steps(
             d_prev, d_x = cell.step_backward(caches[t], sub, dyt[t, :n])
             dx[t, :n] = d_x
             d_state = d_prev if n == B else _merge(d_prev, d_state, n)
+        if token is not None:
+            # The deferred products of the hoisted gates, for the whole sequence at once.
+            active = None
+            if batch_sizes is not None:
+                active = np.arange(B)[None, :] < np.asarray(batch_sizes)[:, None]
+            finish_backward(hoisted, xt, dx, active)  # type: ignore[arg-type]
     finally:
         if token is not None:
             HOISTED.reset(token)
-    if token is not None:
-        # The deferred products of the hoisted gates, for the whole sequence at once.
-        active = None
-        if batch_sizes is not None:
-            active = np.arange(B)[None, :] < np.asarray(batch_sizes)[:, None]
-        finish_backward(hoisted, xt, dx, active)  # type: ignore[arg-type]
-        hoisted.d_products = None  # type: ignore[union-attr]
+            end_backward(hoisted)  # type: ignore[arg-type]
     return dx, d_state
