@@ -30,7 +30,6 @@ applies: only a gate whose cache holds the step's own input array defers.
 
 from __future__ import annotations
 
-import threading
 from contextvars import ContextVar
 from typing import Any
 
@@ -297,44 +296,26 @@ def hoist_inputs(cell: Any, xt: Array, training: bool = True) -> HoistedInputs |
     return HoistedInputs(products, gates, weights, full)
 
 
-#: Largest gradient buffer kept between calls (bytes), one per thread. A fresh large array is
-#: mapped page by page as the loop first writes it, and on the machine the benchmark ran on
-#: those page faults cost more than the products the buffer saves; a kept buffer is only zeroed.
-KEEP_BUFFER_BYTES = 32 * 2**20
-
-_KEPT = threading.local()
-
-
-def _zeroed_buffer(shape: tuple[int, ...], dtype: Any) -> Array:
-    """A zero array of ``shape``: this thread's kept buffer when it is free and large enough."""
-    size = int(np.prod(shape))
-    if size * np.dtype(dtype).itemsize > KEEP_BUFFER_BYTES or getattr(_KEPT, "busy", False):
-        return np.zeros(shape, dtype)
-    kept = getattr(_KEPT, "array", None)
-    if kept is None or kept.dtype != dtype or kept.size < size:
-        kept = np.empty(size, dtype)
-        _KEPT.array = kept
-    _KEPT.busy = True
-    out = kept[:size].reshape(shape)
-    out.fill(0)
-    return out
-
-
-def _release_buffer(buffer: Array | None) -> None:
-    kept = getattr(_KEPT, "array", None)
-    if buffer is not None and kept is not None and buffer.base is kept:
-        _KEPT.busy = False
-
-
 def start_backward(hoisted: HoistedInputs) -> None:
-    """Give ``hoisted`` a zero gradient buffer: gates defer to it from now on."""
-    hoisted.d_products = _zeroed_buffer(hoisted.shape, hoisted.weights.dtype)
+    """Give ``hoisted`` a zero gradient buffer: gates defer to it from now on.
+
+    The buffer comes from the fused LSTM's buffer pool (``lstm_fused.POOL_BYTES``): a fresh
+    large array is mapped page by page as the loop first writes it, and on the machine the
+    benchmark ran on those page faults cost more than the products the buffer saves.
+    """
+    from lstmkit.cells import lstm_fused
+
+    hoisted.d_products = lstm_fused._take(hoisted.shape, hoisted.weights.dtype, zero=True)
     hoisted.u_t = [np.ascontiguousarray(g.U.value.T) for g in hoisted.gates]
 
 
 def end_backward(hoisted: HoistedInputs) -> None:
-    """Forget the backward's buffers (after :func:`finish_backward`, or when the loop failed)."""
-    _release_buffer(hoisted.d_products)
+    """Return the backward's buffer to the pool (after :func:`finish_backward`, or when the
+    loop failed: the buffer is zeroed again when it is next taken)."""
+    from lstmkit.cells import lstm_fused
+
+    if hoisted.d_products is not None:
+        lstm_fused._give(hoisted.d_products)
     hoisted.d_products = None
     hoisted.u_t = []
 
