@@ -120,21 +120,17 @@ FORWARD_PRODUCTS = False
 HOISTED: ContextVar[HoistedInputs | None] = ContextVar("lstmkit_hoisted_inputs", default=None)
 
 
-def _forward_slot(gate: Any, x: Any) -> tuple[HoistedInputs, int] | tuple[None, None]:
-    hoisted = HOISTED.get()
-    if hoisted is None or hoisted.products is None or hoisted.d_products is not None:
-        return None, None
-    k = hoisted._slot(gate, x)
-    return (None, None) if k is None else (hoisted, k)
-
-
 def hoisted_product(gate: Any, x: Any) -> Array | None:
     """``x @ gate.W`` from the running call's products, or None if it does not hold it.
 
-    It holds it when a runner hoisted this gate and ``x`` is the step's own input array.
+    It holds it when a runner hoisted this gate's forward products and ``x`` is the step's own
+    input array.
     """
-    hoisted, k = _forward_slot(gate, x)
-    if hoisted is None:
+    hoisted = HOISTED.get()
+    if hoisted is None or hoisted.d_products is not None or hoisted.products is None:
+        return None
+    k = hoisted._slot(gate, x)
+    if k is None:
         return None
     if hoisted.full:
         return hoisted.products[k, hoisted.t]
@@ -143,15 +139,8 @@ def hoisted_product(gate: Any, x: Any) -> Array | None:
 
 def hoisted_affine(gate: Any, x: Any, h: Array) -> Array | None:
     """``x @ gate.W + h @ gate.U`` with the hoisted ``x @ W``, or None if it is not held."""
-    hoisted, k = _forward_slot(gate, x)
-    if hoisted is None:
-        return None
-    xw = (
-        hoisted.products[k, hoisted.t]
-        if hoisted.full
-        else hoisted.products[k, hoisted.t, : hoisted.n]
-    )
-    return xw + h @ gate.U.value
+    xw = hoisted_product(gate, x)
+    return None if xw is None else xw + h @ gate.U.value
 
 
 def recurrent_transposed(gate: Any) -> Array:
@@ -165,7 +154,7 @@ def recurrent_transposed(gate: Any) -> Array:
         entry = hoisted.index.get(id(gate))
         if entry is not None and entry[0] is gate:
             return hoisted.u_t[entry[1]]
-    return gate.U.value.T  # type: ignore[no-any-return]
+    return gate.U.value.T
 
 
 def input_product(gate: Any, x: Array) -> Array:
@@ -221,7 +210,7 @@ def deferred_gate_backward(hoisted: HoistedInputs, gate: Any, x: Any, dz: Array)
         d_products[k, hoisted.t] += dz
     else:
         d_products[k, hoisted.t, : hoisted.n] += dz
-    return dz @ hoisted.u_t[k]  # type: ignore[no-any-return]
+    return dz @ hoisted.u_t[k]
 
 
 def input_gradient(gate: Any, x: Array, dz: Array) -> Array:

@@ -39,7 +39,7 @@ def _merge(head: Any, full: Any, n: int) -> Any:
     return map_state(lambda new, old: np.concatenate([new, old[n:]]), head, full)
 
 
-class StepCaches(list):  # type: ignore[type-arg]
+class StepCaches(list):
     """The step caches of a training forward, with what its backward needs of the hoisting."""
 
     hoisted: HoistedInputs | None = None
