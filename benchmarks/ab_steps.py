@@ -61,8 +61,9 @@ def child_lstmkit(sizes: list[str], repeats: int) -> dict[str, Any]:
     import numpy as np
 
     sys.path.insert(0, str(HERE))
-    import lstmkit
     from _guide_cell import MinimalGatedCell
+
+    import lstmkit
     from lstmkit import GRUCell, LayerNormLSTMCell, LSTMCell, Recurrent
 
     def build(case: str, n_in: int, n_h: int) -> Any:
@@ -87,11 +88,11 @@ def child_lstmkit(sizes: list[str], repeats: int) -> dict[str, Any]:
             y = runner(x)[0]
             dy = rng.standard_normal(y.shape).astype(np.float32)
 
-            def train(runner: Any = runner, dy: Any = dy) -> None:
+            def train(runner: Any = runner, dy: Any = dy, x: Any = x) -> None:
                 _, _, cache = runner.forward(x)
                 runner.backward(cache, dy)
 
-            out[f"{size}/{case}/fwd"] = _timed(lambda runner=runner: runner(x), repeats)
+            out[f"{size}/{case}/fwd"] = _timed(lambda runner=runner, x=x: runner(x), repeats)
             out[f"{size}/{case}/fwd+bwd"] = _timed(train, repeats)
     return out
 
@@ -108,11 +109,11 @@ def child_torch(sizes: list[str], repeats: int) -> dict[str, Any]:
         x = torch.randn(B, T, n_in, generator=gen)
         dy = torch.randn(B, T, n_h, generator=gen)
 
-        def infer() -> None:
+        def infer(gru: Any = gru, x: Any = x) -> None:
             with torch.no_grad():
                 gru(x)
 
-        def train() -> None:
+        def train(gru: Any = gru, x: Any = x, dy: Any = dy) -> None:
             xg = x.clone().requires_grad_(True)
             y, _ = gru(xg)
             y.backward(dy)

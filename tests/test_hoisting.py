@@ -366,3 +366,25 @@ def test_float32_runs_hoisted_in_float32(monkeypatch):
     ref = Recurrent(cell, fused=True)(x)[0]
     assert y.dtype == np.float32
     np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru", "layernorm"])
+@pytest.mark.parametrize(
+    ("batch", "lengths"), [(0, None), (3, [0, 0, 0]), (3, [4, 0, 1])], ids=["empty", "zero", "some"]
+)
+def test_empty_batches_and_zero_lengths(kind, batch, lengths, monkeypatch):
+    x = np.random.default_rng(0).standard_normal((batch, 4, I))
+    runner = Recurrent(make(kind), fused=False)
+    got = run(runner, x, lengths)
+    unhoisted(monkeypatch)
+    assert_same(got, run(runner, x, lengths))
+
+
+def test_nan_in_the_padding_stays_out_of_the_gradients():
+    x = np.random.default_rng(0).standard_normal((3, 5, I))
+    x[1, 2:] = np.nan  # past the length of sequence 1
+    runner = Recurrent(make("lstm"), fused=False)
+    out = run(runner, x, [5, 2, 5])
+    for name, value in out.items():
+        if name not in ("y", "inference", "dx"):
+            assert np.isfinite(value).all(), name

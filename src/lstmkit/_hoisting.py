@@ -269,7 +269,7 @@ def hoist_inputs(cell: Any, xt: Array, training: bool = True) -> HoistedInputs |
     if not (training or FORWARD_PRODUCTS):
         return None
     gates = hoisted_gates(cell)
-    if not gates or xt.ndim != 3 or xt.shape[0] == 0:
+    if not gates or xt.ndim != 3 or xt.shape[0] == 0 or xt.shape[1] == 0:
         return None
     T, B, n_in = xt.shape
     shape = gates[0].W.value.shape
