@@ -29,12 +29,11 @@ from lstmkit import (
     Stacked,
     VariationalDropout,
     Zoneout,
-    _hoisting,
 )
 from lstmkit.cells.gated import GatedCell
 from lstmkit.gate import GateCache
 from lstmkit.module import component
-from lstmkit.runners import _stepping
+from lstmkit.runners import _hoist, _stepping
 from lstmkit.trace import trace
 
 RTOL, ATOL = 1e-12, 1e-13
@@ -43,7 +42,7 @@ RTOL, ATOL = 1e-12, 1e-13
 @pytest.fixture(autouse=True, params=[False, True], ids=["backward-half", "forward-too"])
 def forward_products(request, monkeypatch):
     """Every test runs with the forward's products hoisted (``FORWARD_PRODUCTS``) and without."""
-    monkeypatch.setattr(_hoisting, "FORWARD_PRODUCTS", request.param)
+    monkeypatch.setattr(_hoist, "FORWARD_PRODUCTS", request.param)
     return request.param
 
 
@@ -182,11 +181,11 @@ def assert_same(got, expected):
 def used_hoisting(monkeypatch):
     """Record every hoist the runner makes."""
     made = []
-    real = _hoisting.hoist_inputs
+    real = _hoist.hoist_inputs
 
     def spy(cell, xt, training):
         hoisted = real(cell, xt, training)
-        made.append((training or _hoisting.FORWARD_PRODUCTS, hoisted))
+        made.append((training or _hoist.FORWARD_PRODUCTS, hoisted))
         return hoisted
 
     monkeypatch.setattr(_stepping, "hoist_inputs", spy)
@@ -214,7 +213,7 @@ def test_hoisted_step_path_equals_unhoisted(kind, lengths, reverse, monkeypatch)
 
 @pytest.mark.parametrize("kind", list(CELLS))
 def test_the_gates_read_the_hoisted_products(kind, monkeypatch):
-    monkeypatch.setattr(_hoisting, "FORWARD_PRODUCTS", True)
+    monkeypatch.setattr(_hoist, "FORWARD_PRODUCTS", True)
     # Perturb the hoisted products (not by a constant: layer norm removes that): the outputs
     # move, so the steps read them.
     x, _ = data()
@@ -222,7 +221,7 @@ def test_the_gates_read_the_hoisted_products(kind, monkeypatch):
     clean = runner(x)[0]
 
     def tampered(cell, xt, training):
-        hoisted = _hoisting.hoist_inputs(cell, xt, training)
+        hoisted = _hoist.hoist_inputs(cell, xt, training)
         hoisted.products += np.random.default_rng(9).standard_normal(hoisted.products.shape)
         return hoisted
 
@@ -241,12 +240,12 @@ def test_the_gates_defer_their_input_gradients(kind, monkeypatch):
     cut = run(runner, x, [6, 4, 2, 5])
     assert not np.allclose(cut["dx"], full["dx"])
     cell = runner.cell
-    for gate in _hoisting.hoisted_gates(cell):
+    for gate in _hoist.hoisted_gates(cell):
         name = next(n for n, g in cell.gates.items() if g is gate)
         assert not np.any(cut[f"grad.cell.{name}.W"]), name
         assert np.any(full[f"grad.cell.{name}.W"]), name
     for name, gate in cell.gates.items():
-        if gate not in _hoisting.hoisted_gates(cell):  # a user gate: its own backward, per step
+        if gate not in _hoist.hoisted_gates(cell):  # a user gate: its own backward, per step
             np.testing.assert_array_equal(cut[f"grad.cell.{name}.W"], full[f"grad.cell.{name}.W"])
 
 
@@ -263,9 +262,9 @@ def test_a_plain_loop_over_step_agrees():
 
 def test_a_user_gate_subclass_runs_its_own_preactivation():
     cell = make("lstm_user_gate")
-    assert [g for g in _hoisting.hoisted_gates(cell) if type(g) is not Gate] == []
-    assert cell.forget not in _hoisting.hoisted_gates(cell)
-    assert len(_hoisting.hoisted_gates(cell)) == 3
+    assert [g for g in _hoist.hoisted_gates(cell) if type(g) is not Gate] == []
+    assert cell.forget not in _hoist.hoisted_gates(cell)
+    assert len(_hoist.hoisted_gates(cell)) == 3
     x, _ = data()
     y = Recurrent(cell, fused=False)(x)[0]
     # The same weights in a plain Gate give other numbers: the shift of ShiftedGate is honoured.
@@ -300,9 +299,9 @@ def test_cells_that_do_not_declare_it_are_not_hoisted():
     class Undeclared(TwoGateCell):
         accepts_hoisted_inputs = False
 
-    assert _hoisting.hoisted_gates(Undeclared(I, H, rng=0)) == []
-    assert len(_hoisting.hoisted_gates(LSTMCell(I, H, rng=0))) == 4
-    assert _hoisting.hoisted_gates(Zoneout(LSTMCell(I, H, rng=0), 0.1, 0.1, rng=0)) == []
+    assert _hoist.hoisted_gates(Undeclared(I, H, rng=0)) == []
+    assert len(_hoist.hoisted_gates(LSTMCell(I, H, rng=0))) == 4
+    assert _hoist.hoisted_gates(Zoneout(LSTMCell(I, H, rng=0), 0.1, 0.1, rng=0)) == []
 
 
 @pytest.mark.parametrize("kind", ["lstm", "gru", "layernorm", "two_gate"])
@@ -357,10 +356,10 @@ def test_a_trace_records_the_same_gates(kind, monkeypatch):
 
 
 def test_float32_runs_hoisted_in_float32(monkeypatch):
-    monkeypatch.setattr(_hoisting, "FORWARD_PRODUCTS", True)
+    monkeypatch.setattr(_hoist, "FORWARD_PRODUCTS", True)
     cell = LSTMCell(I, H, dtype=np.float32, rng=0)
     x = np.random.default_rng(0).standard_normal((2, 5, I)).astype(np.float32)
-    hoisted = _hoisting.hoist_inputs(cell, np.ascontiguousarray(x.swapaxes(0, 1)))
+    hoisted = _hoist.hoist_inputs(cell, np.ascontiguousarray(x.swapaxes(0, 1)))
     assert hoisted is not None and hoisted.products.dtype == np.float32
     y = Recurrent(cell, fused=False)(x)[0]
     ref = Recurrent(cell, fused=True)(x)[0]

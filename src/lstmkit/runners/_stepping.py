@@ -4,7 +4,7 @@ Both loops work on a time-major batch sorted longest first, so the sequences sti
 step ``t`` are the first ``batch_sizes[t]`` rows (all rows when ``batch_sizes`` is None); a
 finished sequence's state stays as it was at its last valid step.
 
-Before the loop, :func:`lstmkit._hoisting.hoist_inputs` computes ``x @ W`` of the gates of a cell
+Before the loop, :func:`lstmkit.runners._hoist.hoist_inputs` computes ``x @ W`` of the gates of a cell
 that accepts it, for every step in one product; each step's gates read their rows of it.
 """
 
@@ -15,15 +15,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from lstmkit._hoisting import (
-    HOISTED,
-    HoistedInputs,
-    end_backward,
-    finish_backward,
-    hoist_inputs,
-    start_backward,
-)
+from lstmkit._hoisting import HOISTED, HoistedInputs
 from lstmkit.protocols import StepContext, step_train
+from lstmkit.runners._hoist import end_backward, finish_backward, hoist_inputs, start_backward
 from lstmkit.state import map_state
 
 Array = NDArray[Any]
@@ -63,7 +57,7 @@ def forward_steps(
     T, B = xt.shape[0], xt.shape[1]
     y = np.zeros((T, B, *out_shape), cell.dtype)
     caches = StepCaches()
-    hoisted = hoist_inputs(cell, xt, training=context is not None)  # see lstmkit._hoisting
+    hoisted = hoist_inputs(cell, xt, training=context is not None)  # see lstmkit.runners._hoist
     # The gates look the products up only when there are some; a training forward without
     # them still notes each step's input array for the backward.
     token = None if hoisted is None or hoisted.products is None else HOISTED.set(hoisted)

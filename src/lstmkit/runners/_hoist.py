@@ -1,0 +1,132 @@
+"""The runner's side of :mod:`lstmkit._hoisting`: which gates to hoist, and the products that
+a stepped loop does once for the whole sequence."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from lstmkit._hoisting import HoistedInputs
+from lstmkit.cells import lstm_fused
+from lstmkit.gate import Gate
+
+__all__ = [
+    "FORWARD_PRODUCTS",
+    "end_backward",
+    "finish_backward",
+    "hoist_inputs",
+    "hoisted_gates",
+    "start_backward",
+]
+
+Array = NDArray[Any]
+
+#: Whether a runner also computes the forward's ``x @ W`` before its loop. Off: on the machine
+#: the benchmark ran on (OpenBLAS, one thread) the per-step products of these shapes already run
+#: at about 80% of the whole-sequence product's rate, so hoisting them saved nothing measurable
+#: (see ``benchmarks/ab_steps.py``); the backward half is what pays. The forward half is tested
+#: equal with this set to True.
+FORWARD_PRODUCTS = False
+
+
+def hoisted_gates(cell: Any) -> list[Any]:
+    """The gates of ``cell`` whose input products a runner computes before the time loop.
+
+    Empty unless the cell's class declares ``accepts_hoisted_inputs = True`` and has a
+    ``gates`` mapping; only gates of exactly the type :class:`~lstmkit.Gate` are listed (a gate
+    object used under two names is listed once).
+
+    Examples
+    --------
+    >>> from lstmkit import GRUCell
+    >>> [g.activation.name for g in hoisted_gates(GRUCell(3, 4, rng=0))]
+    ['sigmoid', 'sigmoid', 'tanh']
+    """
+    if getattr(type(cell), "accepts_hoisted_inputs", False) is not True:
+        return []
+    gates = getattr(cell, "gates", None)
+    if not isinstance(gates, dict):
+        return []
+    chosen: dict[int, Any] = {}
+    for gate in gates.values():
+        if type(gate) is Gate and id(gate) not in chosen:
+            chosen[id(gate)] = gate
+    return list(chosen.values())
+
+
+def hoist_inputs(cell: Any, xt: Array, training: bool = True) -> HoistedInputs | None:
+    """What a runner hoists for stepping ``cell`` over ``xt``, or None (nothing to hoist).
+
+    Parameters
+    ----------
+    cell : cell
+        The cell a runner is about to step.
+    xt : ndarray, shape (time, batch, input_size)
+        The time-major input, in the processing order of the runner's loop.
+    training : bool
+        A backward will follow (its deferred products need the hoisted gates).
+
+    Returns
+    -------
+    HoistedInputs or None
+        With the products ``xt @ W`` of the hoisted gates (one NumPy call) when
+        :data:`FORWARD_PRODUCTS` is set; None for inference without them.
+    """
+    if not (training or FORWARD_PRODUCTS):
+        return None
+    gates = hoisted_gates(cell)
+    if not gates or xt.ndim != 3 or xt.shape[0] == 0 or xt.shape[1] == 0:
+        return None
+    T, B, n_in = xt.shape
+    shape = gates[0].W.value.shape
+    if any(g.W.value.shape != shape or g.W.value.dtype != xt.dtype for g in gates):
+        return None
+    if shape[0] != n_in:
+        return None
+    weights = np.stack([g.W.value for g in gates])  # (gates, input, units)
+    full = (len(gates), T, B, shape[1])
+    products = None
+    if FORWARD_PRODUCTS:
+        products = np.matmul(xt.reshape(1, T * B, n_in), weights).reshape(full)
+    return HoistedInputs(products, gates, weights, full)
+
+
+def start_backward(hoisted: HoistedInputs) -> None:
+    """Give ``hoisted`` a zero gradient buffer: gates defer to it from now on.
+
+    The buffer comes from the fused LSTM's buffer pool (``lstm_fused.POOL_BYTES``): a fresh
+    large array is mapped page by page as the loop first writes it, and on the machine the
+    benchmark ran on those page faults cost more than the products the buffer saves.
+    """
+    hoisted.d_products = lstm_fused._take(hoisted.shape, hoisted.weights.dtype, zero=True)
+    hoisted.u_t = [np.ascontiguousarray(g.U.value.T) for g in hoisted.gates]
+
+
+def end_backward(hoisted: HoistedInputs) -> None:
+    """Return the backward's buffer to the pool (after :func:`finish_backward`, or when the
+    loop failed: the buffer is zeroed again when it is next taken)."""
+    if hoisted.d_products is not None:
+        lstm_fused._give(hoisted.d_products)
+    hoisted.d_products = None
+    hoisted.u_t = []
+
+
+def finish_backward(hoisted: HoistedInputs, xt: Array, dx: Array, active: Array | None) -> None:
+    """After a backward loop: ``dx += dZ @ W.T`` and each ``W.grad += X.T @ dZ``.
+
+    ``active`` (time, batch) marks the steps that ran (None: all); ``X``'s other rows are set to
+    zero first, so padding the caller filled with anything (even NaN) adds nothing.
+    """
+    dz = hoisted.d_products
+    assert dz is not None
+    T, B, n_in = xt.shape
+    x2 = xt.reshape(T * B, n_in)
+    if active is not None:
+        x2 = np.where(active.reshape(T * B, 1), x2, 0).astype(xt.dtype, copy=False)
+    dx2 = dx.reshape(T * B, n_in)
+    for k, gate in enumerate(hoisted.gates):
+        dz_k = dz[k].reshape(T * B, -1)
+        dx2 += dz_k @ np.ascontiguousarray(hoisted.weights[k].T)
+        gate.W.grad += x2.T @ dz_k
