@@ -158,7 +158,7 @@ def recurrent_transposed(gate: Any) -> Array:
 
 def input_product(gate: Any, x: Array) -> Array:
     """``x @ gate.W.value``, hoisted when the running call holds it (for cells that read ``W``)."""
-    xw = hoisted_product(gate, x)
+    xw = None if HOISTED.get() is None else hoisted_product(gate, x)
     return x @ gate.W.value if xw is None else xw
 
 

@@ -225,11 +225,11 @@ class Gate(Module):
         # --8<-- [end:gate]
         return z
 
-    def _preactivation(self, x: Array, h: Array, c: Array | None) -> Array:
+    def _hoisted_preactivation(self, x: Array, h: Array, c: Array | None) -> Array:
         # A runner may have computed x @ W for the whole sequence before its loop
         # (lstmkit._hoisting); it does so only for gates of exactly this class, so a subclass's
         # own preactivation always runs.
-        affine = None if HOISTED.get() is None else hoisted_affine(self, x, h)
+        affine = hoisted_affine(self, x, h)
         if affine is None:
             return self.preactivation(x, h, c)
         z = affine + self.b.value  # (x @ W + h @ U) + b: the order of preactivation's sum
@@ -259,7 +259,10 @@ class Gate(Module):
     def __call__(self, x: Array, h: Array, c: Array | None = None) -> Array:
         """The gate's value ``activation(preactivation(x, h, c))``, shape (batch, hidden_size)."""
         self._check_inputs(x, h, c)
-        z = self._preactivation(x, h, c)
+        if HOISTED.get() is None:  # one context-variable read when nothing is hoisted
+            z = self.preactivation(x, h, c)
+        else:
+            z = self._hoisted_preactivation(x, h, c)
         y = self.activation(z)
         recorder = RECORDER.get()  # lstmkit.trace: one context-variable read when off
         if recorder is not None:
@@ -269,7 +272,10 @@ class Gate(Module):
     def forward_train(self, x: Array, h: Array, c: Array | None = None) -> tuple[Array, GateCache]:
         """Like calling the gate, but also return the cache :meth:`backward` needs."""
         self._check_inputs(x, h, c)
-        z = self._preactivation(x, h, c)
+        if HOISTED.get() is None:  # one context-variable read when nothing is hoisted
+            z = self.preactivation(x, h, c)
+        else:
+            z = self._hoisted_preactivation(x, h, c)
         y = self.activation(z)
         recorder = RECORDER.get()
         if recorder is not None:
