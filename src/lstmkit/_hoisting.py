@@ -70,6 +70,8 @@ class HoistedInputs:
 
     __slots__ = (
         "d_products",
+        "gate_rows",
+        "last_t",
         "full",
         "gates",
         "index",
@@ -100,6 +102,10 @@ class HoistedInputs:
         self.xs: list[Any] = []  # each step's input array, kept for the backward
         self.d_products: Array | None = None  # the backward's dZ, shaped like products
         self.u_t: list[Array] = []  # the backward's contiguous U.T of each gate
+        # Gate.backward's own h and dz per gate and step, side by side (gates, time, batch,
+        # recurrent + units), for U.grad and b.grad; last_t[k] is the last step gate k wrote.
+        self.gate_rows: Array | None = None
+        self.last_t: list[int] = []
 
     def at_step(self, x: Array, t: int, n: int) -> None:
         """Publish step ``t`` (its first ``n`` rows active) and its input array ``x``."""
@@ -189,14 +195,19 @@ def defer_input_gradient(gate: Any, x: Any, dz: Array) -> bool:
     return True
 
 
-def deferred_gate_backward(hoisted: HoistedInputs, gate: Any, x: Any, dz: Array) -> Array | None:
-    """For :meth:`Gate.backward` (``hoisted`` is :data:`HOISTED`'s value): defer the input side
-    of ``dz`` and return ``dz @ U.T``.
+def deferred_gate_backward(
+    hoisted: HoistedInputs, gate: Any, x: Any, h: Array, dz: Array
+) -> Array | None:
+    """For :meth:`Gate.backward` (``hoisted`` is :data:`HOISTED`'s value): defer what ``dz``
+    adds to ``dx`` and to the gate's weights, and return ``dz @ U.T``.
 
     Returns None (nothing done) unless ``hoisted`` is a running backward that holds this gate and
-    ``x`` is the step's own input array. ``dz @ U.T`` uses a contiguous copy of ``U.T`` made for
-    this call (a product with a transposed operand is several times slower in OpenBLAS at these
-    sizes).
+    ``x`` is the step's own input array. Otherwise ``dz`` (and the ``h`` the gate saw) go to the
+    call's buffers: the runner adds ``dZ @ W.T`` to ``dx`` and ``X.T @ dZ``, ``H.T @ dZ`` and
+    ``sum(dZ)`` to ``W.grad``, ``U.grad`` and ``b.grad`` after the loop. A gate called a second
+    time in one step adds that call's ``U.grad`` and ``b.grad`` shares at once. ``dz @ U.T`` uses
+    a contiguous copy of ``U.T`` made for this call (a product with a transposed operand is
+    several times slower in OpenBLAS at these sizes).
     """
     d_products = hoisted.d_products
     if d_products is None or x is not hoisted.x:
@@ -204,11 +215,20 @@ def deferred_gate_backward(hoisted: HoistedInputs, gate: Any, x: Any, dz: Array)
     entry = hoisted.index.get(id(gate))
     if entry is None or entry[0] is not gate:
         return None
-    k = entry[1]
-    if hoisted.full:
-        d_products[k, hoisted.t] += dz
+    k, t, n = entry[1], hoisted.t, hoisted.n
+    rows = hoisted.gate_rows
+    if rows is not None and hoisted.last_t[k] != t and h.shape == (n, rows.shape[3] - dz.shape[1]):
+        hoisted.last_t[k] = t
+        r = h.shape[1]
+        rows[k, t, :n, :r] = h
+        rows[k, t, :n, r:] = dz
     else:
-        d_products[k, hoisted.t, : hoisted.n] += dz
+        gate.U.grad += h.T @ dz
+        gate.b.grad += dz.sum(axis=0)
+    if hoisted.full:
+        d_products[k, t] += dz
+    else:
+        d_products[k, t, :n] += dz
     return dz @ hoisted.u_t[k]
 
 

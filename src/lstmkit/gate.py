@@ -296,17 +296,20 @@ class Gate(Module):
         """
         dz = dy * self.activation.grad(cache.z, cache.y)
         hoisted = HOISTED.get()
-        dh = None if hoisted is None else deferred_gate_backward(hoisted, self, cache.x, dz)
+        dh = (
+            None if hoisted is None else deferred_gate_backward(hoisted, self, cache.x, cache.h, dz)
+        )
         if dh is None:
             self.W.grad += cache.x.T @ dz
+            self.U.grad += cache.h.T @ dz
+            self.b.grad += dz.sum(axis=0)
             dx = dz @ self.W.value.T
             dh = dz @ self.U.value.T
         else:
-            # A runner hoisted this gate: it adds dz @ W.T to dx and x.T @ dz to W.grad for the
-            # whole sequence at once (lstmkit._hoisting); this step's share of dx is zero.
+            # A runner hoisted this gate: it adds dz @ W.T to dx and the products of W.grad,
+            # U.grad and b.grad for the whole sequence at once (lstmkit._hoisting); this step's
+            # share of dx is zero.
             dx = np.zeros_like(cache.x)
-        self.U.grad += cache.h.T @ dz
-        self.b.grad += dz.sum(axis=0)
         dc = None
         if self.p is not None:
             assert cache.c is not None  # a peephole gate's forward always keeps c

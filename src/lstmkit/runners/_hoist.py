@@ -100,21 +100,30 @@ def start_backward(hoisted: HoistedInputs) -> None:
     large array is mapped page by page as the loop first writes it, and on the machine the
     benchmark ran on those page faults cost more than the products the buffer saves.
     """
-    hoisted.d_products = lstm_fused._take(hoisted.shape, hoisted.weights.dtype, zero=True)
+    dtype = hoisted.weights.dtype
+    hoisted.d_products = lstm_fused._take(hoisted.shape, dtype, zero=True)
     hoisted.u_t = [np.ascontiguousarray(g.U.value.T) for g in hoisted.gates]
+    recurrent = {g.U.value.shape for g in hoisted.gates}
+    if len(recurrent) == 1:
+        k, T, B, units = hoisted.shape
+        ((r, _),) = recurrent
+        hoisted.gate_rows = lstm_fused._take((k, T, B, r + units), dtype, zero=True)
+    hoisted.last_t = [-1] * len(hoisted.gates)
 
 
 def end_backward(hoisted: HoistedInputs) -> None:
     """Return the backward's buffer to the pool (after :func:`finish_backward`, or when the
     loop failed: the buffer is zeroed again when it is next taken)."""
-    if hoisted.d_products is not None:
-        lstm_fused._give(hoisted.d_products)
-    hoisted.d_products = None
+    for buffer in (hoisted.d_products, hoisted.gate_rows):
+        if buffer is not None:
+            lstm_fused._give(buffer)
+    hoisted.d_products = hoisted.gate_rows = None
     hoisted.u_t = []
 
 
 def finish_backward(hoisted: HoistedInputs, xt: Array, dx: Array, active: Array | None) -> None:
-    """After a backward loop: ``dx += dZ @ W.T`` and each ``W.grad += X.T @ dZ``.
+    """After a backward loop: ``dx += dZ @ W.T``, each ``W.grad += X.T @ dZ``, and the
+    ``U.grad`` and ``b.grad`` shares that gates' own backward deferred.
 
     ``active`` (time, batch) marks the steps that ran (None: all); ``X``'s other rows are set to
     zero first, so padding the caller filled with anything (even NaN) adds nothing.
@@ -130,3 +139,10 @@ def finish_backward(hoisted: HoistedInputs, xt: Array, dx: Array, active: Array 
         dz_k = dz[k].reshape(T * B, -1)
         dx2 += dz_k @ np.ascontiguousarray(hoisted.weights[k].T)
         gate.W.grad += x2.T @ dz_k
+        if hoisted.gate_rows is not None:
+            # Rows a gate's own backward deferred: U.grad += H.T @ dZ and b.grad += sum(dZ).
+            rows = hoisted.gate_rows[k].reshape(T * B, -1)
+            r = rows.shape[1] - dz_k.shape[1]
+            dz_own = rows[:, r:]
+            gate.U.grad += rows[:, :r].T @ dz_own
+            gate.b.grad += dz_own.sum(axis=0)
