@@ -26,9 +26,11 @@ backward).
 The backward mirrors it. The gradient ``dz`` of a hoisted gate's ``x @ W`` (the same as the
 gradient of its pre-activation) is written into a whole-sequence buffer ``dZ`` instead of being
 multiplied at every step; after the loop the runner adds ``dZ @ W.T`` to ``dx`` and
-``X.T @ dZ`` to ``W.grad`` in one product each. A deferred gate returns zeros for its ``dx``
-share (a cell adds the shares of its gates, so the sum is unchanged). The same identity check
-applies: only a gate whose cache holds the step's own input array defers.
+``X.T @ dZ`` to ``W.grad`` in one product each (and, for the gate's own backward, which also
+keeps the ``h`` it saw, ``H.T @ dZ`` to ``U.grad`` and ``sum(dZ)`` to ``b.grad``). A deferred
+gate returns zeros for its ``dx`` share (a cell adds the shares of its gates, so the sum is
+unchanged). The same identity check applies: only a gate whose cache holds the step's own input
+array defers.
 """
 
 from __future__ import annotations
