@@ -66,8 +66,10 @@ class HoistedInputs:
         ``xt @ W_k`` for the time-major input ``xt``, one block per hoisted gate.
     gates : list of Gate
         The hoisted gates, in the order of ``products``.
-    weights : ndarray, shape (gates, input, units)
-        The ``W`` the products were made with.
+    dtype : numpy.dtype
+        Of the input, the weights and the buffers.
+    shape : tuple of int
+        ``(gates, time, batch, units)``: the shape of ``products`` (and of the backward's ``dZ``).
     """
 
     __slots__ = (
@@ -83,19 +85,19 @@ class HoistedInputs:
         "t",
         "u_t",
         "units",
-        "weights",
+        "dtype",
         "x",
         "xs",
     )
 
     def __init__(
-        self, products: Array | None, gates: list[Any], weights: Array, shape: tuple[int, ...]
+        self, products: Array | None, gates: list[Any], dtype: Any, shape: tuple[int, ...]
     ) -> None:
         self.products = products
         self.shape = shape  # (gates, time, batch, units)
         self.gates = gates
-        self.weights = weights
-        self.units = weights.shape[2]
+        self.dtype = dtype
+        self.units = shape[3]
         self.index = {id(g): (g, k) for k, g in enumerate(gates)}
         self.x: Any = None  # the array given to the running step (None between steps)
         self.t = 0

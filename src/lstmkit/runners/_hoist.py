@@ -85,12 +85,12 @@ def hoist_inputs(cell: Any, xt: Array, training: bool = True) -> HoistedInputs |
         return None
     if shape[0] != n_in:
         return None
-    weights = np.stack([g.W.value for g in gates])  # (gates, input, units)
     full = (len(gates), T, B, shape[1])
     products = None
     if FORWARD_PRODUCTS:
+        weights = np.stack([g.W.value for g in gates])  # (gates, input, units)
         products = np.matmul(xt.reshape(1, T * B, n_in), weights).reshape(full)
-    return HoistedInputs(products, gates, weights, full)
+    return HoistedInputs(products, gates, xt.dtype, full)
 
 
 def start_backward(hoisted: HoistedInputs) -> None:
@@ -100,7 +100,7 @@ def start_backward(hoisted: HoistedInputs) -> None:
     large array is mapped page by page as the loop first writes it, and on the machine the
     benchmark ran on those page faults cost more than the products the buffer saves.
     """
-    dtype = hoisted.weights.dtype
+    dtype = hoisted.dtype
     hoisted.d_products = lstm_fused._take(hoisted.shape, dtype, zero=True)
     hoisted.u_t = [np.ascontiguousarray(g.U.value.T) for g in hoisted.gates]
     recurrent = {g.U.value.shape for g in hoisted.gates}
@@ -137,7 +137,7 @@ def finish_backward(hoisted: HoistedInputs, xt: Array, dx: Array, active: Array 
     dx2 = dx.reshape(T * B, n_in)
     for k, gate in enumerate(hoisted.gates):
         dz_k = dz[k].reshape(T * B, -1)
-        dx2 += dz_k @ np.ascontiguousarray(hoisted.weights[k].T)
+        dx2 += dz_k @ np.ascontiguousarray(gate.W.value.T)
         gate.W.grad += x2.T @ dz_k
         if hoisted.gate_rows is not None:
             # Rows a gate's own backward deferred: U.grad += H.T @ dZ and b.grad += sum(dZ).
