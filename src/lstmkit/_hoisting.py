@@ -62,8 +62,9 @@ class HoistedInputs:
 
     Parameters
     ----------
-    products : ndarray, shape (gates, time, batch, units)
-        ``xt @ W_k`` for the time-major input ``xt``, one block per hoisted gate.
+    products : ndarray, shape (gates, time, batch, units), or None
+        ``xt @ W_k`` for the time-major input ``xt``, one block per hoisted gate; None when only
+        the backward is hoisted.
     gates : list of Gate
         The hoisted gates, in the order of ``products``.
     dtype : numpy.dtype
