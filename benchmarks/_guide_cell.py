@@ -30,6 +30,7 @@ class MinimalGatedCell(GatedCell):
 
     GATE_NAMES = ("forget", "candidate")
     STATE = HiddenState
+    accepts_hoisted_inputs = True  # step_train gives x to the gates unchanged
     forget: Gate = attrs.field(init=False)
     candidate: Gate = attrs.field(init=False)
 

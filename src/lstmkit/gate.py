@@ -29,6 +29,7 @@ import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
 from lstmkit import activations, config, initializers
+from lstmkit._hoisting import HOISTED, deferred_gate_backward, hoisted_affine
 from lstmkit._tracing import RECORDER
 from lstmkit.activations import Activation
 from lstmkit.initializers import Initializer, as_rng
@@ -224,6 +225,18 @@ class Gate(Module):
         # --8<-- [end:gate]
         return z
 
+    def _hoisted_preactivation(self, x: Array, h: Array, c: Array | None) -> Array:
+        # A runner may have computed x @ W for the whole sequence before its loop
+        # (lstmkit._hoisting); it does so only for gates of exactly this class, so a subclass's
+        # own preactivation always runs.
+        affine = hoisted_affine(self, x, h)
+        if affine is None:
+            return self.preactivation(x, h, c)
+        z = affine + self.b.value  # (x @ W + h @ U) + b: the order of preactivation's sum
+        if self.p is not None:
+            z = z + c * self.p.value
+        return z
+
     def _check_inputs(self, x: Any, h: Any, c: Any) -> None:
         # Shape checks only (a few comparisons), so a direct call with a wrong array names it
         # instead of failing deep inside a matrix product.
@@ -246,7 +259,10 @@ class Gate(Module):
     def __call__(self, x: Array, h: Array, c: Array | None = None) -> Array:
         """The gate's value ``activation(preactivation(x, h, c))``, shape (batch, hidden_size)."""
         self._check_inputs(x, h, c)
-        z = self.preactivation(x, h, c)
+        if HOISTED.get() is None:  # one context-variable read when nothing is hoisted
+            z = self.preactivation(x, h, c)
+        else:
+            z = self._hoisted_preactivation(x, h, c)
         y = self.activation(z)
         recorder = RECORDER.get()  # lstmkit.trace: one context-variable read when off
         if recorder is not None:
@@ -256,7 +272,10 @@ class Gate(Module):
     def forward_train(self, x: Array, h: Array, c: Array | None = None) -> tuple[Array, GateCache]:
         """Like calling the gate, but also return the cache :meth:`backward` needs."""
         self._check_inputs(x, h, c)
-        z = self.preactivation(x, h, c)
+        if HOISTED.get() is None:  # one context-variable read when nothing is hoisted
+            z = self.preactivation(x, h, c)
+        else:
+            z = self._hoisted_preactivation(x, h, c)
         y = self.activation(z)
         recorder = RECORDER.get()
         if recorder is not None:
@@ -276,15 +295,27 @@ class Gate(Module):
         (no copies): leave them unchanged until this call.
         """
         dz = dy * self.activation.grad(cache.z, cache.y)
-        self.W.grad += cache.x.T @ dz
-        self.U.grad += cache.h.T @ dz
-        self.b.grad += dz.sum(axis=0)
+        hoisted = HOISTED.get()
+        dh = (
+            None if hoisted is None else deferred_gate_backward(hoisted, self, cache.x, cache.h, dz)
+        )
+        if dh is None:
+            self.W.grad += cache.x.T @ dz
+            self.U.grad += cache.h.T @ dz
+            self.b.grad += dz.sum(axis=0)
+            dx = dz @ self.W.value.T
+            dh = dz @ self.U.value.T
+        else:
+            # A runner hoisted this gate: it adds dz @ W.T to dx and the products of W.grad,
+            # U.grad and b.grad for the whole sequence at once (lstmkit._hoisting); this step's
+            # share of dx is zero.
+            dx = np.zeros_like(cache.x)
         dc = None
         if self.p is not None:
             assert cache.c is not None  # a peephole gate's forward always keeps c
             self.p.grad += (dz * cache.c).sum(axis=0)
             dc = dz * self.p.value
-        return dz @ self.W.value.T, dz @ self.U.value.T, dc
+        return dx, dh, dc
 
     def describe(self) -> str:
         peep = ", peephole" if self.p is not None else ""

@@ -100,6 +100,9 @@ class CoupledLSTMCell(LSTMFamilyCell):
     """
 
     GATE_NAMES = GATE_NAMES
+    #: Runners compute the gates' ``x @ W`` for a whole sequence before stepping (see
+    #: ``lstmkit._hoisting``): this cell passes each step's ``x`` to its gates unchanged.
+    accepts_hoisted_inputs = True
     PEEPHOLE_GATES = PEEPHOLE_GATES
 
     cell_activation: Activation = attrs.field(default=activations.tanh, converter=activations.get)

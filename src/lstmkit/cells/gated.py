@@ -86,6 +86,11 @@ class GatedCell(Module):
     CONFIG_OPTIONS: ClassVar[tuple[str, ...]] = ()
     #: Sub-components besides the gates that are saved with their own configuration.
     CONFIG_PARTS: ClassVar[tuple[str, ...]] = ()
+    #: True declares that the cell's step gives each step's ``x`` to its gates unchanged (or
+    #: reads ``x @ W`` through ``lstmkit._hoisting.input_product``), so a runner may compute
+    #: ``x @ W`` of its gates (those of exactly the type ``Gate``) for the whole sequence in one
+    #: product before its time loop. See the custom-cell guide.
+    accepts_hoisted_inputs: ClassVar[bool] = False
 
     input_size: int = attrs.field(validator=positive_int)
     hidden_size: int = attrs.field(validator=positive_int)

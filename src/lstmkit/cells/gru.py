@@ -32,6 +32,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from lstmkit import config
+from lstmkit._hoisting import input_gradient, input_product, recurrent_transposed
 from lstmkit._tracing import record_gate
 from lstmkit.cells.base import (
     check_state,
@@ -117,6 +118,9 @@ class GRUCell(GatedCell):
     """
 
     GATE_NAMES = GATE_NAMES
+    #: Runners compute the gates' ``x @ W`` for a whole sequence before stepping (see
+    #: ``lstmkit._hoisting``): this cell passes each step's ``x`` to its gates unchanged.
+    accepts_hoisted_inputs = True
     STATE = HiddenState
     CONFIG_OPTIONS = ("reset_after", "update_convention")
 
@@ -192,7 +196,7 @@ class GRUCell(GatedCell):
             assert self.recurrent_bias is not None
             cand = self.candidate
             hu = hg @ cand.U.value + self.recurrent_bias.value
-            pre = x @ cand.W.value + cand.b.value + r * hu
+            pre = input_product(cand, x) + cand.b.value + r * hu
             n = cand.activation(pre)
             record_gate(cand, pre, n)  # lstmkit.trace: the gate object is not called
             n_pre = None if cand.activation.derivative_from_output else pre
@@ -222,14 +226,13 @@ class GRUCell(GatedCell):
             assert self.recurrent_bias is not None and cache.hu is not None
             cand = self.candidate
             da = dn * cand.activation.grad(cache.n_pre, n)
-            cand.W.grad += cache.x.T @ da
             cand.b.grad += da.sum(axis=0)
-            dx = da @ cand.W.value.T
+            dx = input_gradient(cand, cache.x, da)  # dx share; W.grad += x.T @ da
             dhu = da * r
             dr = da * cache.hu
             cand.U.grad += cache.h_gates.T @ dhu
             self.recurrent_bias.grad += dhu.sum(axis=0)
-            dhg = dhu @ cand.U.value.T
+            dhg = dhu @ recurrent_transposed(cand)
         else:
             assert cache.candidate is not None
             dx, d_rh, _ = self.candidate.backward(dn, cache.candidate)

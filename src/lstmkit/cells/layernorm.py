@@ -30,6 +30,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from lstmkit import activations, config
+from lstmkit._hoisting import input_gradient, input_products, recurrent_transposed
 from lstmkit._tracing import RECORDER
 from lstmkit.activations import Activation
 from lstmkit.cells.base import (
@@ -215,6 +216,9 @@ class LayerNormLSTMCell(LSTMFamilyCell):
     """
 
     GATE_NAMES = GATE_NAMES
+    #: Runners compute the gates' ``x @ W`` for a whole sequence before stepping (see
+    #: ``lstmkit._hoisting``): this cell passes each step's ``x`` to its gates unchanged.
+    accepts_hoisted_inputs = True
     PEEPHOLE_GATES = ()
     CONFIG_OPTIONS = (*LSTMFamilyCell.CONFIG_OPTIONS, "epsilon")
     CONFIG_PARTS = ("norm_x", "norm_h", "norm_c")
@@ -261,7 +265,7 @@ class LayerNormLSTMCell(LSTMFamilyCell):
         state = check_lstm_state(state, x.shape[0], self.hidden_size, self.hidden_size, self.dtype)
         h_prev, c_prev = state.h, state.c
         gates = list(self.gates.values())
-        xw = np.stack([x @ g.W.value for g in gates], axis=1)  # (batch, 4, hidden)
+        xw = input_products(gates, x)  # (batch, 4, hidden); hoisted by a runner when it can
         hu = np.stack([h_prev @ g.U.value for g in gates], axis=1)
         nx, cache_x = self.norm_x.forward(xw)
         nh, cache_h = self.norm_h.forward(hu)
@@ -307,8 +311,7 @@ class LayerNormLSTMCell(LSTMFamilyCell):
         dh_prev = np.zeros_like(cache.h_prev)
         for k, gate in enumerate(gates):
             gate.b.grad += d_pre[:, k].sum(axis=0)
-            gate.W.grad += cache.x.T @ d_xw[:, k]
             gate.U.grad += cache.h_prev.T @ d_hu[:, k]
-            dx += d_xw[:, k] @ gate.W.value.T
-            dh_prev += d_hu[:, k] @ gate.U.value.T
+            dx += input_gradient(gate, cache.x, d_xw[:, k])  # and W.grad += x.T @ d_xw
+            dh_prev += d_hu[:, k] @ recurrent_transposed(gate)
         return LSTMState(h=dh_prev, c=dc * f), dx

@@ -89,6 +89,9 @@ class LSTMCell(LSTMFamilyCell):
 
     GATE_NAMES = GATE_NAMES
     PEEPHOLE_GATES = PEEPHOLE_GATES
+    #: Runners compute the gates' ``x @ W`` for a whole sequence before stepping (see
+    #: ``lstmkit._hoisting``): this cell passes each step's ``x`` to its gates unchanged.
+    accepts_hoisted_inputs = True
 
     forget: Gate = attrs.field(default=None)
     input: Gate = attrs.field(default=None)

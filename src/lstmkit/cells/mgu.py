@@ -30,6 +30,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from lstmkit import config
+from lstmkit._hoisting import input_gradient, input_product, recurrent_transposed
 from lstmkit._tracing import record_gate
 from lstmkit.cells.base import apply_forget_bias, check_state, check_step_cache, check_step_input
 from lstmkit.cells.gated import GatedCell, _finite_number
@@ -118,6 +119,9 @@ class MGUCell(GatedCell):
     """
 
     GATE_NAMES = GATE_NAMES
+    #: Runners compute the gates' ``x @ W`` for a whole sequence before stepping (see
+    #: ``lstmkit._hoisting``): this cell passes each step's ``x`` to its gates unchanged.
+    accepts_hoisted_inputs = True
     STATE = HiddenState
     CONFIG_OPTIONS = ("reset_after", "update_convention", "forget_bias")
 
@@ -228,7 +232,7 @@ class MGUCell(GatedCell):
             assert self.recurrent_bias is not None
             cand = self.candidate
             hu = hg @ cand.U.value + self.recurrent_bias.value
-            pre = x @ cand.W.value + cand.b.value + f * hu
+            pre = input_product(cand, x) + cand.b.value + f * hu
             n = cand.activation(pre)
             record_gate(cand, pre, n)  # lstmkit.trace: the gate object is not called
             n_pre = None if cand.activation.derivative_from_output else pre
@@ -258,14 +262,13 @@ class MGUCell(GatedCell):
             assert self.recurrent_bias is not None and cache.hu is not None
             cand = self.candidate
             da = dn * cand.activation.grad(cache.n_pre, n)
-            cand.W.grad += cache.x.T @ da
             cand.b.grad += da.sum(axis=0)
-            dx = da @ cand.W.value.T
+            dx = input_gradient(cand, cache.x, da)  # dx share; W.grad += x.T @ da
             dhu = da * f
             df = df + da * cache.hu
             cand.U.grad += cache.h_gates.T @ dhu
             self.recurrent_bias.grad += dhu.sum(axis=0)
-            dhg = dhu @ cand.U.value.T
+            dhg = dhu @ recurrent_transposed(cand)
         else:
             assert cache.candidate is not None
             dx, d_fh, _ = self.candidate.backward(dn, cache.candidate)

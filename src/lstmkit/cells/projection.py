@@ -99,6 +99,9 @@ class ProjectionLSTMCell(LSTMFamilyCell):
     """
 
     GATE_NAMES = GATE_NAMES
+    #: Runners compute the gates' ``x @ W`` for a whole sequence before stepping (see
+    #: ``lstmkit._hoisting``): this cell passes each step's ``x`` to its gates unchanged.
+    accepts_hoisted_inputs = True
     PEEPHOLE_GATES = PEEPHOLE_GATES
     CONFIG_OPTIONS = (*LSTMFamilyCell.CONFIG_OPTIONS, "proj_size", "projection_initializer")
 

@@ -87,6 +87,9 @@ class SimpleRNNCell(GatedCell):
     """
 
     GATE_NAMES = GATE_NAMES
+    #: Runners compute the gates' ``x @ W`` for a whole sequence before stepping (see
+    #: ``lstmkit._hoisting``): this cell passes each step's ``x`` to its gates unchanged.
+    accepts_hoisted_inputs = True
     STATE = HiddenState
 
     candidate: Gate = attrs.field(default=None)

@@ -94,7 +94,9 @@ class Recurrent(WrapsCell, SequenceRunner):
         the cell declares that it computes what its steps compute
         (:func:`lstmkit.protocols.fused_refusal`), and steps it otherwise. ``True``
         requires the fused path and raises ``TypeError`` naming the reason when the cell
-        cannot take it; ``False`` always steps (same numbers, slower).
+        cannot take it; ``False`` always steps (same numbers, slower). Stepping a cell that
+        declares ``accepts_hoisted_inputs`` (the built-in gated cells do) still lets its gates'
+        input side of the backward run as one product per sequence (``lstmkit._hoisting``).
 
     Examples
     --------
