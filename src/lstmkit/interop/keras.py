@@ -73,10 +73,11 @@ KERAS_LSTM_ORDER = ("input", "forget", "candidate", "output")
 KERAS_GRU_ORDER = ("update", "reset", "candidate")
 
 
-def _arrays(
-    weights: Any, gates: int, bias_shapes: list[tuple[int, ...]]
-) -> tuple[Array, Array, Array | None]:
-    """Check ``[kernel, recurrent_kernel(, bias)]``; ``bias_shapes`` use ``-1`` for ``gates * H``."""
+def _weight_list(weights: Any) -> list[Array]:
+    """Check a Keras ``[kernel, recurrent_kernel(, bias)]`` list: real, finite arrays.
+
+    Shapes are the caller's to check (dense and convolutional layers differ).
+    """
     if (
         isinstance(weights, (str, bytes))
         or not isinstance(weights, Sequence)
@@ -94,6 +95,14 @@ def _arrays(
         if not np.all(np.isfinite(arr)):
             raise ValueError(f"weights ({name}): has non-finite values")
         out.append(arr)
+    return out
+
+
+def _arrays(
+    weights: Any, gates: int, bias_shapes: list[tuple[int, ...]]
+) -> tuple[Array, Array, Array | None]:
+    """Check ``[kernel, recurrent_kernel(, bias)]``; ``bias_shapes`` use ``-1`` for ``gates * H``."""
+    out = _weight_list(weights)
     kernel, recurrent = out[0], out[1]
     if recurrent.ndim != 2 or recurrent.shape[1] != gates * recurrent.shape[0]:
         raise ValueError(

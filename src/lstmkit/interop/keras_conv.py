@@ -40,7 +40,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from lstmkit.cells.convlstm import ConvLSTMCell
-from lstmkit.interop.keras import _from_keras_name, _keras_name
+from lstmkit.interop.keras import _from_keras_name, _keras_name, _weight_list
 from lstmkit.module import check_dtype
 
 __all__ = ["KERAS_CONVLSTM_ORDER", "from_keras_convlstm", "keras_convlstm_config"]
@@ -53,23 +53,7 @@ KERAS_CONVLSTM_ORDER = ("input", "forget", "candidate", "output")
 
 
 def _arrays(weights: Any) -> tuple[Array, Array, Array | None]:
-    if (
-        isinstance(weights, (str, bytes))
-        or not isinstance(weights, Sequence)
-        or len(weights) not in (2, 3)
-    ):
-        raise TypeError(
-            "weights: expected a list [kernel, recurrent_kernel, bias] (or [kernel, "
-            f"recurrent_kernel] for use_bias=False), received {type(weights).__name__}"
-        )
-    out = []
-    for name, value in zip(("kernel", "recurrent_kernel", "bias"), weights, strict=False):
-        arr = np.asarray(value)
-        if arr.dtype.kind not in "fiu":
-            raise TypeError(f"weights ({name}): expected real numbers, received dtype {arr.dtype}")
-        if not np.all(np.isfinite(arr)):
-            raise ValueError(f"weights ({name}): has non-finite values")
-        out.append(arr)
+    out = _weight_list(weights)
     kernel, recurrent = out[0], out[1]
     if recurrent.ndim not in (3, 4, 5) or recurrent.shape[-1] != 4 * recurrent.shape[-2]:
         raise ValueError(
